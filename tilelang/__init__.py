@@ -1,0 +1,1 @@
+"""tilelang: a Python-embedded tile language and compiler for GPU kernels."""

@@ -1,0 +1,15 @@
+"""The tile IR: types, values, ops, builder, verifier, printer and parser."""
+
+from tilelang.ir.builder import Builder
+from tilelang.ir.ops import ALL_OPS, OPS_BY_NAME, FieldKind, Op, Trait, op_fields, walk
+from tilelang.ir.types import (
+    DType, ScalarType, SharedType, TensorType, TileType, Type, dtype_from_name,
+)
+from tilelang.ir.values import Block, Function, Loc, Module, Value
+from tilelang.ir.verifier import verify_module
+
+__all__ = [
+    "ALL_OPS", "OPS_BY_NAME", "Block", "Builder", "DType", "FieldKind", "Function", "Loc",
+    "Module", "Op", "ScalarType", "SharedType", "TensorType", "TileType", "Trait", "Type",
+    "Value", "dtype_from_name", "op_fields", "verify_module", "walk",
+]

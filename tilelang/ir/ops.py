@@ -1,0 +1,813 @@
+"""The ops of the tile IR.
+
+Every op is a frozen, keyword-only dataclass. Its fields are of four kinds,
+declared with the helpers below and discovered generically (by the printer,
+the parser, the verifier and the interpreter) through ``op_fields``:
+
+* ``operand()``      one ``Value``;
+* ``opt_operand()``  a ``Value`` or ``None``;
+* ``operands()``     a tuple of ``Value``s;
+* ``attr()``         a compile-time attribute (int, float, bool, str, DType, tuple);
+* ``region()``       a ``Block``.
+
+``results`` holds the values an op defines, ``loc`` its Python source line.
+Analyses ask an op's ``TRAITS``, never its class name.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Iterator
+
+from tilelang.errors import IRError
+from tilelang.ir.types import (
+    DType, ScalarType, SharedType, TensorType, TileType, Type, bool_, i32,
+)
+from tilelang.ir.values import Block, Loc, Value
+
+
+class Trait(enum.Enum):
+    """Properties analyses and passes ask about."""
+
+    PURE = "pure"                    # no side effects; removable when unused
+    READS_MEMORY = "reads_memory"
+    WRITES_MEMORY = "writes_memory"
+    TERMINATOR = "terminator"        # ends a block
+    HAS_REGIONS = "has_regions"
+
+
+class FieldKind(enum.Enum):
+    OPERAND = "operand"
+    OPT_OPERAND = "opt_operand"
+    OPERANDS = "operands"
+    ATTR = "attr"
+    REGION = "region"
+
+
+def operand() -> Any:
+    return field(metadata={"kind": FieldKind.OPERAND})
+
+
+def opt_operand() -> Any:
+    return field(default=None, metadata={"kind": FieldKind.OPT_OPERAND})
+
+
+def operands() -> Any:
+    return field(default=(), metadata={"kind": FieldKind.OPERANDS})
+
+
+def attr(default: Any = dataclass) -> Any:
+    if default is dataclass:
+        return field(metadata={"kind": FieldKind.ATTR})
+    return field(default=default, metadata={"kind": FieldKind.ATTR})
+
+
+def region() -> Any:
+    return field(metadata={"kind": FieldKind.REGION})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Op:
+    """Base of all ops: results, a source location, traits and ``verify()``."""
+
+    NAME: ClassVar[str] = ""
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset()
+
+    results: tuple[Value, ...] = ()
+    loc: Loc | None = None
+
+    # -- generic structure -------------------------------------------------
+    def operand_values(self) -> tuple[Value, ...]:
+        """All operand values in field order (optional ones only when set)."""
+        out: list[Value] = []
+        for f, kind in op_fields(type(self)):
+            v = getattr(self, f)
+            if kind is FieldKind.OPERAND:
+                out.append(v)
+            elif kind is FieldKind.OPT_OPERAND and v is not None:
+                out.append(v)
+            elif kind is FieldKind.OPERANDS:
+                out.extend(v)
+        return tuple(out)
+
+    def attributes(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f, k in op_fields(type(self)) if k is FieldKind.ATTR}
+
+    def regions(self) -> tuple[Block, ...]:
+        return tuple(getattr(self, f) for f, k in op_fields(type(self)) if k is FieldKind.REGION)
+
+    def has_trait(self, trait: Trait) -> bool:
+        return trait in self.TRAITS
+
+    @property
+    def result(self) -> Value:
+        """The single result of a one-result op."""
+        if len(self.results) != 1:
+            raise IRError(f"{self.NAME} has {len(self.results)} results, not one")
+        return self.results[0]
+
+    # -- checking ------------------------------------------------------------
+    def verify(self) -> None:
+        """Check this op's local invariants; raise ``IRError`` if broken."""
+
+    def _fail(self, message: str) -> None:
+        where = f" at {self.loc}" if self.loc else ""
+        raise IRError(f"{self.NAME}{where}: {message}")
+
+    def _expect_results(self, n: int) -> None:
+        if len(self.results) != n:
+            self._fail(f"expected {n} result(s), got {len(self.results)}")
+
+
+_FIELDS_CACHE: dict[type, tuple[tuple[str, FieldKind], ...]] = {}
+
+
+def op_fields(cls: type) -> tuple[tuple[str, FieldKind], ...]:
+    """``(name, kind)`` of each operand/attribute/region field of an op class."""
+    cached = _FIELDS_CACHE.get(cls)
+    if cached is None:
+        cached = tuple((f.name, f.metadata["kind"]) for f in fields(cls) if "kind" in f.metadata)
+        _FIELDS_CACHE[cls] = cached
+    return cached
+
+
+def walk(block: Block) -> Iterator[Op]:
+    """Every op in ``block`` and, recursively, in the regions of its ops (pre-order)."""
+    for op in block.ops:
+        yield op
+        for r in op.regions():
+            yield from walk(r)
+
+
+# ---------------------------------------------------------------------------
+# helpers for verify()
+# ---------------------------------------------------------------------------
+
+def _is_scalar(v: Value) -> bool:
+    return isinstance(v.type, ScalarType)
+
+
+def _is_tile(v: Value) -> bool:
+    return isinstance(v.type, TileType)
+
+
+def _is_value(v: Value) -> bool:
+    return isinstance(v.type, (ScalarType, TileType))
+
+
+def _is_int_scalar(v: Value) -> bool:
+    return isinstance(v.type, ScalarType) and (v.type.dtype.is_int or v.type.dtype.is_bool)
+
+
+# ---------------------------------------------------------------------------
+# scalars and constants
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class ConstantOp(Op):
+    """A compile-time scalar constant of the result's dtype."""
+
+    NAME: ClassVar[str] = "tl.constant"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE})
+    value: int | float | bool = attr()
+
+    def verify(self) -> None:
+        self._expect_results(1)
+        if not _is_scalar(self.result):
+            self._fail("result must be a scalar")
+        if isinstance(self.value, float) and not self.result.type.dtype.is_float:
+            self._fail("float constant with a non-float dtype")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProgramIdOp(Op):
+    """Index of this program instance along ``axis`` (0, 1 or 2); i32."""
+
+    NAME: ClassVar[str] = "tl.program_id"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE})
+    axis: int = attr()
+
+    def verify(self) -> None:
+        self._expect_results(1)
+        if self.axis not in (0, 1, 2):
+            self._fail(f"axis must be 0, 1 or 2, got {self.axis}")
+        if self.result.type != ScalarType(i32):
+            self._fail("result must be i32")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NumProgramsOp(Op):
+    """Number of program instances along ``axis``; i32."""
+
+    NAME: ClassVar[str] = "tl.num_programs"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE})
+    axis: int = attr()
+
+    def verify(self) -> None:
+        ProgramIdOp.verify(self)  # same invariants
+
+
+@dataclass(frozen=True, kw_only=True)
+class TensorDimOp(Op):
+    """``tensor.shape[dim]`` as an i32 runtime value."""
+
+    NAME: ClassVar[str] = "tl.tensor_dim"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE})
+    tensor: Value = operand()
+    dim: int = attr()
+
+    def verify(self) -> None:
+        self._expect_results(1)
+        if not isinstance(self.tensor.type, TensorType):
+            self._fail("operand must be a tensor")
+        if not 0 <= self.dim < self.tensor.type.rank:
+            self._fail(f"dim {self.dim} out of range for rank {self.tensor.type.rank}")
+        if self.result.type != ScalarType(i32):
+            self._fail("result must be i32")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TensorStrideOp(Op):
+    """``tensor.stride(dim)`` in elements, as an i32 runtime value."""
+
+    NAME: ClassVar[str] = "tl.tensor_stride"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE})
+    tensor: Value = operand()
+    dim: int = attr()
+
+    def verify(self) -> None:
+        TensorDimOp.verify(self)  # same invariants
+
+
+# ---------------------------------------------------------------------------
+# tile construction and shape ops
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class SplatOp(Op):
+    """A tile of the result's shape with every element equal to a scalar."""
+
+    NAME: ClassVar[str] = "tl.splat"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE})
+    value: Value = operand()
+
+    def verify(self) -> None:
+        self._expect_results(1)
+        if not _is_scalar(self.value) or not _is_tile(self.result):
+            self._fail("splat takes a scalar and gives a tile")
+        if self.value.type.dtype != self.result.type.dtype:
+            self._fail("splat must not change the dtype")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArangeOp(Op):
+    """The i32 tile ``[start, start+1, ..., stop-1]``."""
+
+    NAME: ClassVar[str] = "tl.arange"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE})
+    start: int = attr()
+    stop: int = attr()
+
+    def verify(self) -> None:
+        self._expect_results(1)
+        if self.stop <= self.start:
+            self._fail("stop must be greater than start")
+        if self.result.type != TileType((self.stop - self.start,), i32):
+            self._fail(f"result must be tile<{self.stop - self.start}xi32>")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BroadcastOp(Op):
+    """Stretch dimensions of size 1 to the result's shape (same rank)."""
+
+    NAME: ClassVar[str] = "tl.broadcast"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE})
+    value: Value = operand()
+
+    def verify(self) -> None:
+        self._expect_results(1)
+        src, dst = self.value.type, self.result.type
+        if not isinstance(src, TileType) or not isinstance(dst, TileType):
+            self._fail("broadcast takes and gives tiles")
+        if src.dtype != dst.dtype or src.rank != dst.rank:
+            self._fail("broadcast keeps dtype and rank")
+        for a, b in zip(src.shape, dst.shape):
+            if a != b and a != 1:
+                self._fail(f"cannot broadcast {src} to {dst}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReshapeOp(Op):
+    """Same elements in row-major order, another shape."""
+
+    NAME: ClassVar[str] = "tl.reshape"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE})
+    value: Value = operand()
+
+    def verify(self) -> None:
+        self._expect_results(1)
+        src, dst = self.value.type, self.result.type
+        if not isinstance(src, TileType) or not isinstance(dst, TileType):
+            self._fail("reshape takes and gives tiles")
+        if src.dtype != dst.dtype or src.numel != dst.numel:
+            self._fail(f"cannot reshape {src} to {dst}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransOp(Op):
+    """Transpose of a 2-D tile."""
+
+    NAME: ClassVar[str] = "tl.trans"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE})
+    value: Value = operand()
+
+    def verify(self) -> None:
+        self._expect_results(1)
+        src, dst = self.value.type, self.result.type
+        if not isinstance(src, TileType) or src.rank != 2:
+            self._fail("trans takes a 2-D tile")
+        if dst != TileType((src.shape[1], src.shape[0]), src.dtype):
+            self._fail(f"result of trans must be {TileType(src.shape[::-1], src.dtype)}")
+
+
+# ---------------------------------------------------------------------------
+# elementwise
+# ---------------------------------------------------------------------------
+
+ARITH_FNS = ("add", "sub", "mul", "div", "floordiv", "mod", "maximum", "minimum", "pow")
+BITWISE_FNS = ("and", "or", "xor", "shl", "shr")
+COMPARE_FNS = ("lt", "le", "gt", "ge", "eq", "ne")
+BINARY_FNS = ARITH_FNS + BITWISE_FNS + COMPARE_FNS
+
+UNARY_FNS = ("neg", "not", "invert", "abs", "exp", "exp2", "log", "log2", "sqrt", "rsqrt",
+             "sin", "cos", "tanh", "floor", "ceil", "sigmoid")
+FLOAT_ONLY_UNARY = ("exp", "exp2", "log", "log2", "sqrt", "rsqrt", "sin", "cos", "tanh",
+                    "floor", "ceil", "sigmoid")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BinaryOp(Op):
+    """Elementwise ``fn(lhs, rhs)`` on two values of one type.
+
+    ``div`` is true division (floats only); ``floordiv`` and ``mod`` on integers
+    truncate toward zero as in C (floats: floor and Python's modulo sign rule is
+    *not* used; ``mod`` is ``fmod``). Comparisons give ``bool``.
+    """
+
+    NAME: ClassVar[str] = "tl.binary"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE})
+    fn: str = attr()
+    lhs: Value = operand()
+    rhs: Value = operand()
+
+    def verify(self) -> None:
+        self._expect_results(1)
+        if self.fn not in BINARY_FNS:
+            self._fail(f"unknown binary fn {self.fn!r}")
+        if not _is_value(self.lhs) or self.lhs.type != self.rhs.type:
+            self._fail(f"operands must have one type, got {self.lhs.type} and {self.rhs.type}")
+        dt = self.lhs.type.dtype
+        if self.fn == "div" and not dt.is_float:
+            self._fail("div needs float operands")
+        if self.fn in BITWISE_FNS and dt.is_float:
+            self._fail(f"{self.fn} needs integer or bool operands")
+        want = bool_ if self.fn in COMPARE_FNS else dt
+        rt = self.result.type
+        if rt != (TileType(rt.shape, want) if isinstance(rt, TileType) else ScalarType(want)) \
+                or getattr(rt, "shape", ()) != getattr(self.lhs.type, "shape", ()):
+            self._fail(f"result type {rt} does not match operands {self.lhs.type}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnaryOp(Op):
+    """Elementwise ``fn(value)``; math functions need a float operand."""
+
+    NAME: ClassVar[str] = "tl.unary"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE})
+    fn: str = attr()
+    value: Value = operand()
+
+    def verify(self) -> None:
+        self._expect_results(1)
+        if self.fn not in UNARY_FNS:
+            self._fail(f"unknown unary fn {self.fn!r}")
+        if not _is_value(self.value) or self.result.type != self.value.type:
+            self._fail("unary keeps its operand's type")
+        if self.fn in FLOAT_ONLY_UNARY and not self.value.type.dtype.is_float:
+            self._fail(f"{self.fn} needs a float operand")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WhereOp(Op):
+    """``cond ? x : y`` elementwise; all three of one shape."""
+
+    NAME: ClassVar[str] = "tl.where"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE})
+    cond: Value = operand()
+    x: Value = operand()
+    y: Value = operand()
+
+    def verify(self) -> None:
+        self._expect_results(1)
+        if self.x.type != self.y.type or self.result.type != self.x.type:
+            self._fail("x, y and result must have one type")
+        ct = self.cond.type
+        if not isinstance(ct, (ScalarType, TileType)) or ct.dtype != bool_:
+            self._fail("cond must be bool")
+        if isinstance(ct, TileType) != isinstance(self.x.type, TileType) or \
+                getattr(ct, "shape", ()) != getattr(self.x.type, "shape", ()):
+            self._fail("cond must have the shape of x and y")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CastOp(Op):
+    """Convert elements to the result's dtype (round to nearest even; ints wrap)."""
+
+    NAME: ClassVar[str] = "tl.cast"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE})
+    value: Value = operand()
+
+    def verify(self) -> None:
+        self._expect_results(1)
+        src, dst = self.value.type, self.result.type
+        if type(src) is not type(dst) or not _is_value(self.value):
+            self._fail("cast keeps the kind of value")
+        if getattr(src, "shape", ()) != getattr(dst, "shape", ()):
+            self._fail("cast keeps the shape")
+
+
+# ---------------------------------------------------------------------------
+# reductions and dot
+# ---------------------------------------------------------------------------
+
+REDUCE_FNS = ("sum", "max", "min")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReduceOp(Op):
+    """Reduce ``value`` along ``axis`` with ``fn``.
+
+    Keeps the dtype; 16-bit floats accumulate in f32 and round once at the end.
+    Without ``keepdims`` the axis disappears (a 1-D tile reduces to a scalar).
+    """
+
+    NAME: ClassVar[str] = "tl.reduce"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE})
+    fn: str = attr()
+    axis: int = attr()
+    keepdims: bool = attr(False)
+    value: Value = operand()
+
+    def verify(self) -> None:
+        self._expect_results(1)
+        src = self.value.type
+        if self.fn not in REDUCE_FNS:
+            self._fail(f"unknown reduce fn {self.fn!r}")
+        if not isinstance(src, TileType) or not 0 <= self.axis < src.rank:
+            self._fail(f"axis {self.axis} out of range for {src}")
+        shape = list(src.shape)
+        if self.keepdims:
+            shape[self.axis] = 1
+        else:
+            del shape[self.axis]
+        want: Type = TileType(tuple(shape), src.dtype) if shape else ScalarType(src.dtype)
+        if self.result.type != want:
+            self._fail(f"result must be {want}, got {self.result.type}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DotOp(Op):
+    """``a @ b + acc`` for 2-D tiles, accumulating in ``acc``'s dtype.
+
+    Products of the input dtype are exact in the accumulator (bf16·bf16 in f32).
+    """
+
+    NAME: ClassVar[str] = "tl.dot"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE})
+    a: Value = operand()
+    b: Value = operand()
+    acc: Value = operand()
+
+    def verify(self) -> None:
+        self._expect_results(1)
+        a, b, c = self.a.type, self.b.type, self.acc.type
+        if not all(isinstance(t, TileType) and t.rank == 2 for t in (a, b, c)):
+            self._fail("dot takes 2-D tiles")
+        if a.shape[1] != b.shape[0]:
+            self._fail(f"inner dimensions differ: {a} @ {b}")
+        if c.shape != (a.shape[0], b.shape[1]):
+            self._fail(f"accumulator {c} does not match {a} @ {b}")
+        if a.dtype != b.dtype:
+            self._fail("a and b must have one dtype")
+        if self.result.type != c:
+            self._fail("result must have the accumulator's type")
+
+
+# ---------------------------------------------------------------------------
+# global memory
+# ---------------------------------------------------------------------------
+
+def _verify_window(op: Op, tensor: Value, offsets: tuple[Value, ...],
+                   shape: tuple[int, ...]) -> None:
+    if not isinstance(tensor.type, TensorType):
+        op._fail("first operand must be a tensor")
+    if len(offsets) != tensor.type.rank or len(shape) != tensor.type.rank:
+        op._fail(f"a {tensor.type.rank}-D tensor needs {tensor.type.rank} offsets and "
+                 f"a {tensor.type.rank}-D tile")
+    if not all(_is_int_scalar(o) for o in offsets):
+        op._fail("offsets must be integer scalars")
+
+
+def _verify_mask(op: Op, mask: Value | None, shape: tuple[int, ...]) -> None:
+    if mask is not None and mask.type != TileType(shape, bool_):
+        op._fail(f"mask must be {TileType(shape, bool_)}, got {mask.type}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadOp(Op):
+    """Read the window ``tensor[offsets : offsets + result.shape]``.
+
+    Elements outside ``tensor.shape`` (or where ``mask`` is false) read ``other``
+    (zero when absent). The result has the tensor's rank and dtype.
+    """
+
+    NAME: ClassVar[str] = "tl.load"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.READS_MEMORY})
+    tensor: Value = operand()
+    offsets: tuple[Value, ...] = operands()
+    mask: Value | None = opt_operand()
+    other: Value | None = opt_operand()
+
+    def verify(self) -> None:
+        self._expect_results(1)
+        rt = self.result.type
+        if not isinstance(rt, TileType):
+            self._fail("result must be a tile")
+        _verify_window(self, self.tensor, self.offsets, rt.shape)
+        if rt.dtype != self.tensor.type.dtype:
+            self._fail("result dtype must be the tensor's")
+        _verify_mask(self, self.mask, rt.shape)
+        if self.other is not None and self.other.type != ScalarType(rt.dtype):
+            self._fail(f"other must be a {rt.dtype} scalar")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoreOp(Op):
+    """Write ``value`` to ``tensor[offsets : offsets + value.shape]``, skipping
+    elements outside ``tensor.shape`` or where ``mask`` is false."""
+
+    NAME: ClassVar[str] = "tl.store"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.WRITES_MEMORY})
+    tensor: Value = operand()
+    offsets: tuple[Value, ...] = operands()
+    value: Value = operand()
+    mask: Value | None = opt_operand()
+
+    def verify(self) -> None:
+        self._expect_results(0)
+        vt = self.value.type
+        if not isinstance(vt, TileType):
+            self._fail("value must be a tile")
+        _verify_window(self, self.tensor, self.offsets, vt.shape)
+        if vt.dtype != self.tensor.type.dtype:
+            self._fail(f"stored dtype {vt.dtype} differs from the tensor's {self.tensor.type.dtype}")
+        _verify_mask(self, self.mask, vt.shape)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AtomicAddOp(Op):
+    """Atomically add ``value`` into ``tensor[offsets : offsets + value.shape]``
+    (same bounds and mask rules as ``tl.store``)."""
+
+    NAME: ClassVar[str] = "tl.atomic_add"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.READS_MEMORY, Trait.WRITES_MEMORY})
+    tensor: Value = operand()
+    offsets: tuple[Value, ...] = operands()
+    value: Value = operand()
+    mask: Value | None = opt_operand()
+
+    def verify(self) -> None:
+        StoreOp.verify(self)
+
+
+# ---------------------------------------------------------------------------
+# shared memory
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class AllocSharedOp(Op):
+    """A shared-memory buffer of the result's shape; its contents start undefined."""
+
+    NAME: ClassVar[str] = "tl.alloc_shared"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset()
+
+    def verify(self) -> None:
+        self._expect_results(1)
+        if not isinstance(self.result.type, SharedType):
+            self._fail("result must be a shared buffer")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CopyOp(Op):
+    """Copy the window ``tensor[offsets : offsets + dst.shape]`` into ``dst``;
+    elements outside ``tensor.shape`` become zero."""
+
+    NAME: ClassVar[str] = "tl.copy"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.READS_MEMORY, Trait.WRITES_MEMORY})
+    tensor: Value = operand()
+    offsets: tuple[Value, ...] = operands()
+    dst: Value = operand()
+
+    def verify(self) -> None:
+        self._expect_results(0)
+        dt = self.dst.type
+        if not isinstance(dt, SharedType):
+            self._fail("dst must be a shared buffer")
+        _verify_window(self, self.tensor, self.offsets, dt.shape)
+        if dt.dtype != self.tensor.type.dtype:
+            self._fail("dst dtype must be the tensor's")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SharedLoadOp(Op):
+    """Read a whole shared buffer into a register tile."""
+
+    NAME: ClassVar[str] = "tl.shared_load"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.READS_MEMORY})
+    src: Value = operand()
+
+    def verify(self) -> None:
+        self._expect_results(1)
+        st = self.src.type
+        if not isinstance(st, SharedType) or self.result.type != TileType(st.shape, st.dtype):
+            self._fail("shared_load gives a tile of the buffer's shape and dtype")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SharedStoreOp(Op):
+    """Write a register tile into a whole shared buffer."""
+
+    NAME: ClassVar[str] = "tl.shared_store"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.WRITES_MEMORY})
+    dst: Value = operand()
+    value: Value = operand()
+
+    def verify(self) -> None:
+        self._expect_results(0)
+        dt = self.dst.type
+        if not isinstance(dt, SharedType) or self.value.type != TileType(dt.shape, dt.dtype):
+            self._fail("shared_store writes a tile of the buffer's shape and dtype")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BarrierOp(Op):
+    """All threads of the program instance wait here (``__syncthreads``)."""
+
+    NAME: ClassVar[str] = "tl.barrier"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.READS_MEMORY, Trait.WRITES_MEMORY})
+
+    def verify(self) -> None:
+        self._expect_results(0)
+
+
+# ---------------------------------------------------------------------------
+# debugging
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class PrintOp(Op):
+    """Print ``prefix`` and the values, once per program instance."""
+
+    NAME: ClassVar[str] = "tl.print"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.WRITES_MEMORY})
+    prefix: str = attr("")
+    values: tuple[Value, ...] = operands()
+
+    def verify(self) -> None:
+        self._expect_results(0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AssertOp(Op):
+    """Stop the kernel with ``message`` where ``cond`` is false (any element)."""
+
+    NAME: ClassVar[str] = "tl.device_assert"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.WRITES_MEMORY})
+    message: str = attr("")
+    cond: Value = operand()
+
+    def verify(self) -> None:
+        self._expect_results(0)
+        if not isinstance(self.cond.type, (ScalarType, TileType)) or self.cond.type.dtype != bool_:
+            self._fail("condition must be bool")
+
+
+# ---------------------------------------------------------------------------
+# control flow
+# ---------------------------------------------------------------------------
+
+LOOP_KINDS = ("range", "pipeline")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ForOp(Op):
+    """``for iv in range(lower, upper, step)`` carrying ``inits`` through the body.
+
+    The body's arguments are ``(iv, *carried)``; it ends with ``tl.yield`` of the
+    next carried values; the op's results are the carried values after the last
+    iteration. ``kind="pipeline"`` marks a loop to software-pipeline with
+    ``stages`` stages (same semantics as ``range``).
+    """
+
+    NAME: ClassVar[str] = "tl.for"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.HAS_REGIONS})
+    kind: str = attr("range")
+    stages: int = attr(1)
+    lower: Value = operand()
+    upper: Value = operand()
+    step: Value = operand()
+    inits: tuple[Value, ...] = operands()
+    body: Block = region()
+
+    def verify(self) -> None:
+        if self.kind not in LOOP_KINDS:
+            self._fail(f"unknown loop kind {self.kind!r}")
+        if self.stages < 1:
+            self._fail("stages must be at least 1")
+        bounds = (self.lower, self.upper, self.step)
+        if not all(_is_int_scalar(v) for v in bounds) or \
+                len({v.type for v in bounds}) != 1:
+            self._fail("bounds must be integer scalars of one type")
+        args = self.body.args
+        if len(args) != 1 + len(self.inits) or args[0].type != self.lower.type:
+            self._fail("body arguments must be (iv, *carried)")
+        carried = tuple(v.type for v in self.inits)
+        if tuple(a.type for a in args[1:]) != carried:
+            self._fail("body arguments must have the types of the initial values")
+        if tuple(r.type for r in self.results) != carried:
+            self._fail("results must have the types of the initial values")
+        _verify_yield(self, self.body, carried)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IfOp(Op):
+    """Run ``then`` if the scalar ``cond`` holds, else ``orelse``; both yield the results."""
+
+    NAME: ClassVar[str] = "tl.if"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.HAS_REGIONS})
+    cond: Value = operand()
+    then: Block = region()
+    orelse: Block = region()
+
+    def verify(self) -> None:
+        if self.cond.type != ScalarType(bool_):
+            self._fail("condition must be a bool scalar")
+        if self.then.args or self.orelse.args:
+            self._fail("if regions take no arguments")
+        want = tuple(r.type for r in self.results)
+        _verify_yield(self, self.then, want)
+        _verify_yield(self, self.orelse, want)
+
+
+@dataclass(frozen=True, kw_only=True)
+class YieldOp(Op):
+    """Ends a loop body or an if branch, giving the values it produces."""
+
+    NAME: ClassVar[str] = "tl.yield"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.TERMINATOR, Trait.PURE})
+    values: tuple[Value, ...] = operands()
+
+    def verify(self) -> None:
+        self._expect_results(0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReturnOp(Op):
+    """Ends a kernel's body."""
+
+    NAME: ClassVar[str] = "tl.return"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.TERMINATOR})
+
+    def verify(self) -> None:
+        self._expect_results(0)
+
+
+def _verify_yield(op: Op, block: Block, want: tuple[Type, ...]) -> None:
+    if not block.ops or not isinstance(block.ops[-1], YieldOp):
+        op._fail("region must end with tl.yield")
+    got = tuple(v.type for v in block.ops[-1].values)
+    if got != want:
+        op._fail(f"region yields ({', '.join(map(str, got))}), "
+                 f"expected ({', '.join(map(str, want))})")
+
+
+ALL_OPS: tuple[type[Op], ...] = (
+    ConstantOp, ProgramIdOp, NumProgramsOp, TensorDimOp, TensorStrideOp,
+    SplatOp, ArangeOp, BroadcastOp, ReshapeOp, TransOp,
+    BinaryOp, UnaryOp, WhereOp, CastOp, ReduceOp, DotOp,
+    LoadOp, StoreOp, AtomicAddOp,
+    AllocSharedOp, CopyOp, SharedLoadOp, SharedStoreOp, BarrierOp,
+    PrintOp, AssertOp, ForOp, IfOp, YieldOp, ReturnOp,
+)
+OPS_BY_NAME: dict[str, type[Op]] = {cls.NAME: cls for cls in ALL_OPS}

@@ -1,0 +1,163 @@
+"""Element dtypes and the types of IR values.
+
+Four value types exist in the tile IR:
+
+* ``ScalarType``  a single value (``i32``), e.g. a program id or a loop counter;
+* ``TileType``    a register tile with a static shape (``tile<64x32xbf16>``);
+* ``SharedType``  a shared-memory buffer with a static shape (``shared<64x32xbf16>``);
+* ``TensorType``  a kernel argument in global memory: element dtype and rank,
+  shape and strides are runtime values (``tensor<bf16, 2>``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+
+@dataclass(frozen=True)
+class DType:
+    """An element type: its name in the language, width in bits and kind."""
+
+    name: str
+    bits: int
+    kind: str  # "float" | "int" | "uint" | "bool"
+
+    @property
+    def is_float(self) -> bool:
+        return self.kind == "float"
+
+    @property
+    def is_int(self) -> bool:
+        """Signed or unsigned integer (not bool)."""
+        return self.kind in ("int", "uint")
+
+    @property
+    def is_signed(self) -> bool:
+        return self.kind == "int"
+
+    @property
+    def is_bool(self) -> bool:
+        return self.kind == "bool"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"tl.{self.name}"
+
+
+f16 = DType("f16", 16, "float")
+bf16 = DType("bf16", 16, "float")
+f32 = DType("f32", 32, "float")
+f64 = DType("f64", 64, "float")
+f8e4m3 = DType("f8e4m3", 8, "float")
+f8e5m2 = DType("f8e5m2", 8, "float")
+i4 = DType("i4", 4, "int")
+i8 = DType("i8", 8, "int")
+i16 = DType("i16", 16, "int")
+i32 = DType("i32", 32, "int")
+i64 = DType("i64", 64, "int")
+u4 = DType("u4", 4, "uint")
+u8 = DType("u8", 8, "uint")
+u16 = DType("u16", 16, "uint")
+u32 = DType("u32", 32, "uint")
+u64 = DType("u64", 64, "uint")
+bool_ = DType("bool", 1, "bool")
+
+ALL_DTYPES: tuple[DType, ...] = (
+    f16, bf16, f32, f64, f8e4m3, f8e5m2,
+    i4, i8, i16, i32, i64, u4, u8, u16, u32, u64, bool_,
+)
+DTYPES_BY_NAME: dict[str, DType] = {d.name: d for d in ALL_DTYPES}
+
+
+def dtype_from_name(name: str) -> DType:
+    """The dtype called ``name`` (``"bf16"``); ``KeyError`` if there is none."""
+    return DTYPES_BY_NAME[name]
+
+
+@dataclass(frozen=True)
+class ScalarType:
+    """One value of ``dtype``."""
+
+    dtype: DType
+
+    def __str__(self) -> str:
+        return self.dtype.name
+
+
+@dataclass(frozen=True)
+class TileType:
+    """A register tile: a static ``shape`` of ``dtype`` elements."""
+
+    shape: tuple[int, ...]
+    dtype: DType
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    def __str__(self) -> str:
+        return f"tile<{_shape_str(self.shape, self.dtype)}>"
+
+
+@dataclass(frozen=True)
+class SharedType:
+    """A shared-memory buffer: a static ``shape`` of ``dtype`` elements."""
+
+    shape: tuple[int, ...]
+    dtype: DType
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    def __str__(self) -> str:
+        return f"shared<{_shape_str(self.shape, self.dtype)}>"
+
+
+@dataclass(frozen=True)
+class TensorType:
+    """A tensor in global memory: ``dtype`` and ``rank`` are static, shape and strides not."""
+
+    dtype: DType
+    rank: int
+
+    def __str__(self) -> str:
+        return f"tensor<{self.dtype.name}, {self.rank}>"
+
+
+Type = Union[ScalarType, TileType, SharedType, TensorType]
+
+
+def _shape_str(shape: tuple[int, ...], dtype: DType) -> str:
+    return "x".join([str(s) for s in shape] + [dtype.name])
+
+
+def element_type(t: Type) -> DType:
+    """The element dtype of any value type."""
+    return t.dtype
+
+
+def with_dtype(t: ScalarType | TileType, dtype: DType) -> ScalarType | TileType:
+    """``t`` with its element dtype replaced (same shape)."""
+    if isinstance(t, TileType):
+        return TileType(t.shape, dtype)
+    return ScalarType(dtype)
+
+
+def shape_of(t: Type) -> tuple[int, ...]:
+    """Static shape of a scalar (``()``), tile or shared buffer."""
+    if isinstance(t, ScalarType):
+        return ()
+    if isinstance(t, (TileType, SharedType)):
+        return t.shape
+    raise TypeError(f"{t} has no static shape")

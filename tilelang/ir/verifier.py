@@ -1,0 +1,64 @@
+"""Module verifier: SSA form, dominance, terminators and every op's ``verify()``."""
+
+from __future__ import annotations
+
+from tilelang.errors import IRError
+from tilelang.ir.ops import Trait, YieldOp
+from tilelang.ir.values import Block, Function, Module, Value
+
+
+def verify_module(module: Module) -> None:
+    """Raise ``IRError`` describing the first broken invariant of ``module``."""
+    names = [f.name for f in module.functions]
+    if len(set(names)) != len(names):
+        raise IRError(f"duplicate function names in module: {names}")
+    for fn in module.functions:
+        verify_function(fn)
+
+
+def verify_function(fn: Function) -> None:
+    defined: set[str] = set()
+    for p in fn.params:
+        _define(p, defined, fn.name)
+    if tuple(fn.body.args) != tuple(fn.params):
+        raise IRError(f"function {fn.name}: body arguments must be the parameters")
+    _verify_block(fn.body, frozenset(p.name for p in fn.params), defined, fn.name,
+                  top_level=True)
+
+
+def _define(v: Value, defined: set[str], fn: str) -> None:
+    if v.name in defined:
+        raise IRError(f"function {fn}: %{v.name} is defined twice")
+    defined.add(v.name)
+
+
+def _verify_block(block: Block, visible: frozenset[str], defined: set[str], fn: str,
+                  top_level: bool = False) -> None:
+    scope = set(visible)
+    if not top_level:
+        for a in block.args:
+            _define(a, defined, fn)
+            scope.add(a.name)
+    for i, op in enumerate(block.ops):
+        for v in op.operand_values():
+            if v.name not in scope:
+                where = f" at {op.loc}" if op.loc else ""
+                raise IRError(f"function {fn}: {op.NAME}{where} uses %{v.name} "
+                              f"before it is defined")
+        is_last = i == len(block.ops) - 1
+        if op.has_trait(Trait.TERMINATOR) and not is_last:
+            raise IRError(f"function {fn}: {op.NAME} must be the last op of its block")
+        if top_level and isinstance(op, YieldOp):
+            raise IRError(f"function {fn}: tl.yield outside a region")
+        op.verify()
+        frozen = frozenset(scope)
+        for r in op.regions():
+            _verify_block(r, frozen, defined, fn)
+        for r in op.results:
+            _define(r, defined, fn)
+            scope.add(r.name)
+    if top_level and (not block.ops or not block.ops[-1].has_trait(Trait.TERMINATOR)):
+        raise IRError(f"function {fn}: body must end with tl.return")
+
+
+__all__ = ["verify_module", "verify_function"]
