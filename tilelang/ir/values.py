@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
+from tilelang.errors import SourceLoc
 from tilelang.ir.types import DType, Type
 
 if TYPE_CHECKING:
@@ -22,16 +23,8 @@ class Value:
         return f"%{self.name}"
 
 
-@dataclass(frozen=True)
-class Loc:
-    """Source location of an op in the user's Python file."""
-
-    file: str
-    line: int
-    col: int = 0
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}"
+# Source location of an op in the user's Python file (file, line, col).
+Loc = SourceLoc
 
 
 # Attribute values: what an op may carry besides its operands.

@@ -1,0 +1,50 @@
+"""The numpy dtype that stores each tilelang dtype (``ml_dtypes`` for those numpy lacks)."""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+
+from tilelang.ir import types as t
+
+_TO_NUMPY: dict[t.DType, np.dtype] = {
+    t.f16: np.dtype(np.float16),
+    t.bf16: np.dtype(ml_dtypes.bfloat16),
+    t.f32: np.dtype(np.float32),
+    t.f64: np.dtype(np.float64),
+    t.f8e4m3: np.dtype(ml_dtypes.float8_e4m3fn),
+    t.f8e5m2: np.dtype(ml_dtypes.float8_e5m2),
+    t.i4: np.dtype(ml_dtypes.int4),
+    t.i8: np.dtype(np.int8),
+    t.i16: np.dtype(np.int16),
+    t.i32: np.dtype(np.int32),
+    t.i64: np.dtype(np.int64),
+    t.u4: np.dtype(ml_dtypes.uint4),
+    t.u8: np.dtype(np.uint8),
+    t.u16: np.dtype(np.uint16),
+    t.u32: np.dtype(np.uint32),
+    t.u64: np.dtype(np.uint64),
+    t.bool_: np.dtype(np.bool_),
+}
+_FROM_NUMPY: dict[np.dtype, t.DType] = {v: k for k, v in _TO_NUMPY.items()}
+
+
+def to_numpy(dtype: t.DType) -> np.dtype:
+    """The numpy dtype holding values of ``dtype``."""
+    return _TO_NUMPY[dtype]
+
+
+def from_numpy(dtype: np.dtype) -> t.DType | None:
+    """The tilelang dtype of a numpy dtype, or ``None`` when it has none."""
+    return _FROM_NUMPY.get(np.dtype(dtype))
+
+
+def compute_dtype(dtype: t.DType) -> np.dtype:
+    """The numpy dtype arithmetic on ``dtype`` is carried out in.
+
+    Narrow floats (f16, bf16, f8) compute in f32 and round to their storage
+    dtype after every op, as GPUs do; the others compute in themselves.
+    """
+    if dtype.is_float and dtype.bits < 32:
+        return np.dtype(np.float32)
+    return _TO_NUMPY[dtype]
