@@ -1,1 +1,31 @@
-"""tilelang: a Python-embedded tile language and compiler for GPU kernels."""
+"""tilelang: a Python-embedded tile language and compiler for GPU kernels.
+
+    import tilelang as tl
+
+    @tl.kernel
+    def add(X, Y, Z, BLOCK: tl.constexpr = 1024):
+        off = tl.program_id(0) * BLOCK
+        tl.store(Z, (off,), tl.load(X, (off,), (BLOCK,)) + tl.load(Y, (off,), (BLOCK,)))
+
+    add[(tl.cdiv(n, 1024),)](x, y, z)
+"""
+
+from tilelang.errors import CompileError, KernelError, LaunchError, TileLangError
+from tilelang.frontend.kernel import Kernel, kernel, func
+from tilelang.frontend.language import (
+    Tensor, abs, alloc_shared, arange, atomic_add, barrier, broadcast_to, cast, cdiv, ceil,
+    constexpr, copy, cos, device_assert, dot, exp, exp2, floor, full, load, log, log2, max,
+    maximum, min, minimum, num_programs, pipeline, print, program_id, reshape, rsqrt,
+    sigmoid, sin, sqrt, static_assert, static_range, store, sum, tanh, trans, where, zeros,
+)
+from tilelang.ir.types import (
+    DType, bf16, f8e4m3, f8e5m2, f16, f32, f64, i4, i8, i16, i32, i64, u4, u8, u16, u32, u64,
+)
+from tilelang.ir.types import bool_
+
+bool = bool_  # noqa: A001 - the language's dtype name, as in DESIGN.md
+float16, bfloat16, float32, float64 = f16, bf16, f32, f64
+int8, int16, int32, int64 = i8, i16, i32, i64
+uint8 = u8
+
+__version__ = "0.1.0"

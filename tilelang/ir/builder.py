@@ -39,9 +39,13 @@ class Builder:
         self._stack[-1].append(op)
         return op
 
-    def push(self) -> None:
-        """Start collecting the ops of a new region."""
-        self._stack.append([])
+    def push(self, ops: list[Op] | None = None) -> None:
+        """Start collecting the ops of a new region (or resume ``ops``)."""
+        self._stack.append(ops if ops is not None else [])
+
+    def pop_ops(self) -> list[Op]:
+        """Finish the innermost region, returning its ops to be completed later."""
+        return self._stack.pop()
 
     def pop(self, args: tuple[Value, ...] = ()) -> Block:
         """Finish the innermost region as a block with arguments ``args``."""

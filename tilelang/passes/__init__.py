@@ -1,1 +1,26 @@
-"""tilelang.passes"""
+"""Compiler passes: one per file, one explicit registry, a named pipeline per target."""
+
+from __future__ import annotations
+
+from tilelang.errors import LaunchError
+from tilelang.passes import dce
+from tilelang.passes.manager import PassFn, PassResult, run_pipeline
+
+PASSES: dict[str, PassFn] = {
+    "eliminate-dead-code": dce.run,
+}
+
+PIPELINES: dict[str, tuple[str, ...]] = {
+    "interp": ("eliminate-dead-code",),
+}
+
+
+def pipeline(name: str) -> list[tuple[str, PassFn]]:
+    """The ``(pass name, function)`` list of the pipeline called ``name``."""
+    if name not in PIPELINES:
+        raise LaunchError(f"no pass pipeline named '{name}'",
+                          hint=f"pipelines: {', '.join(PIPELINES)}")
+    return [(p, PASSES[p]) for p in PIPELINES[name]]
+
+
+__all__ = ["PASSES", "PIPELINES", "PassResult", "pipeline", "run_pipeline"]

@@ -1,0 +1,30 @@
+"""Configuration from the environment, in one typed place.
+
+Read at access time so tests and users can change the environment at run time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def interpret() -> bool:
+    """``TILELANG_INTERPRET=1``: run every launch in the reference interpreter."""
+    return _flag("TILELANG_INTERPRET")
+
+
+def default_target() -> str | None:
+    """``TILELANG_TARGET``: the target used when a launch names none."""
+    value = os.environ.get("TILELANG_TARGET", "").strip()
+    return value or None
+
+
+def cache_dir() -> Path:
+    """``TILELANG_CACHE_DIR``, else ``~/.cache/tilelang``."""
+    value = os.environ.get("TILELANG_CACHE_DIR")
+    return Path(value) if value else Path.home() / ".cache" / "tilelang"

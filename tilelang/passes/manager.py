@@ -1,0 +1,39 @@
+"""Runs a named pipeline of passes, verifying between passes and keeping each stage's IR."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from tilelang.errors import IRError
+from tilelang.ir.values import Module
+from tilelang.ir.verifier import verify_module
+
+PassFn = Callable[[Module], Module]
+
+
+@dataclass
+class PassResult:
+    """The final module and, when asked, the module after each pass (in order)."""
+
+    module: Module
+    stages: list[tuple[str, Module]] = field(default_factory=list)
+
+
+def run_pipeline(module: Module, passes: list[tuple[str, PassFn]], *,
+                 keep_stages: bool = False, verify: bool = True) -> PassResult:
+    """Apply ``passes`` in order; ``keep_stages`` records the input and each output."""
+    result = PassResult(module)
+    if keep_stages:
+        result.stages.append(("input", module))
+    for name, fn in passes:
+        module = fn(module)
+        if verify:
+            try:
+                verify_module(module)
+            except IRError as e:
+                raise IRError(f"IR is invalid after pass '{name}': {e}") from None
+        if keep_stages:
+            result.stages.append((name, module))
+    result.module = module
+    return result

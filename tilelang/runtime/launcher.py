@@ -1,0 +1,115 @@
+"""``kernel[grid](*args)``: bind arguments, specialize, compile once, launch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tilelang.errors import LaunchError
+from tilelang.ir import types as t
+from tilelang.runtime.arrays import array_dtype, array_dtype_name, array_rank, is_array
+from tilelang.runtime.dtypes import from_numpy
+from tilelang.runtime.targets import resolve_target
+
+
+class Launcher:
+    """The callable ``kernel[grid]``."""
+
+    __slots__ = ("kernel", "grid")
+
+    def __init__(self, kernel: Any, grid: Any) -> None:
+        self.kernel = kernel
+        self.grid = grid
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        launch(self.kernel, self.grid, args, kwargs)
+
+
+def launch(kernel: Any, grid: Any, args: tuple, kwargs: dict[str, Any]) -> None:
+    target = kwargs.pop("target", None)
+    kwargs.pop("stream", None)
+    num_warps = kwargs.pop("num_warps", None)
+    num_stages = kwargs.pop("num_stages", None)
+    params, runtime_args, constexprs = bind_arguments(kernel, args, kwargs)
+    spec = kernel.make_specialization(params, constexprs, num_warps, num_stages)
+    tgt = resolve_target(target)
+    key = (tgt.name, spec)
+    compiled = kernel.__dict__.setdefault("_compiled", {}).get(key)
+    if compiled is None:
+        compiled = tgt.compile(kernel, spec)
+        kernel._compiled[key] = compiled
+    tgt.launch(compiled, normalize_grid(kernel, grid, spec.constexpr_dict()), runtime_args,
+               kernel)
+
+
+def _fail(kernel: Any, message: str, hint: str | None = None) -> LaunchError:
+    return LaunchError(message, kernel=kernel.name, loc=kernel.source.def_loc, hint=hint)
+
+
+def bind_arguments(kernel: Any, args: tuple, kwargs: dict[str, Any]) -> tuple:
+    """Split a launch's arguments into runtime ``ParamSpec``s, their values and constexprs."""
+    from tilelang.frontend.kernel import ParamSpec
+    try:
+        bound = kernel.signature.bind(*args, **kwargs)
+    except TypeError as e:
+        names = [f"{n}{' (constexpr)' if k == 'constexpr' else ''}"
+                 for n, k in kernel.param_kinds.items()]
+        raise _fail(kernel, f"bad launch arguments: {e}",
+                    f"kernel '{kernel.name}' takes ({', '.join(names)})") from None
+    params, values, constexprs = [], [], {}
+    for name, value in bound.arguments.items():
+        kind = kernel.param_kinds[name]
+        if kind == "constexpr":
+            constexprs[name] = value
+            continue
+        if is_array(value):
+            dtype = array_dtype(value)
+            if dtype is None:
+                raise _fail(kernel, f"argument '{name}' has unsupported dtype "
+                                    f"{array_dtype_name(value)}",
+                            f"supported dtypes: {', '.join(d.name for d in t.ALL_DTYPES)}")
+            params.append(ParamSpec(name, dtype, array_rank(value)))
+        elif kind == "tensor":
+            raise _fail(kernel, f"argument '{name}' must be an array (it is annotated "
+                                f"tl.Tensor), got {type(value).__name__}",
+                        "pass a numpy array, or a torch/cupy/DLPack array on a GPU target")
+        else:
+            params.append(ParamSpec(name, _scalar_dtype(kernel, name, value), None))
+        values.append(value)
+    return tuple(params), values, constexprs
+
+
+def _scalar_dtype(kernel: Any, name: str, value: Any) -> t.DType:
+    if isinstance(value, (bool, np.bool_)):
+        return t.bool_
+    if isinstance(value, int):
+        return t.i32 if -2**31 <= value < 2**31 else t.i64
+    if isinstance(value, float):
+        return t.f32
+    if isinstance(value, np.generic):
+        dtype = from_numpy(value.dtype)
+        if dtype is not None:
+            return dtype
+    raise _fail(kernel, f"argument '{name}' is a {type(value).__name__}, which a kernel "
+                        f"cannot take at run time",
+                "pass an array or a number, or annotate the parameter with tl.constexpr "
+                "to make it a compile-time value")
+
+
+def normalize_grid(kernel: Any, grid: Any, constexprs: dict[str, Any]) -> tuple[int, int, int]:
+    """The grid as three non-negative ints; a callable grid gets the constexprs."""
+    if callable(grid):
+        grid = grid(dict(constexprs))
+    if not isinstance(grid, tuple):
+        raise _fail(kernel, f"the grid must be a tuple of 1 to 3 ints, got "
+                            f"{type(grid).__name__} {grid!r}",
+                    "write kernel[(n,)](...) (note the comma) or kernel[(x, y)](...)")
+    if not 1 <= len(grid) <= 3 or not all(isinstance(g, (int, np.integer)) and
+                                          not isinstance(g, bool) and g >= 0 for g in grid):
+        raise _fail(kernel, f"the grid must be 1 to 3 non-negative ints, got {grid!r}")
+    g = tuple(int(x) for x in grid) + (1,) * (3 - len(grid))
+    return g[0], g[1], g[2]
+
+
+__all__ = ["Launcher", "bind_arguments", "launch", "normalize_grid"]
