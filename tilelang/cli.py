@@ -1,0 +1,118 @@
+"""The ``tilelang`` command line: ``tilelang ir FILE.py:KERNEL ...`` prints a kernel's IR.
+
+Every subcommand is a thin layer over the library; bad arguments give a
+one-line error and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from tilelang.errors import TileLangError
+
+
+class UsageError(Exception):
+    """Bad command-line arguments (exit status 2)."""
+
+
+def load_kernel(spec: str) -> Any:
+    """The kernel object named by ``FILE.py:KERNEL``."""
+    from tilelang.frontend.kernel import Kernel
+    path, sep, name = spec.rpartition(":")
+    if not sep or not path or not name:
+        raise UsageError(f"expected FILE.py:KERNEL, got {spec!r}")
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"no such file: {path}")
+    mod_spec = importlib.util.spec_from_file_location(f"_tilelang_cli_{file.stem}", file)
+    if mod_spec is None or mod_spec.loader is None:
+        raise UsageError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(mod_spec)
+    sys.path.insert(0, str(file.parent.resolve()))
+    try:
+        mod_spec.loader.exec_module(module)
+    finally:
+        sys.path.pop(0)
+    kernel = getattr(module, name, None)
+    if not isinstance(kernel, Kernel):
+        found = [k for k, v in vars(module).items() if isinstance(v, Kernel)]
+        raise UsageError(f"{path} has no @tl.kernel named {name!r} (kernels: "
+                         f"{', '.join(found) or 'none'})")
+    return kernel
+
+
+def parse_defines(defines: Sequence[str]) -> dict[str, Any]:
+    """``-D NAME=VALUE`` pairs; values are Python literals or dtype names."""
+    from tilelang.ir.types import DTYPES_BY_NAME
+    out: dict[str, Any] = {}
+    for d in defines:
+        name, sep, text = d.partition("=")
+        if not sep or not name.isidentifier():
+            raise UsageError(f"expected -D NAME=VALUE, got {d!r}")
+        if text in DTYPES_BY_NAME:
+            out[name] = DTYPES_BY_NAME[text]
+            continue
+        try:
+            out[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            out[name] = text
+    return out
+
+
+def cmd_ir(args: argparse.Namespace) -> int:
+    kernel = load_kernel(args.kernel)
+    compiled = kernel.compile(args.signature, target=args.target,
+                              **parse_defines(args.define))
+    stages = compiled.ir
+    if args.after == "all":
+        chosen = list(stages)
+    elif args.after is None:
+        chosen = [list(stages)[-1]]
+    elif args.after in stages:
+        chosen = [args.after]
+    else:
+        raise UsageError(f"unknown stage {args.after!r}; stages: {', '.join(stages)}, all")
+    for i, name in enumerate(chosen):
+        if len(chosen) > 1:
+            print(f"{'' if i == 0 else chr(10)}// ----- IR after {name} -----")
+        print(stages[name], end="" if stages[name].endswith("\n") else "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tilelang", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    ir = sub.add_parser("ir", help="print a kernel's IR after each compiler stage",
+                        description="Print the IR of FILE.py:KERNEL specialized for a signature.")
+    ir.add_argument("kernel", help="FILE.py:KERNEL")
+    ir.add_argument("--signature", "-s", default=None,
+                    help="runtime parameters, e.g. 'A=bf16[2],B=bf16[2],eps=f32'")
+    ir.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE",
+                    help="a constexpr value (repeatable)")
+    ir.add_argument("--target", default="interp", help="target (default: interp)")
+    ir.add_argument("--after", default=None,
+                    help="stage to print: a pass name, 'input', or 'all' (default: last)")
+    ir.set_defaults(run=cmd_ir)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except UsageError as e:
+        print(f"tilelang {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except TileLangError as e:
+        print(f"tilelang {args.command}: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
