@@ -68,8 +68,9 @@ _UNSUPPORTED_HINTS = {
 class Unavailable:
     """A name that exists in Python's scoping but not in the kernel at this point."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, hint: str) -> None:
         self.reason = reason
+        self.hint = hint
 
 
 class ReturnSignal:
@@ -215,7 +216,7 @@ class Tracer(ControlFlowMixin, ast.NodeVisitor):
         else:
             raise self.error(node, f"name '{name}' is not defined")
         if isinstance(value, Unavailable):
-            raise self.error(node, f"'{name}' {value.reason}")
+            raise self.error(node, f"'{name}' {value.reason}", value.hint)
         return value
 
     def visit_Name(self, node: ast.Name) -> Any:
@@ -400,8 +401,9 @@ class Tracer(ControlFlowMixin, ast.NodeVisitor):
         if isinstance(fn, Kernel):
             raise self.error(node, f"kernel '{fn.name}' cannot be called from a kernel",
                              "decorate the shared code with @tl.func instead")
-        if fn is range:
-            raise self.error(node, "range() can only be used as a for-loop iterator")
+        if fn is range and any(_has_runtime(a) for a in args):
+            raise self.error(node, "range() with runtime bounds can only be a for-loop "
+                                   "iterator", "write `for i in range(n):`")
         if getattr(fn, "__module__", None) in ("builtins", "math") or \
                 any(getattr(m, getattr(fn, "__name__", ""), None) is fn
                     for m in _FOLDABLE_MODULES):

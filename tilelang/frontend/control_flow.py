@@ -153,7 +153,8 @@ class ControlFlowMixin:
         for n in assigned_names(node.body) - set(carried) - {node.target.id}:
             if n not in outer:
                 outer[n] = Unavailable(f"is defined inside the loop at line {line} and "
-                                       f"cannot be used after it")
+                                       f"cannot be used after it",
+                                       "assign it before the loop so that the loop carries it")
             elif inner.get(n) is not outer[n]:
                 raise self.error(node, f"'{n}' holds a compile-time value "
                                        f"({sem._describe(outer[n])}) that the loop changes",
@@ -212,7 +213,7 @@ class ControlFlowMixin:
                 continue
             if t is None or e is None or isinstance(t, Unavailable) or isinstance(e, Unavailable):
                 outer[n] = Unavailable(f"is only defined in one branch of the `if` at line "
-                                       f"{line}")
+                                       f"{line}", "assign it in both branches, or before the `if`")
                 continue
             if not isinstance(t, Handle) and not isinstance(e, Handle) and t == e \
                     and type(t) is type(e):

@@ -33,14 +33,14 @@ def launch(kernel: Any, grid: Any, args: tuple, kwargs: dict[str, Any]) -> None:
     num_stages = kwargs.pop("num_stages", None)
     params, runtime_args, constexprs = bind_arguments(kernel, args, kwargs)
     spec = kernel.make_specialization(params, constexprs, num_warps, num_stages)
+    grid3 = normalize_grid(kernel, grid, spec.constexpr_dict())
     tgt = resolve_target(target)
     key = (tgt.name, spec)
     compiled = kernel.__dict__.setdefault("_compiled", {}).get(key)
     if compiled is None:
         compiled = tgt.compile(kernel, spec)
         kernel._compiled[key] = compiled
-    tgt.launch(compiled, normalize_grid(kernel, grid, spec.constexpr_dict()), runtime_args,
-               kernel)
+    tgt.launch(compiled, grid3, runtime_args, kernel)
 
 
 def _fail(kernel: Any, message: str, hint: str | None = None) -> LaunchError:
