@@ -131,8 +131,9 @@ class ControlFlowMixin:
         from tilelang.frontend.ast_to_ir import Unavailable
         b = self.ctx.builder
         b.push()
-        iv = b.fresh(lower.type, node.target.id)
-        args = tuple(b.fresh(types[n], n) for n in carried)
+        # the probe trace is discarded: leave the readable names to the real one
+        iv = b.fresh(lower.type, None if probe else node.target.id)
+        args = tuple(b.fresh(types[n], None if probe else n) for n in carried)
         outer = self.scope
         self.scope = dict(outer)
         self.scope[node.target.id] = TileHandle(iv)
