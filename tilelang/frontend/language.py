@@ -133,12 +133,16 @@ def arange(start: int, stop: int | None = None) -> TileHandle:
     return TileHandle(op.result)
 
 
-@builtin
 def cdiv(a: Any, b: Any) -> Any:
-    """Ceiling division of non-negative integers."""
+    """Ceiling division of non-negative integers; on constants it also works on the host
+    (``kernel[(tl.cdiv(n, BLOCK),)]``)."""
     if not sem.is_runtime(a) and not sem.is_runtime(b):
         return -(-a // b)
+    current("tl.cdiv")
     return sem.binary("floordiv", sem.binary("sub", sem.binary("add", a, b), 1), b)
+
+
+cdiv.__tl_builtin__ = True  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------------
