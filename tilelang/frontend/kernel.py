@@ -150,7 +150,7 @@ class Kernel:
     def _trace(self, spec: Specialization) -> Module:
         from tilelang.frontend.ast_to_ir import Tracer
         from tilelang.frontend import semantic as sem
-        b = Builder(reserved=tuple(p.name for p in spec.params))
+        b = Builder()  # parameters are named first, so they keep their Python names
         ctx = TraceContext(kernel=self.name, builder=b, loc=self.source.def_loc)
         params = tuple(b.fresh(TensorType(p.dtype, p.rank) if p.is_tensor else
                                ScalarType(p.dtype), p.name) for p in spec.params)
