@@ -396,6 +396,8 @@ class UnaryOp(Op):
             self._fail("unary keeps its operand's type")
         if self.fn in FLOAT_ONLY_UNARY and not self.value.type.dtype.is_float:
             self._fail(f"{self.fn} needs a float operand")
+        if self.fn == "invert" and self.value.type.dtype.is_float:
+            self._fail("invert needs an integer or bool operand")
 
 
 @dataclass(frozen=True, kw_only=True)
