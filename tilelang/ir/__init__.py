@@ -13,3 +13,9 @@ __all__ = [
     "Module", "Op", "ScalarType", "SharedType", "TensorType", "TileType", "Trait", "Type",
     "Value", "dtype_from_name", "op_fields", "verify_module", "walk",
 ]
+
+# The text format: print_module / parse_module round-trip every well-formed module.
+from tilelang.ir.parser import IRParseError, parse_module, parse_type  # noqa: E402
+from tilelang.ir.printer import print_module, print_op, print_type  # noqa: E402
+
+__all__ += ["IRParseError", "parse_module", "parse_type", "print_module", "print_op", "print_type"]
