@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from tilelang.errors import LaunchError
-from tilelang.passes import dce
+from tilelang.passes import cse, dce
 from tilelang.passes.manager import PassFn, PassResult, run_pipeline
 
 PASSES: dict[str, PassFn] = {
+    "eliminate-common-subexpressions": cse.run,
     "eliminate-dead-code": dce.run,
 }
 
 PIPELINES: dict[str, tuple[str, ...]] = {
-    "interp": ("eliminate-dead-code",),
+    "interp": ("eliminate-common-subexpressions", "eliminate-dead-code"),
 }
 
 
