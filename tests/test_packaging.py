@@ -38,6 +38,11 @@ def read(rel: str) -> str:
     return (ROOT / rel).read_text(encoding="utf-8")
 
 
+def site_dirs() -> set[str]:
+    """The site-packages folders of the running interpreter."""
+    return {str(Path(sysconfig.get_paths()[k]).resolve()) for k in ("purelib", "platlib")}
+
+
 def run_python(code: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
@@ -70,11 +75,10 @@ def test_layers_are_not_top_level_import_names(name):
         return
     where = [Path(p).resolve() for p in ([spec.origin] if spec.origin else []) +
              list(spec.submodule_search_locations or [])]
-    site_dirs = {Path(sysconfig.get_paths()[k]).resolve() for k in ("purelib", "platlib")}
     for p in where:
         assert PACKAGE_DIR not in p.parents and p != PACKAGE_DIR / name, \
             f"'{name}' is importable as a top-level name from tilelang's own folder ({p})"
-        assert not any(d in p.parents for d in site_dirs), \
+        assert not any(Path(d) in p.parents for d in site_dirs()), \
             f"'{name}' is installed as a top-level name in site-packages ({p})"
 
 
@@ -86,10 +90,13 @@ def test_layers_live_under_tilelang(name):
 
 
 def test_installed_distribution_has_only_the_tilelang_top_level():
-    try:
-        dist = metadata.distribution("tilelang")
-    except metadata.PackageNotFoundError:
+    # The installed record in site-packages, not the build's tilelang.egg-info in the
+    # source tree (whose SOURCES.txt lists tests/ too, and which the repository root
+    # on sys.path would otherwise find first).
+    dists = [d for d in metadata.distributions(name="tilelang", path=sorted(site_dirs()))]
+    if not dists:
         pytest.skip("tilelang is not installed (run the README's install command)")
+    dist = dists[0]
     top = dist.read_text("top_level.txt")
     if top is not None:
         assert top.split() == ["tilelang"]
