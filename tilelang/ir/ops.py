@@ -813,3 +813,11 @@ ALL_OPS: tuple[type[Op], ...] = (
     PrintOp, AssertOp, ForOp, IfOp, YieldOp, ReturnOp,
 )
 OPS_BY_NAME: dict[str, type[Op]] = {cls.NAME: cls for cls in ALL_OPS}
+
+
+def register_ops(classes: tuple[type[Op], ...]) -> None:
+    """Make more op classes known to the text format (by their ``NAME``)."""
+    for cls in classes:
+        if OPS_BY_NAME.get(cls.NAME, cls) is not cls:
+            raise ValueError(f"two op classes are named {cls.NAME}")
+        OPS_BY_NAME[cls.NAME] = cls
