@@ -51,9 +51,11 @@ def _verify_block(block: Block, visible: frozenset[str], defined: set[str], fn: 
         if top_level and isinstance(op, YieldOp):
             raise IRError(f"function {fn}: tl.yield outside a region")
         op.verify()
-        frozen = frozenset(scope)
-        for r in op.regions():
-            _verify_block(r, frozen, defined, fn)
+        regions = op.regions()
+        if regions:  # regions see what is defined before their op
+            frozen = frozenset(scope)
+            for r in regions:
+                _verify_block(r, frozen, defined, fn)
         for r in op.results:
             _define(r, defined, fn)
             scope.add(r.name)

@@ -1,0 +1,70 @@
+"""insert-barriers: put ``tl.barrier`` between conflicting shared-memory accesses.
+
+Contract. Input and output: thread IR. Shared memory is treated as one region:
+a read after a write, or a write after a read, with no barrier between them in
+some execution order gets a barrier right before the later access. Accesses
+are shared loads/stores, ``ldmatrix`` (read), and ``cp_async_wait`` (the point
+where asynchronous copies land: a write). Loops are handled by analysing the
+body with the state at its end joined into the state at its start, so an
+access that conflicts with one of the previous iteration is guarded too. Two
+writes are not separated: the lowering never lets two threads write one
+address between barriers (the emulator reports it if it ever does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from tilelang.ir import ops as o
+from tilelang.ir import thread_ops as th
+from tilelang.ir.values import Block, Function, Module
+
+_READS = (th.LdSharedOp, th.LdMatrixOp)
+_WRITES = (th.StSharedOp, th.CpAsyncWaitOp)
+
+
+@dataclass(frozen=True)
+class State:
+    """Shared accesses since the last barrier on some path."""
+
+    read: bool = False
+    written: bool = False
+
+    def join(self, other: "State") -> "State":
+        return State(self.read or other.read, self.written or other.written)
+
+
+def run(module: Module) -> Module:
+    return Module(tuple(_function(f) for f in module.functions))
+
+
+def _function(fn: Function) -> Function:
+    body, _ = _block(fn.body, State())
+    return replace(fn, body=body)
+
+
+def _block(block: Block, state: State) -> tuple[Block, State]:
+    out: list[o.Op] = []
+    for op in block.ops:
+        if isinstance(op, o.BarrierOp):
+            state = State()
+        elif isinstance(op, _READS) and state.written or \
+                isinstance(op, _WRITES) and state.read:
+            out.append(o.BarrierOp(loc=op.loc))
+            state = State()
+        if isinstance(op, _READS):
+            state = replace(state, read=True)
+        elif isinstance(op, _WRITES):
+            state = replace(state, written=True)
+        elif isinstance(op, o.ForOp):
+            _, end = _block(op.body, state)  # what one iteration leaves behind
+            body, end = _block(op.body, state.join(end))
+            op = replace(op, body=body)
+            state = state.join(end)
+        elif isinstance(op, o.IfOp):
+            then, s1 = _block(op.then, state)
+            orelse, s2 = _block(op.orelse, state)
+            op = replace(op, then=then, orelse=orelse)
+            state = s1.join(s2)
+        out.append(op)
+    return Block(block.args, tuple(out)), state

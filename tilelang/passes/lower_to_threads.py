@@ -1,0 +1,390 @@
+"""lower-to-threads: tile IR → thread IR (what each of a block's threads runs).
+
+Contract. Input: a verified tile-IR module. Output: a verified thread-IR module
+whose values are all scalars or tensors, with function attributes
+``num_threads`` (``num_warps * 32``) and ``shared_bytes``. Each register tile is
+spread over the threads with the blocked layout (``blocked_layout.py``) and
+becomes one scalar per slot; uniform scalars stay single values.
+
+* elementwise ops, casts, ``where`` and ``splat`` work slot by slot; ``reshape``
+  moves nothing;
+* ``broadcast``, ``trans``, ``reduce`` and ``dot`` exchange data between threads
+  through a scratch area at the start of shared memory: owners store their
+  slots in row-major order, then each thread reads what it needs;
+* global loads, stores and atomics compute one address per slot and are
+  predicated on the tensor bounds (and the mask), so a padding slot or an
+  out-of-bounds element never touches memory;
+* shared buffers are row-major regions after the scratch area.
+
+Barriers are not inserted here (see ``insert_barriers.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from tilelang.errors import IRError
+from tilelang.ir import ops as o
+from tilelang.ir import thread_ops as th
+from tilelang.ir.builder import Builder
+from tilelang.ir.types import DType, ScalarType, SharedType, TensorType, TileType, i32, i64
+from tilelang.ir.values import Block, Function, Module, Value
+from tilelang.passes.blocked_layout import Blocked, blocked, row_major_strides
+from tilelang.passes.thread_builder import ThreadBuilder
+
+
+@dataclass
+class Tile:
+    """A register tile in the thread IR: its static type, layout and slot values."""
+
+    type: TileType
+    layout: Blocked
+    slots: list[Value]
+
+
+@dataclass
+class Shared:
+    """A shared buffer: a row-major region at ``offset`` bytes."""
+
+    type: SharedType
+    offset: int
+
+
+def run(module: Module) -> Module:
+    return Module(tuple(_Lowering(f).function() for f in module.functions))
+
+
+def _itemsize(dtype: DType) -> int:
+    return max(1, dtype.bits // 8)
+
+
+class _Lowering:
+    def __init__(self, fn: Function) -> None:
+        self.fn = fn
+        self.threads = int(fn.attr("num_warps", 4)) * 32
+        self.b = ThreadBuilder(Builder())
+        for p in fn.params:
+            self.b.builder.fresh(p.type, p.name)
+        self.env: dict[str, Any] = {p.name: p for p in fn.params}
+        self.scratch_bytes = _align(scratch_needed(fn.body, self.threads), 16)
+        self.shared_top = self.scratch_bytes  # user buffers follow the scratch area
+
+    # -- driver ------------------------------------------------------------------
+    def function(self) -> Function:
+        self.b.loc = self.fn.loc
+        self.tid = self.b.emit1(th.ThreadIdOp, ScalarType(i32), hint="tid")
+        self.tensors: dict[str, tuple[Value, list[Value], list[Value]]] = {}
+        for p in self.fn.params:
+            if isinstance(p.type, TensorType):
+                ptr = self.b.emit1(th.TensorPtrOp, ScalarType(i64), hint=f"{p.name}_ptr", tensor=p)
+                dims = [self.b.emit1(o.TensorDimOp, ScalarType(i32), tensor=p, dim=d)
+                        for d in range(p.type.rank)]
+                strides = [self.b.emit1(o.TensorStrideOp, ScalarType(i32), tensor=p, dim=d)
+                           for d in range(p.type.rank)]
+                self.tensors[p.name] = (ptr, dims, strides)
+        self._ops(self.fn.body.ops)
+        body = self.b.builder.pop(self.fn.params)
+        attrs = dict(self.fn.attrs)
+        attrs["num_threads"] = self.threads
+        attrs["shared_bytes"] = _align(self.shared_top, 16)
+        return replace(self.fn, body=body, attrs=tuple(attrs.items()))
+
+    def _ops(self, ops: tuple[o.Op, ...]) -> None:
+        for op in ops:
+            self.b.loc = op.loc
+            handler = getattr(self, f"_op_{type(op).__name__}", None)
+            if handler is None:
+                raise IRError(f"lower-to-threads: no lowering for {op.NAME}")
+            handler(op)
+
+    # -- value helpers -------------------------------------------------------------
+    def val(self, v: Value) -> Any:
+        return self.env[v.name]
+
+    def layout(self, t: TileType) -> Blocked:
+        return blocked(t.numel, self.threads, _itemsize(t.dtype))
+
+    def flat(self, lay: Blocked, r: int) -> Value:
+        """The flat element index of slot ``r`` in this thread (i32)."""
+        return self.b.add(self.b.mul(self.tid, self.b.const(lay.vec, i32)),
+                          self.b.const(lay.slot_base(r), i32))
+
+    def valid(self, lay: Blocked, r: int) -> Value | None:
+        """Whether slot ``r`` is a real element (``None``: always)."""
+        if lay.always_valid(r):
+            return None
+        return self.b.cmp("lt", self.flat(lay, r), self.b.const(lay.numel, i32))
+
+    def coords(self, flat: Value, shape: tuple[int, ...]) -> list[Value]:
+        out = []
+        for d, (size, stride) in enumerate(zip(shape, row_major_strides(shape))):
+            c = flat if stride == 1 else self.b.binary("floordiv", flat, self.b.const(stride, i32))
+            if d > 0:
+                c = self.b.binary("mod", c, self.b.const(size, i32))
+            out.append(c)
+        return out
+
+    def flatten(self, coords: list[Value], shape: tuple[int, ...]) -> Value:
+        acc: Value | None = None
+        for c, stride in zip(coords, row_major_strides(shape)):
+            term = c if stride == 1 else self.b.mul(c, self.b.const(stride, i32))
+            acc = term if acc is None else self.b.add(acc, term)
+        return acc if acc is not None else self.b.const(0, i32)
+
+    def new_tile(self, t: TileType, slots: list[Value]) -> Tile:
+        return Tile(t, self.layout(t), slots)
+
+    def bind(self, result: Value, value: Any) -> None:
+        self.env[result.name] = value
+
+    # -- exchange through shared scratch ---------------------------------------------
+    def stash(self, tile: Tile, base: int = 0) -> int:
+        """Store ``tile`` row-major at scratch byte ``base``; return the bytes used."""
+        size = _itemsize(tile.type.dtype)
+        for r, v in enumerate(tile.slots):
+            if tile.layout.never_valid(r):
+                continue
+            addr = self.b.add(self.b.mul(self.flat(tile.layout, r), self.b.const(size, i32)),
+                              self.b.const(base, i32))
+            self.b.emit0(th.StSharedOp, addr=addr, values=(v,), pred=self.valid(tile.layout, r))
+        used = tile.type.numel * size
+        if base + used > self.scratch_bytes:
+            raise IRError("lower-to-threads: scratch area sized too small (a bug)")
+        return _align(used, 16)
+
+    def fetch(self, flat: Value, dtype: DType, base: int = 0, valid: Value | None = None) -> Value:
+        """Read element ``flat`` of a stashed tile (padding slots read element 0)."""
+        if valid is not None:
+            flat = self.b.where(valid, flat, self.b.const(0, i32))
+        addr = self.b.add(self.b.mul(flat, self.b.const(_itemsize(dtype), i32)),
+                          self.b.const(base, i32))
+        return self.b.emit1(th.LdSharedOp, ScalarType(dtype), dtype=dtype, vec=1, addr=addr)
+
+    # -- plain scalar ops ------------------------------------------------------------
+    def _copy_scalar_op(self, op: o.Op) -> None:
+        results = tuple(self.b.builder.fresh(r.type, r.name) for r in op.results)
+        self.b.builder.emit(replace(o_map(op, self.val), results=results))
+        for old, new in zip(op.results, results):
+            self.bind(old, new)
+
+    _op_ConstantOp = _copy_scalar_op
+    _op_ProgramIdOp = _copy_scalar_op
+    _op_NumProgramsOp = _copy_scalar_op
+    _op_TensorDimOp = _copy_scalar_op
+    _op_TensorStrideOp = _copy_scalar_op
+    _op_BarrierOp = _copy_scalar_op
+    _op_ReturnOp = _copy_scalar_op
+
+    def _elementwise(self, op: o.Op) -> None:
+        if isinstance(op.result.type, ScalarType):
+            return self._copy_scalar_op(op)
+        t: TileType = op.result.type
+        args = {name: self.val(getattr(op, name)) for name, kind in o.op_fields(type(op))
+                if kind is o.FieldKind.OPERAND}
+        slots = []
+        for r in range(self.layout(t).slots):
+            fields = {k: (v.slots[r] if isinstance(v, Tile) else v) for k, v in args.items()}
+            fields.update(op.attributes())
+            slots.append(self.b.emit1(type(op), ScalarType(t.dtype), **fields))
+        self.bind(op.result, self.new_tile(t, slots))
+
+    _op_BinaryOp = _elementwise
+    _op_UnaryOp = _elementwise
+    _op_WhereOp = _elementwise
+    _op_CastOp = _elementwise
+
+    # -- tile construction and movement ------------------------------------------------
+    def _op_SplatOp(self, op: o.SplatOp) -> None:
+        s = self.val(op.value)
+        self.bind(op.result, self.new_tile(op.result.type, [s] * self.layout(op.result.type).slots))
+
+    def _op_ArangeOp(self, op: o.ArangeOp) -> None:
+        t, lay = op.result.type, self.layout(op.result.type)
+        start = self.b.const(op.start, i32)
+        self.bind(op.result, self.new_tile(t, [self.b.add(self.flat(lay, r), start)
+                                               for r in range(lay.slots)]))
+
+    def _op_ReshapeOp(self, op: o.ReshapeOp) -> None:
+        src: Tile = self.val(op.value)
+        self.bind(op.result, Tile(op.result.type, src.layout, src.slots))
+
+    def _gather(self, src: Tile, t: TileType, source_coords: Any) -> None:
+        """A tile of type ``t`` whose element at coords ``c`` is ``src`` at
+        ``source_coords(c)``, exchanged through scratch."""
+        self.stash(src)
+        lay = self.layout(t)
+        slots = []
+        for r in range(lay.slots):
+            c = self.coords(self.flat(lay, r), t.shape)
+            index = self.flatten(source_coords(c), src.type.shape)
+            slots.append(self.fetch(index, t.dtype, valid=self.valid(lay, r)))
+        return slots
+
+    def _op_BroadcastOp(self, op: o.BroadcastOp) -> None:
+        src: Tile = self.val(op.value)
+        zero = self.b.const(0, i32)
+        slots = self._gather(src, op.result.type, lambda c: [
+            zero if s == 1 else x for x, s in zip(c, src.type.shape)])
+        self.bind(op.result, self.new_tile(op.result.type, slots))
+
+    def _op_TransOp(self, op: o.TransOp) -> None:
+        src: Tile = self.val(op.value)
+        slots = self._gather(src, op.result.type, lambda c: [c[1], c[0]])
+        self.bind(op.result, self.new_tile(op.result.type, slots))
+
+    # -- reductions and dot ----------------------------------------------------------
+    def _op_ReduceOp(self, op: o.ReduceOp) -> None:
+        from tilelang.passes.lower_reduce import lower_reduce
+        lower_reduce(self, op)
+
+    def _op_DotOp(self, op: o.DotOp) -> None:
+        from tilelang.passes.lower_reduce import lower_dot
+        lower_dot(self, op)
+
+    # -- memory ------------------------------------------------------------------------
+    def _op_LoadOp(self, op: o.LoadOp) -> None:
+        from tilelang.passes.lower_memory import lower_load
+        lower_load(self, op)
+
+    def _op_StoreOp(self, op: o.StoreOp) -> None:
+        from tilelang.passes.lower_memory import lower_store
+        lower_store(self, op, atomic=False)
+
+    def _op_AtomicAddOp(self, op: o.AtomicAddOp) -> None:
+        from tilelang.passes.lower_memory import lower_store
+        lower_store(self, op, atomic=True)
+
+    def _op_AllocSharedOp(self, op: o.AllocSharedOp) -> None:
+        t: SharedType = op.result.type
+        buf = Shared(t, _align(self.shared_top, 16))
+        self.shared_top = buf.offset + _numel(t.shape) * _itemsize(t.dtype)
+        self.bind(op.result, buf)
+
+    def _op_CopyOp(self, op: o.CopyOp) -> None:
+        from tilelang.passes.lower_memory import lower_copy
+        lower_copy(self, op)
+
+    def _op_SharedLoadOp(self, op: o.SharedLoadOp) -> None:
+        buf: Shared = self.val(op.src)
+        t, lay = op.result.type, self.layout(op.result.type)
+        slots = [self.fetch(self.flat(lay, r), t.dtype, base=buf.offset,
+                            valid=self.valid(lay, r)) for r in range(lay.slots)]
+        self.bind(op.result, Tile(t, lay, slots))
+
+    def _op_SharedStoreOp(self, op: o.SharedStoreOp) -> None:
+        buf: Shared = self.val(op.dst)
+        tile: Tile = self.val(op.value)
+        size = _itemsize(buf.type.dtype)
+        for r, v in enumerate(tile.slots):
+            if tile.layout.never_valid(r):
+                continue
+            addr = self.b.add(self.b.mul(self.flat(tile.layout, r), self.b.const(size, i32)),
+                              self.b.const(buf.offset, i32))
+            self.b.emit0(th.StSharedOp, addr=addr, values=(v,), pred=self.valid(tile.layout, r))
+
+    # -- debugging ---------------------------------------------------------------------
+    def _op_PrintOp(self, op: o.PrintOp) -> None:
+        values: list[Value] = []
+        for v in op.values:
+            x = self.val(v)
+            values.extend(x.slots if isinstance(x, Tile) else [x])
+        self.b.emit0(o.PrintOp, prefix=op.prefix, values=tuple(values))
+
+    def _op_AssertOp(self, op: o.AssertOp) -> None:
+        cond = self.val(op.cond)
+        if not isinstance(cond, Tile):
+            return self.b.emit0(o.AssertOp, message=op.message, cond=cond)
+        for r, c in enumerate(cond.slots):
+            ok = self.valid(cond.layout, r)
+            if ok is not None:
+                c = self.b.binary("or", c, self.b.unary("not", ok))
+            self.b.emit0(o.AssertOp, message=op.message, cond=c)
+
+    # -- control flow ------------------------------------------------------------------
+    def expand(self, v: Value) -> list[Value]:
+        x = self.val(v)
+        return list(x.slots) if isinstance(x, Tile) else [x]
+
+    def fresh_like(self, v: Value) -> tuple[Any, list[Value]]:
+        """New block arguments standing for the tile-IR value ``v``."""
+        if isinstance(v.type, TileType):
+            lay = self.layout(v.type)
+            args = [self.b.builder.fresh(ScalarType(v.type.dtype), f"{v.name}_")
+                    for _ in range(lay.slots)]
+            return Tile(v.type, lay, args), args
+        arg = self.b.builder.fresh(v.type, v.name)
+        return arg, [arg]
+
+    def _region(self, block: Block, args: list[Value]) -> Block:
+        self.b.builder.push()
+        self._ops(block.ops)
+        return self.b.builder.pop(tuple(args))
+
+    def _op_YieldOp(self, op: o.YieldOp) -> None:
+        values = [x for v in op.values for x in self.expand(v)]
+        self.b.emit0(o.YieldOp, values=tuple(values))
+
+    def _op_ForOp(self, op: o.ForOp) -> None:
+        inits = [x for v in op.inits for x in self.expand(v)]
+        iv = self.b.builder.fresh(op.body.args[0].type, op.body.args[0].name)
+        self.bind(op.body.args[0], iv)
+        args = [iv]
+        for a in op.body.args[1:]:
+            value, flat = self.fresh_like(a)
+            self.bind(a, value)
+            args.extend(flat)
+        loc = op.loc
+        body = self._region(op.body, args)
+        self.b.loc = loc
+        results = self._results(op.results)
+        self.b.builder.emit(o.ForOp(results=tuple(results), loc=loc, kind=op.kind,
+                                    stages=op.stages, lower=self.val(op.lower),
+                                    upper=self.val(op.upper), step=self.val(op.step),
+                                    inits=tuple(inits), body=body))
+
+    def _op_IfOp(self, op: o.IfOp) -> None:
+        loc = op.loc
+        then, orelse = self._region(op.then, []), self._region(op.orelse, [])
+        results = self._results(op.results)
+        self.b.builder.emit(o.IfOp(results=tuple(results), loc=loc, cond=self.val(op.cond),
+                                   then=then, orelse=orelse))
+
+    def _results(self, results: tuple[Value, ...]) -> list[Value]:
+        out: list[Value] = []
+        for r in results:
+            value, flat = self.fresh_like(r)
+            self.bind(r, value)
+            out.extend(flat)
+        return out
+
+
+def _align(n: int, a: int) -> int:
+    return (n + a - 1) // a * a
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def scratch_needed(block: Block, threads: int) -> int:
+    """Bytes of scratch the exchanges of ``block`` need (the largest one)."""
+    need = 0
+    for op in o.walk(block):
+        if isinstance(op, (o.BroadcastOp, o.TransOp, o.ReduceOp)):
+            t = op.value.type
+            need = max(need, t.numel * _itemsize(t.dtype))
+        elif isinstance(op, o.DotOp):
+            a, b = op.a.type, op.b.type
+            need = max(need, _align(a.numel * _itemsize(a.dtype), 16) +
+                       b.numel * _itemsize(b.dtype))
+    return need
+
+
+def o_map(op: o.Op, lookup: Any) -> o.Op:
+    from tilelang.ir.rewrite import map_operands
+    return map_operands(op, lookup)
+
