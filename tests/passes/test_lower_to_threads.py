@@ -72,13 +72,13 @@ def test_global_accesses_are_predicated_on_bounds():
     assert accesses and all(op.pred is not None for op in accesses)
 
 
-def test_blocked_layout_gives_16_byte_chunks_and_padding():
-    lay = blocked(1024, 128, 4)
-    assert (lay.vec, lay.slots) == (4, 8)
-    small = blocked(64, 128, 4)
+def test_blocked_layout_gives_chunks_and_padding():
+    lay = blocked(2048, 128)
+    assert (lay.vec, lay.slots) == (8, 16)
+    small = blocked(64, 128)
     assert (small.vec, small.slots) == (1, 1) and not small.always_valid(0)
     owners = sorted(t * lay.vec + lay.slot_base(r) for t in range(128) for r in range(lay.slots))
-    assert owners == list(range(1024))
+    assert owners == list(range(2048))
 
 
 def barriers(text: str) -> str:

@@ -4,7 +4,8 @@ A tile of ``numel`` elements (row-major flat index ``e``) is spread over ``T``
 threads in chunks of ``vec`` consecutive elements: thread ``t``'s slot ``r``
 holds ``e = ((r // vec) * T + t) * vec + r % vec``. Slots whose ``e >= numel``
 are padding (``valid`` is false) and never reach memory. The layout depends only
-on ``numel``, ``T`` and the element size, so ``reshape`` moves no data.
+on ``numel`` and ``T`` (not on the dtype), so ``reshape`` and elementwise ops
+between dtypes (casts, comparisons) pair slots one to one.
 """
 
 from __future__ import annotations
@@ -40,9 +41,13 @@ class Blocked:
         return f"blocked(numel={self.numel}, threads={self.threads}, vec={self.vec})"
 
 
-def blocked(numel: int, threads: int, itemsize: int) -> Blocked:
-    """The blocked layout for a tile: 16-byte chunks when every thread gets one."""
-    vec = max(1, 16 // itemsize)
+MAX_VEC = 8  # 16 bytes of a 16-bit dtype
+
+
+def blocked(numel: int, threads: int) -> Blocked:
+    """The blocked layout for a tile: chunks of up to 8 elements when every thread
+    gets one."""
+    vec = MAX_VEC
     while vec > 1 and vec * threads > numel:
         vec //= 2
     return Blocked(numel, threads, vec)

@@ -103,7 +103,7 @@ class _Lowering:
         return self.env[v.name]
 
     def layout(self, t: TileType) -> Blocked:
-        return blocked(t.numel, self.threads, _itemsize(t.dtype))
+        return blocked(t.numel, self.threads)
 
     def flat(self, lay: Blocked, r: int) -> Value:
         """The flat element index of slot ``r`` in this thread (i32)."""
