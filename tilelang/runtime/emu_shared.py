@@ -1,0 +1,376 @@
+"""Shared memory of the emulator: bytes, initialization, races and cp.async.
+
+Each block has ``shared_bytes`` bytes (a ``uint8`` array, viewed by dtype per
+access). Per byte the emulator keeps whether it was ever written in this block,
+how many ``cp.async`` copies into it are in flight, and, since the last
+``tl.barrier``, one thread that wrote it and one that read it (plus whether
+several threads did). With that it reports:
+
+* an access outside ``[0, shared_bytes)`` or not aligned to its size;
+* a read of a byte never written ("uninitialized shared memory");
+* a read or write of a byte an issued but not yet waited-for ``cp.async`` will
+  write;
+* races since the last barrier: a thread reading bytes another thread wrote,
+  two threads writing the same bytes (except one op writing identical values
+  from several threads), a thread writing bytes another thread read.
+
+Messages name the threads, the byte range and the op that made the earlier
+access. ``th.cp_async`` reads its global source when issued (a snapshot) and its
+data lands, as writes by the issuing thread, at the ``th.cp_async_wait`` that
+completes its group; a barrier completes nothing. As the hardware may write the
+destination at any moment in between, issuing is checked like a write (races
+with accesses since the last barrier) and the destination is off limits until
+the wait.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from tilelang.ir import ops as o
+from tilelang.ir import thread_ops as th
+from tilelang.runtime.emu_core import (
+    STATE, Closure, Env, Fault, Prep, Slot, lane_list, lanes, who,
+)
+from tilelang.runtime.emu_global import decode, locate
+from tilelang.runtime.interp_ops import storage
+
+_RACE_HINT = ("no tl.barrier separates these accesses of different threads: a barrier is "
+              "missing (insert-barriers) or the lowering gives two threads one address")
+
+
+class _Rec(NamedTuple):
+    """One cp.async op's copies, waiting for their group to complete."""
+
+    op_id: int
+    threads: np.ndarray
+    idx: np.ndarray        # (threads, bytes) destination byte positions
+    data: np.ndarray       # (threads, bytes) uint8
+
+
+class SharedMemory:
+    """A block's shared memory with the bookkeeping described in the module doc.
+
+    Reads are checked when they happen (bounds, cp.async, initialization, against
+    earlier writes) but recorded lazily: they only matter to a later write before
+    the next barrier, so they are logged and applied to the per-byte reader
+    arrays only when a write comes (a barrier drops the log).
+    """
+
+    def __init__(self, prep: Prep) -> None:
+        self.prep = prep
+        n = self.nbytes = prep.shared_bytes
+        self.data = np.zeros(n, np.uint8)
+        self.init = np.zeros(n, bool)
+        self.all_init = False              # every byte written (skips the init check)
+        self.inflight = np.zeros(n, np.int16)
+        self.n_inflight = 0
+        self.wr = np.full(n, -1, np.int32)
+        self.wr_many = np.zeros(n, bool)
+        self.wr_op = np.zeros(n, np.int32)
+        self.rd = np.full(n, -1, np.int32)
+        self.rd_many = np.zeros(n, bool)
+        self.rd_op = np.zeros(n, np.int32)
+        self.read_log: list[tuple[np.ndarray, np.ndarray, int]] = []
+        self.lo, self.hi = n, 0            # bytes tracked since the last barrier
+        self.writes = False                # any write since the last barrier
+        self.reads = False                 # any read recorded in rd since the last barrier
+
+    def new_block(self) -> None:
+        self.init[:] = False
+        self.all_init = self.nbytes == 0
+        self.inflight[:] = 0
+        self.n_inflight = 0
+        self.lo, self.hi = 0, self.nbytes
+        self.barrier()
+
+    def barrier(self) -> None:
+        lo, hi = self.lo, self.hi
+        if lo < hi:
+            self.wr[lo:hi] = -1
+            self.wr_many[lo:hi] = False
+            self.rd[lo:hi] = -1
+            self.rd_many[lo:hi] = False
+        self.lo, self.hi = self.nbytes, 0
+        self.writes = False
+        self.reads = False
+        self.read_log.clear()
+
+    # -- checks ----------------------------------------------------------------
+    def positions(self, threads: np.ndarray, addr: np.ndarray, size: int, align: int,
+                  what: str, span: np.ndarray | None = None) -> np.ndarray:
+        """Byte positions ``(threads, size)`` of accesses at ``addr``; range/alignment checked."""
+        if not len(addr):
+            return np.zeros((0, size), np.int64)
+        lo, hi = int(np.minimum.reduce(addr)), int(np.maximum.reduce(addr))
+        if lo < 0 or hi + size > self.nbytes:
+            addr = addr.astype(np.int64)
+            bad = (addr < 0) | (addr + size > self.nbytes)
+            k = int(np.flatnonzero(bad)[0])
+            raise Fault(f"{what} of bytes [{int(addr[k])}, {int(addr[k]) + size}) outside "
+                        f"the block's {self.nbytes} bytes of shared memory by "
+                        f"{lane_list(threads[bad])}",
+                        "shared addresses must stay inside the kernel's shared_bytes (a "
+                        "lowering bug)")
+        if align > 1 and (int(np.bitwise_or.reduce(addr)) & (align - 1) if
+                          align & (align - 1) == 0 else np.any(addr % align)):
+            mis = addr % align != 0
+            k = int(np.flatnonzero(mis)[0])
+            raise Fault(f"misaligned {what}: {size}-byte access at shared byte offset "
+                        f"{int(addr[k])} (not a multiple of {align}) by "
+                        f"{lane_list(threads[mis])}",
+                        "a shared access must be aligned to its size")
+        self.lo = min(self.lo, lo)
+        self.hi = max(self.hi, hi + size)
+        return addr[:, None] + (np.arange(size) if span is None else span)
+
+    @staticmethod
+    def _first(bad: np.ndarray, idx: np.ndarray) -> tuple[int, int, str]:
+        """(row, first bad byte, "bytes [lo, hi)") of the first row with a bad byte."""
+        row = int(np.flatnonzero(bad.any(axis=1))[0])
+        cols = np.flatnonzero(bad[row])
+        byte = int(idx[row, cols[0]])
+        return row, byte, f"bytes [{byte}, {int(idx[row, cols[-1]]) + 1})"
+
+    def check_inflight(self, idx: np.ndarray, threads: np.ndarray, verb: str) -> None:
+        if not self.n_inflight:
+            return
+        bad = self.inflight[idx] > 0
+        if bad.any():
+            row, _, rng = self._first(bad, idx)
+            raise Fault(
+                f"{verb} of a cp.async destination before cp.async.wait_group completed "
+                f"it: {who(threads[row])} {verb}s {rng} of shared memory",
+                "wait for the copy's group (th.cp_async_wait) before touching its "
+                "destination, and put a barrier after the wait when other threads read it")
+
+    def _race(self, bad: np.ndarray, idx: np.ndarray, threads: np.ndarray, verb: str,
+              last: np.ndarray, many: np.ndarray, ops: np.ndarray, past: str) -> None:
+        row, byte, rng = self._first(bad, idx)
+        me, them = int(threads[row]), int(last[byte])
+        by = who(them) if them != me else "another thread"
+        if many[byte] and them != me:
+            by += " and others"
+        raise Fault(f"shared memory race: {who(me)} {verb} {rng} that {by} {past} "
+                    f"({self.prep.loc_of(int(ops[byte]))}) with no tl.barrier between",
+                    _RACE_HINT)
+
+    def _flush_reads(self) -> None:
+        """Record the logged reads in the per-byte reader arrays."""
+        for threads, idx, op_id in self.read_log:
+            ln = threads[:, None]
+            cur = self.rd[idx]
+            self.rd[idx] = ln                   # one of the readers of each byte stays
+            many = ((cur >= 0) & (cur != ln)) | (self.rd[idx] != ln)
+            if many.any():
+                self.rd_many[idx[many]] = True
+            self.rd_op[idx] = op_id
+            self.reads = True
+        self.read_log.clear()
+
+    # -- accesses --------------------------------------------------------------
+    def read(self, threads: np.ndarray, idx: np.ndarray, op_id: int) -> np.ndarray:
+        """The bytes at ``idx`` (one row per thread) read by ``threads``."""
+        self.check_inflight(idx, threads, "read")
+        if not self.all_init:
+            init = self.init[idx]
+            if not init.all():
+                row, _, rng = self._first(~init, idx)
+                raise Fault(
+                    f"read of uninitialized shared memory: {who(threads[row])} reads {rng}, "
+                    f"never written in this block",
+                    "write shared memory before reading it, on every path, including the "
+                    "first loop iteration (or the pass that should have written it is "
+                    "wrong)")
+        if self.writes:
+            w = self.wr[idx]
+            bad = (w >= 0) & ((w != threads[:, None]) | self.wr_many[idx])
+            if bad.any():
+                self._race(bad, idx, threads, "reads", self.wr, self.wr_many, self.wr_op,
+                           "wrote")
+        self.read_log.append((threads, idx, op_id))
+        if len(self.read_log) > 64:         # keep the log small in long read-only phases
+            self._flush_reads()
+        return self.data[idx]
+
+    def check_write(self, threads: np.ndarray, idx: np.ndarray) -> None:
+        """Fault if ``threads`` may not write ``idx`` now (in flight, or a race)."""
+        ln = threads[:, None]
+        self.check_inflight(idx, threads, "write")
+        if self.writes:
+            w = self.wr[idx]
+            bad = (w >= 0) & ((w != ln) | self.wr_many[idx])
+            if bad.any():
+                self._race(bad, idx, threads, "writes", self.wr, self.wr_many, self.wr_op,
+                           "wrote")
+        if self.read_log:
+            self._flush_reads()
+        if self.reads:
+            r = self.rd[idx]
+            bad = (r >= 0) & ((r != ln) | self.rd_many[idx])
+            if bad.any():
+                self._race(bad, idx, threads, "writes", self.rd, self.rd_many, self.rd_op,
+                           "read")
+
+    def write(self, threads: np.ndarray, idx: np.ndarray, data: np.ndarray, op_id: int) -> None:
+        """Store ``data`` (uint8, one row per thread) at ``idx`` as writes by ``threads``."""
+        ln = threads[:, None]
+        self.check_write(threads, idx)
+        self.data[idx] = data
+        self.wr[idx] = ln
+        self.writes = True
+        same = self.wr[idx] != ln           # bytes several threads of this op wrote
+        if same.any():
+            differ = same & (self.data[idx] != data)
+            if differ.any():
+                row, byte, _ = self._first(differ, idx)
+                _, _, rng = self._first(same[row:row + 1], idx[row:row + 1])
+                raise Fault(f"shared memory race: {who(threads[row])} writes {rng} that "
+                            f"{who(self.wr[byte])} writes with a different value in the "
+                            f"same op", _RACE_HINT)
+            self.wr_many[idx[same]] = True
+        if not self.all_init:
+            self.init[idx] = True
+            self.all_init = bool(self.init.all())
+        self.wr_op[idx] = op_id
+
+
+def _all_threads(n: int) -> np.ndarray:
+    return np.arange(n)
+
+
+def _compile_ld_shared(op: th.LdSharedOp, slot: Slot, prep: Prep) -> Closure:
+    a, n = slot(op.addr), prep.num_threads
+    rs = tuple(slot(r) for r in op.results)
+    dt = storage(op.dtype)
+    size = op.vec * dt.itemsize
+    threads, op_id, span = _all_threads(n), prep.op_id(op), np.arange(size)
+
+    def run(env: Env) -> None:
+        sm = env[STATE].shared
+        idx = sm.positions(threads, lanes(env[a], n), size, size, "th.ld_shared", span)
+        vals = sm.read(threads, idx, op_id).view(dt)
+        for j, r in enumerate(rs):
+            env[r] = vals[:, j]
+    return run
+
+
+def _compile_st_shared(op: th.StSharedOp, slot: Slot, prep: Prep) -> Closure:
+    a, n = slot(op.addr), prep.num_threads
+    p = slot(op.pred) if op.pred is not None else None
+    vs = tuple(slot(v) for v in op.values)
+    dt = storage(op.values[0].type.dtype)
+    size = len(vs) * dt.itemsize
+    every, op_id, span = _all_threads(n), prep.op_id(op), np.arange(size)
+
+    def run(env: Env) -> None:
+        threads, addr = every, lanes(env[a], n)
+        vals = np.empty((n, len(vs)), dt)
+        for j, s in enumerate(vs):
+            vals[:, j] = env[s]
+        if p is not None:
+            pred = env[p]
+            if np.ndim(pred) == 0:
+                if not pred:
+                    return
+            else:
+                threads = np.flatnonzero(pred)
+                addr, vals = addr[threads], vals[threads]
+        sm = env[STATE].shared
+        idx = sm.positions(threads, addr, size, size, "th.st_shared", span)
+        sm.write(threads, idx, vals.view(np.uint8), op_id)
+    return run
+
+
+def _compile_cp_async(op: th.CpAsyncOp, slot: Slot, prep: Prep) -> Closure:
+    d, s, sb, n, size = slot(op.dst), slot(op.src), slot(op.src_bytes), prep.num_threads, \
+        op.bytes
+    threads, op_id = _all_threads(n), prep.op_id(op)
+
+    def run(env: Env) -> None:
+        state = env[STATE]
+        sm = state.shared
+        idx = sm.positions(threads, lanes(env[d], n), size, size, "th.cp_async")
+        sm.check_write(threads, idx)     # the copy may land at any moment from now on
+        nsrc = lanes(env[sb], n).astype(np.int64)
+        bad = (nsrc < 0) | (nsrc > size)
+        if bad.any():
+            raise Fault(f"th.cp_async src_bytes {int(nsrc[bad][0])} outside [0, {size}] in "
+                        f"{lane_list(threads[bad])}", "src_bytes is between 0 and bytes")
+        data = np.zeros((n, size), np.uint8)
+        reading = np.flatnonzero(nsrc > 0)
+        if reading.size:
+            src = lanes(env[s], n).astype(np.int64)[reading]
+            _snapshot(state, src, nsrc[reading], reading, size, data)
+        np.add.at(sm.inflight, idx.ravel(), 1)
+        sm.n_inflight += idx.size
+        state.open_group.append(_Rec(op_id, threads, idx, data))
+    return run
+
+
+def _snapshot(state: Any, src: np.ndarray, nsrc: np.ndarray, reading: np.ndarray, size: int,
+              data: np.ndarray) -> None:
+    """Copy the first ``nsrc`` bytes at global ``src`` into ``data[reading]``."""
+    pos, _ = decode(state, src, reading)
+    for p in np.unique(pos):
+        t = state.tensors[int(p)]
+        isz = t.itemsize
+        rows = np.flatnonzero(pos == p)
+        if size % isz or (nsrc[rows] % isz).any():
+            raise Fault(f"th.cp_async copies part of an element of tensor '{t.name}' "
+                        f"({isz}-byte elements) in {lane_list(reading[rows])}",
+                        "bytes and src_bytes must be multiples of the element size")
+        counts = nsrc[rows] // isz
+        for n_el in np.unique(counts):
+            sub = rows[counts == n_el]
+            for t_, r, q in locate(state, src[sub], reading[sub], int(n_el), isz,
+                                   "th.cp_async source read", align=size):
+                got = np.ascontiguousarray(t_.flat[q]).view(np.uint8)
+                data[reading[sub[r]], :int(n_el) * isz] = got
+
+
+def _compile_commit(op: th.CpAsyncCommitOp, slot: Slot, prep: Prep) -> Closure:
+    def run(env: Env) -> None:
+        state = env[STATE]
+        state.groups.append(state.open_group)
+        state.open_group = []
+    return run
+
+
+def _compile_wait(op: th.CpAsyncWaitOp, slot: Slot, prep: Prep) -> Closure:
+    pending = op.pending
+
+    def run(env: Env) -> None:
+        state = env[STATE]
+        groups = state.groups
+        k = len(groups) - pending
+        if k <= 0:
+            return
+        done, state.groups = groups[:k], groups[k:]
+        sm = state.shared
+        for group in done:
+            for rec in group:
+                np.subtract.at(sm.inflight, rec.idx.ravel(), 1)
+                sm.n_inflight -= rec.idx.size
+                sm.lo = min(sm.lo, int(rec.idx.min()))
+                sm.hi = max(sm.hi, int(rec.idx.max()) + 1)
+                sm.write(rec.threads, rec.idx, rec.data, rec.op_id)
+    return run
+
+
+def _compile_barrier(op: o.BarrierOp, slot: Slot, prep: Prep) -> Closure:
+    def run(env: Env) -> None:
+        env[STATE].shared.barrier()
+    return run
+
+
+COMPILERS: dict[type[o.Op], Callable[[Any, Slot, Prep], Closure]] = {
+    th.LdSharedOp: _compile_ld_shared,
+    th.StSharedOp: _compile_st_shared,
+    th.CpAsyncOp: _compile_cp_async,
+    th.CpAsyncCommitOp: _compile_commit,
+    th.CpAsyncWaitOp: _compile_wait,
+    o.BarrierOp: _compile_barrier,
+}
