@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TARGET_NAMES = tuple(TARGETS)
 S = ScalarType
 DTYPES = (f16, bf16, f32, f64, bool_, i8, u8, i16, u16, i32, u32, i64, u64)
+F64_UNARY = ("neg", "not", "abs", "sqrt", "rsqrt", "floor", "ceil")
 
 
 class K:
@@ -134,7 +135,7 @@ def k_scalar_ops(which: str) -> Function:
             for fn in ops.UNARY_FNS:
                 if (fn in ops.FLOAT_ONLY_UNARY and not dt.is_float) or \
                         (fn == "invert" and dt.is_float) or \
-                        (dt == f64 and fn not in ("neg", "not", "abs", "sqrt", "rsqrt", "floor", "ceil")):
+                        (dt == f64 and fn not in F64_UNARY):
                     continue
                 store(k(ops.UnaryOp, (dt,), fn=fn, value=load(dt)).result)
         else:
@@ -171,7 +172,8 @@ def k_cp_async(nbytes: int = 16) -> Function:
     return k.fn(f"cp_async{nbytes}", shared_bytes=2048)
 
 
-def k_ldmatrix_mma(num: int = 4, trans: bool = False, ab: DType = bf16, cd: DType = f32) -> Function:
+def k_ldmatrix_mma(num: int = 4, trans: bool = False, ab: DType = bf16,
+                   cd: DType = f32) -> Function:
     k, X = one_tensor()
     off = k.bin("mul", k.tid, k.const(16, i32))
     frag = k(th.LdMatrixOp, (ab,) * (2 * num), dtype=ab, num=num, trans=trans, addr=off).results
@@ -559,7 +561,8 @@ def test_no_fma_contraction_of_separate_multiply_and_add():
     (i32, "floordiv", ["div.s32"]), (u32, "floordiv", ["div.u32"]), (i32, "mod", ["rem.s32"]),
     (i32, "shl", ["shl.b32"]), (u32, "shr", ["shr.u32"]), (i32, "shr", ["shr.s32", "min.u32"]),
     (f32, "maximum", ["max.NaN.f32"]), (f32, "minimum", ["min.NaN.f32"]),
-    (f32, "floordiv", ["div.rn.f32", "cvt.rmi.f32.f32"]), (f32, "mod", ["cvt.rzi.f32.f32", "fma.rn.f32"]),
+    (f32, "floordiv", ["div.rn.f32", "cvt.rmi.f32.f32"]),
+    (f32, "mod", ["cvt.rzi.f32.f32", "fma.rn.f32"]),
     (f32, "ne", ["setp.neu.f32"]), (f32, "lt", ["setp.lt.f32"]), (u32, "lt", ["setp.lt.u32"]),
 ])
 def test_binary_ops(dt, fn, needles):

@@ -198,7 +198,8 @@ def _binary(e: KernelEmitter, op: o.BinaryOp) -> None:
     if fn in o.COMPARE_FNS:
         if dt.is_float:
             a, b = widen(e, a, dt), widen(e, b, dt)
-            r = bld.fcmp_unordered("!=", a, b) if fn == "ne" else bld.fcmp_ordered(_ORDERED[fn], a, b)
+            r = bld.fcmp_unordered("!=", a, b) if fn == "ne" else \
+                bld.fcmp_ordered(_ORDERED[fn], a, b)
         elif dt.is_signed:
             r = bld.icmp_signed(_ICMP[fn], a, b)
         else:
@@ -303,7 +304,8 @@ def _int_div(e: KernelEmitter, fn: str, a: ir.Value, b: ir.Value, dt: DType) -> 
     bad = by_zero
     if dt.is_signed:
         min_ = ir.Constant(ty, -(1 << (dt.bits - 1)))
-        overflow = bld.and_(bld.icmp_signed("==", a, min_), bld.icmp_signed("==", b, ir.Constant(ty, -1)))
+        overflow = bld.and_(bld.icmp_signed("==", a, min_),
+                            bld.icmp_signed("==", b, ir.Constant(ty, -1)))
         bad = bld.or_(by_zero, overflow)
     d = bld.select(bad, one, b)        # a/1 = a (MIN/-1 = MIN), a%1 = 0
     if fn == "mod":
@@ -349,7 +351,8 @@ def _unary(e: KernelEmitter, op: o.UnaryOp) -> None:
     elif fn == "neg":
         r = x if dt.is_bool else bld.neg(x)
     elif fn == "not":
-        r = bld.not_(x) if dt.is_bool else bld.zext(bld.icmp_unsigned("==", x, ir.Constant(x.type, 0)), x.type)
+        is_zero = bld.icmp_unsigned("==", x, ir.Constant(x.type, 0))
+        r = bld.not_(x) if dt.is_bool else bld.zext(is_zero, x.type)
     elif fn == "invert":
         r = bld.not_(x)
     elif fn == "abs":
@@ -426,7 +429,8 @@ def _for(e: KernelEmitter, op: o.ForOp) -> None:
     lo, hi, step = e.val(op.lower), e.val(op.upper), e.val(op.step)
     signed = op.lower.type.dtype.is_signed
     pre = bld.block
-    header, body, exit_ = e.new_block("for.header"), e.new_block("for.body"), e.new_block("for.exit")
+    header, body = e.new_block("for.header"), e.new_block("for.body")
+    exit_ = e.new_block("for.exit")
     bld.branch(header)
     bld.position_at_end(header)
     iv = bld.phi(lo.type, name=op.body.args[0].name)
