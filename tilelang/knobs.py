@@ -28,3 +28,9 @@ def cache_dir() -> Path:
     """``TILELANG_CACHE_DIR``, else ``~/.cache/tilelang``."""
     value = os.environ.get("TILELANG_CACHE_DIR")
     return Path(value) if value else Path.home() / ".cache" / "tilelang"
+
+
+def ptxas_path() -> str | None:
+    """``TILELANG_PTXAS``: the ptxas binary to use instead of the nvidia-cuda-nvcc wheel's."""
+    value = os.environ.get("TILELANG_PTXAS", "").strip()
+    return value or None

@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tilelang import knobs
 from tilelang.errors import CompileError
 
 __all__ = ["AssembleResult", "assemble", "find_ptxas", "ptxas_version"]
@@ -47,7 +48,7 @@ def _wheel_ptxas() -> Path | None:
 
 def find_ptxas() -> Path | None:
     """The ptxas to use: ``$TILELANG_PTXAS``, the nvidia-cuda-nvcc wheel's, or PATH's."""
-    env = os.environ.get(ENV_VAR, "").strip()
+    env = knobs.ptxas_path()
     if env:
         p = Path(env).expanduser()
         if not _executable(p):
