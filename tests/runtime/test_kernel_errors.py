@@ -112,3 +112,30 @@ def test_host_only_targets_reject_device_arrays():
 
     with pytest.raises(tl.LaunchError, match="not in host memory"):
         k_good[(1,)](DeviceArray(), np.zeros(4, np.float32), target="interp")
+
+
+def test_gpu_launch_without_driver_layer_says_what_to_do():
+    x = np.zeros(8, np.float32)
+    with pytest.raises(tl.LaunchError, match="needs the CUDA driver layer") as e:
+        k_good[(1,)](x, x.copy(), target="sm_90a")
+    assert "emulate:sm_90a" in e.value.hint
+
+
+def test_amd_targets_are_named_but_not_built():
+    x = np.zeros(8, np.float32)
+    with pytest.raises(tl.LaunchError, match="AMD code generator"):
+        k_good[(1,)](x, x.copy(), target="gfx942")
+
+
+def test_plain_emulate_means_sm_80():
+    x = np.arange(20, dtype=np.float32)
+    y = np.zeros_like(x)
+    k_good[(3,)](x, y, target="emulate")
+    np.testing.assert_array_equal(y, x)
+    assert any(key[0] == "emulate:sm_80" for key in k_good._compiled)
+
+
+def test_compile_for_a_gpu_gives_ptx_without_a_gpu():
+    compiled = k_good.compile("X=f32[1],Y=f32[1]", target="sm_80")
+    assert ".target sm_80" in compiled.ptx and ".entry k_good" in compiled.ptx
+    assert list(compiled.ir)[0] == "input" and "lower-to-threads" in compiled.ir

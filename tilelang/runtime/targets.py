@@ -1,9 +1,12 @@
 """Targets: what a kernel compiles for and how a compiled kernel runs.
 
-``interp`` (the tile-level reference interpreter) runs on any machine. The GPU
-targets (``sm_80``, ``sm_90a``, ``gfx90a``, ``gfx942``) and ``emulate:<target>``
-are recognized names whose code generators are not part of this build; asking
-for one is a ``LaunchError`` that lists what is available.
+* ``interp``: the tile-level reference interpreter (any machine);
+* ``emulate:<gpu>`` (``emulate`` = ``emulate:sm_80``): the GPU lowering, run by
+  the thread-level emulator on the CPU;
+* ``sm_80``, ``sm_90a``: PTX from the NVIDIA code generator (and a cubin where
+  ``ptxas`` is installed). Launching on a GPU needs the driver layer, which this
+  build does not include: such a launch is a ``LaunchError``;
+* ``gfx90a``, ``gfx942``: recognized names without a code generator yet.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from tilelang.errors import LaunchError
 from tilelang.ir.values import Function, Module
 from tilelang.passes import pipeline, run_pipeline
 
-GPU_TARGETS = ("sm_80", "sm_90a", "gfx90a", "gfx942")
+NVIDIA_TARGETS = ("sm_80", "sm_90a")
+AMD_TARGETS = ("gfx90a", "gfx942")
+GPU_TARGETS = NVIDIA_TARGETS + AMD_TARGETS
 
 
 @dataclass
 class CompiledKernel:
-    """A kernel compiled for one specialization and target: IR stages and the executable."""
+    """A kernel compiled for one specialization and target: IR stages and artifacts."""
 
     name: str
     target: str
@@ -28,6 +33,7 @@ class CompiledKernel:
     module: Module
     stages: list[tuple[str, Module]] = field(default_factory=list)
     program: Any = None
+    artifacts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def function(self) -> Function:
@@ -39,65 +45,143 @@ class CompiledKernel:
         from tilelang.ir.printer import print_module
         return {name: print_module(m) for name, m in self.stages}
 
-    def asm(self) -> dict[str, str]:
-        """Target code by kind; the interpreter has none besides the IR."""
-        return {"tile-ir": self.ir[self.stages[-1][0]] if self.stages else ""}
+    @property
+    def ptx(self) -> str | None:
+        return self.artifacts.get("ptx")
+
+    @property
+    def cubin(self) -> bytes | None:
+        return self.artifacts.get("cubin")
 
 
-class InterpTarget:
-    """Runs the tile IR with numpy, one program instance at a time."""
+class Target:
+    """A compilation target: a pass pipeline and a way to run the result."""
 
-    name = "interp"
+    name: str = ""
+    pipeline_name: str = ""
 
     def compile(self, kernel: Any, spec: Any, keep_stages: bool = False) -> CompiledKernel:
-        from tilelang.runtime import interpreter
         module = kernel.trace(spec)
-        result = run_pipeline(module, pipeline("interp"), keep_stages=keep_stages)
+        result = run_pipeline(module, pipeline(self.pipeline_name), keep_stages=keep_stages)
         compiled = CompiledKernel(kernel.name, self.name, spec, result.module, result.stages)
-        compiled.program = interpreter.prepare(compiled.function)
+        self.finish(compiled)
         return compiled
+
+    def finish(self, compiled: CompiledKernel) -> None:
+        """Produce the target's artifacts from the final IR."""
 
     def launch(self, compiled: CompiledKernel, grid: tuple[int, int, int],
                args: list[Any], kernel: Any) -> None:
-        from tilelang.runtime.arrays import as_host_numpy
-        host = []
-        for p, a in zip(compiled.spec.params, args):
-            if p.is_tensor:
-                arr = as_host_numpy(a)
-                if arr is None:
-                    raise LaunchError(
-                        f"argument '{p.name}' is not in host memory; target 'interp' runs "
-                        f"on numpy arrays", kernel=kernel.name, loc=kernel.source.def_loc,
-                        hint="pass a numpy array (e.g. tensor.cpu().numpy()), or launch on "
-                             "a GPU target")
-                host.append(arr)
-            else:
-                host.append(a)
-        compiled.program.run(grid, host, kernel_name=kernel.name)
+        raise NotImplementedError
 
 
-_INTERP = InterpTarget()
+def _host_arrays(compiled: CompiledKernel, args: list[Any], kernel: Any, name: str) -> list[Any]:
+    from tilelang.runtime.arrays import as_host_numpy
+    host = []
+    for p, a in zip(compiled.spec.params, args):
+        if p.is_tensor:
+            arr = as_host_numpy(a)
+            if arr is None:
+                raise LaunchError(
+                    f"argument '{p.name}' is not in host memory; target '{name}' runs on "
+                    f"numpy arrays", kernel=kernel.name, loc=kernel.source.def_loc,
+                    hint="pass a numpy array (e.g. tensor.cpu().numpy())")
+            host.append(arr)
+        else:
+            host.append(a)
+    return host
 
 
-def get_target(name: str) -> InterpTarget:
-    """The target called ``name``; a ``LaunchError`` naming the choices otherwise."""
-    if name == "interp":
-        return _INTERP
-    if name in GPU_TARGETS or name == "emulate" or name.startswith("emulate:"):
+class InterpTarget(Target):
+    """Runs the tile IR with numpy, one program instance at a time."""
+
+    name = "interp"
+    pipeline_name = "interp"
+
+    def finish(self, compiled: CompiledKernel) -> None:
+        from tilelang.runtime import interpreter
+        compiled.program = interpreter.prepare(compiled.function)
+
+    def launch(self, compiled: CompiledKernel, grid: tuple[int, int, int],
+               args: list[Any], kernel: Any) -> None:
+        compiled.program.run(grid, _host_arrays(compiled, args, kernel, self.name),
+                             kernel_name=kernel.name)
+
+
+class EmulateTarget(Target):
+    """Runs a GPU target's real lowering in the thread-level emulator."""
+
+    pipeline_name = "nvidia"
+
+    def __init__(self, gpu: str) -> None:
+        self.gpu = gpu
+        self.name = f"emulate:{gpu}"
+
+    def finish(self, compiled: CompiledKernel) -> None:
+        from tilelang.runtime import emulator
+        compiled.program = emulator.prepare_threads(compiled.function)
+
+    def launch(self, compiled: CompiledKernel, grid: tuple[int, int, int],
+               args: list[Any], kernel: Any) -> None:
+        compiled.program.run(grid, _host_arrays(compiled, args, kernel, self.name),
+                             kernel_name=kernel.name)
+
+
+class NvidiaTarget(Target):
+    """PTX for an NVIDIA architecture, assembled to a cubin where ptxas is installed."""
+
+    pipeline_name = "nvidia"
+
+    def __init__(self, arch: str) -> None:
+        self.name = arch
+
+    def finish(self, compiled: CompiledKernel) -> None:
+        from tilelang.codegen import ptx, ptxas
+        compiled.artifacts["ptx"] = ptx.emit_ptx(compiled.function, self.name)
+        if ptxas.find_ptxas() is not None:
+            result = ptxas.assemble(compiled.artifacts["ptx"], self.name)
+            compiled.artifacts["cubin"] = result.cubin
+            compiled.artifacts["ptxas_log"] = result.log
+
+    def launch(self, compiled: CompiledKernel, grid: tuple[int, int, int],
+               args: list[Any], kernel: Any) -> None:
         raise LaunchError(
-            f"target '{name}' needs a code generator that this build of tilelang does not "
-            f"include yet", hint="available targets: interp")
-    raise LaunchError(f"unknown target '{name}'",
-                      hint=f"targets: interp, emulate[:<gpu>], {', '.join(GPU_TARGETS)}")
+            f"launching on an NVIDIA GPU ({self.name}) needs the CUDA driver layer, which "
+            f"this build of tilelang does not include yet", kernel=kernel.name,
+            hint="run on the CPU with target='emulate:" + self.name + "' or 'interp'; "
+                 "kernel.compile(..., target='" + self.name + "') gives the PTX")
 
 
-def resolve_target(name: str | None) -> InterpTarget:
+_TARGETS: dict[str, Target] = {"interp": InterpTarget()}
+
+
+def get_target(name: str) -> Target:
+    """The target called ``name``; a ``LaunchError`` naming the choices otherwise."""
+    if name == "emulate":
+        name = "emulate:sm_80"
+    if name in _TARGETS:
+        return _TARGETS[name]
+    target: Target | None = None
+    if name in NVIDIA_TARGETS:
+        target = NvidiaTarget(name)
+    elif name.startswith("emulate:") and name[len("emulate:"):] in NVIDIA_TARGETS:
+        target = EmulateTarget(name[len("emulate:"):])
+    elif name in AMD_TARGETS or name.startswith("emulate:") and \
+            name[len("emulate:"):] in AMD_TARGETS:
+        raise LaunchError(f"target '{name}' needs the AMD code generator, which this build "
+                          f"of tilelang does not include yet",
+                          hint="available: interp, emulate:sm_80, emulate:sm_90a, sm_80, sm_90a")
+    if target is None:
+        raise LaunchError(f"unknown target '{name}'",
+                          hint="targets: interp, emulate[:sm_80|:sm_90a], sm_80, sm_90a")
+    _TARGETS[name] = target
+    return target
+
+
+def resolve_target(name: str | None) -> Target:
     """The launch target: the one named, else TILELANG_INTERPRET/TILELANG_TARGET, else
-    the current GPU's target, else ``interp``."""
+    ``interp`` (GPU detection comes with the driver layer)."""
     from tilelang import knobs
     if name is None:
-        if knobs.interpret():
-            name = "interp"
-        else:
-            name = knobs.default_target() or "interp"
+        name = "interp" if knobs.interpret() else (knobs.default_target() or "interp")
     return get_target(name)
