@@ -329,3 +329,28 @@ def test_cp_async_issue_races_with_earlier_reads_even_if_a_barrier_precedes_the_
                                           r"thread 31 .* read") as info:
         run_threads(k.build(), (1,), [np.zeros(128, np.float32)])
     assert f"{FILE}:{read_line})" in str(info.value)
+
+
+def test_neighbouring_two_byte_writes_in_one_word_are_not_a_race():
+    from tilelang.ir.types import bf16
+    k = T("halves", 32, 64)
+    X = k.tensor(f32, 1, "X")
+    tid = k.tid()
+    k.st_shared(k.mul(tid, 2), [k.cast(tid, bf16)])          # threads 2w, 2w+1 share word w
+    (mine,) = k.ld_shared(bf16, k.mul(tid, 2))                # own half: no race
+    k.barrier()
+    lo, hi = k.ld_shared(bf16, k.mul(k.bin("floordiv", tid, 2), 4), vec=2)
+    (word,) = k.ld_shared(f32, k.mul(k.bin("floordiv", tid, 2), 4))  # a 4-byte view too
+    k.st_global(k.gaddr(X, tid, 4), [k.add(k.cast(k.add(lo, hi), f32), k.cast(mine, f32))])
+    x = np.zeros(32, np.float32)
+    run_threads(k.build(), (1,), [x])
+    t = np.arange(32)
+    np.testing.assert_array_equal(x, (t // 2) * 4 + 1 + t)
+    k2 = T("halves_race", 32, 64)
+    k2.tensor(f32, 1, "X")
+    tid = k2.tid()
+    k2.st_shared(k2.mul(tid, 2), [k2.cast(tid, bf16)])
+    k2.ld_shared(f32, k2.mul(k2.bin("floordiv", tid, 2), 4))  # the whole word: a race
+    with pytest.raises(KernelError, match=r"race: thread 0 .* reads bytes \[2, 4\) that "
+                                          r"thread 1"):
+        run_threads(k2.build(), (1,), [x])

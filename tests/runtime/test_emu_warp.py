@@ -237,3 +237,18 @@ def test_shfl_of_a_uniform_value_and_bad_lane_operand():
         lane = np.zeros(64, np.int32)
         lane[5] = 32
         run_threads(bad, (1,), [np.zeros(64, np.int32), lane, np.zeros(64, np.int32)])
+
+
+def test_fragment_tables_agree_with_the_layouts_module():
+    from tilelang.ir import layouts
+    from tilelang.runtime import emu_warp
+    for name, rows, cols in [("a", emu_warp.A_ROWS, emu_warp.A_COLS),
+                             ("b", emu_warp.B_ROWS, emu_warp.B_COLS),
+                             ("c", emu_warp.C_ROWS, emu_warp.C_COLS)]:
+        table = getattr(layouts, f"mma_m16n8k16_{name}")().table()   # (lane, slot, 2)
+        mine = np.stack([np.stack([r, c], -1) for r, c in zip(rows, cols)], 1)
+        np.testing.assert_array_equal(table, mine, err_msg=name)
+    # and with the PTX tables written out in this file
+    for i in range(8):
+        np.testing.assert_array_equal(np.stack(a_pos(i), -1), np.stack(
+            [emu_warp.A_ROWS[i], emu_warp.A_COLS[i]], -1))

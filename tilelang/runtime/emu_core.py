@@ -33,12 +33,13 @@ class Prep:
     """What op compilers know about the kernel being prepared."""
 
     def __init__(self, name: str, num_threads: int, shared_bytes: int,
-                 param_index: dict[str, int]) -> None:
+                 param_index: dict[str, int], granule: int = 1) -> None:
         self.name = name
         self.num_threads = num_threads
         self.warps = num_threads // WARP
         self.shared_bytes = shared_bytes
         self.param_index = param_index          # tensor parameter name -> position
+        self.granule = granule                  # shared bookkeeping unit (emu_shared)
         self.ops: list[o.Op] = []               # op id -> op (for "written at <loc>")
 
     def op_id(self, op: o.Op) -> int:

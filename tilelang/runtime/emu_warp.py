@@ -53,19 +53,32 @@ def _compile_ldmatrix(op: th.LdMatrixOp, slot: Slot, prep: Prep) -> Closure:
     # threads giving row addresses: lanes 0 .. 8*num-1 of every warp
     threads = (np.arange(W)[:, None] * WARP + np.arange(8 * num)).ravel()
     op_id = prep.op_id(op)
-    if trans:
-        picks = [(j, 2 * _T + k, _G) for j in range(num) for k in (0, 1)]
-    else:
-        picks = [(j, _G, 2 * _T + k) for j in range(num) for k in (0, 1)]
+    # result k of lane l is element pick[k, l] of the warp's num*64 loaded elements
+    pick = np.array([j * 64 + (row * 8 + col) for j in range(num) for k in (0, 1)
+                     for row, col in [((2 * _T + k), _G) if trans else (_G, 2 * _T + k)]])
 
     def run(env: Env) -> None:
         sm = env[STATE].shared
         addr = lanes(env[a], n)[threads]
-        idx = sm.positions(threads, addr, 16, 16, "th.ldmatrix row")
-        m = sm.read(threads, idx, op_id).view(dt).reshape(W, num, 8, 8)
-        for r, (j, row, col) in zip(rs, picks):
-            env[r] = m[:, j, row, col].reshape(n)
+        idx, gidx = sm.positions(threads, addr, 16, 16, "th.ldmatrix row")
+        m = sm.read(threads, idx, gidx, op_id).view(dt).reshape(W, num * 64)
+        out = m[:, pick].transpose(1, 0, 2).reshape(2 * num, n)
+        for j, r in enumerate(rs):
+            env[r] = out[j]
     return run
+
+
+def _fragment_index(rows: list, cols: list, ncols: int, warps: int) -> np.ndarray:
+    """``index`` such that ``frags.ravel()[index]`` is each warp's matrix, row-major
+    (shape ``(warps, nrows * ncols)``), for fragments ``frags`` of shape
+    ``(elements, threads)``: element ``i`` of lane ``l`` of warp ``w`` is
+    ``frags[i, 32*w + l]``."""
+    flat = np.stack([r * ncols + c for r, c in zip(rows, cols)])   # (elements, 32)
+    elems = flat.size
+    src = np.empty(elems, np.int64)                  # matrix position -> (i, lane)
+    i, lane = np.indices(flat.shape)
+    src[flat.ravel()] = (i * warps * WARP + lane).ravel()
+    return src[None, :] + (np.arange(warps) * WARP)[:, None]
 
 
 def _compile_mma(op: th.MmaOp, slot: Slot, prep: Prep) -> Closure:
@@ -78,22 +91,30 @@ def _compile_mma(op: th.MmaOp, slot: Slot, prep: Prep) -> Closure:
     n, W = prep.num_threads, prep.warps
     out_dt = storage(op.c[0].type.dtype)
     f32 = np.float32
+    a_perm = _fragment_index(A_ROWS, A_COLS, 16, W)
+    b_perm = _fragment_index(B_ROWS, B_COLS, 8, W)
+    c_perm = _fragment_index(C_ROWS, C_COLS, 8, W)
+    d_pick = np.stack([r * 8 + c for r, c in zip(C_ROWS, C_COLS)])   # (4, 32)
 
-    def gather(env: Env, slots: tuple[int, ...], rows: list, cols: list,
-               shape: tuple[int, int]) -> np.ndarray:
-        m = np.empty((W,) + shape, f32)
-        for s, r, c in zip(slots, rows, cols):
-            m[:, r, c] = lanes(env[s], n).astype(f32).reshape(W, WARP)
-        return m
+    ab_dt = storage(op.a[0].type.dtype)
+
+    def gather(env: Env, slots: tuple[int, ...], perm: np.ndarray, shape: tuple[int, int],
+               dt: np.dtype) -> np.ndarray:
+        frags = np.empty((len(slots), n), dt)
+        for i, s in enumerate(slots):
+            frags[i] = env[s]
+        return frags.ravel()[perm].reshape((W,) + shape).astype(f32)   # exact in f32
 
     def run(env: Env) -> None:
-        A = gather(env, a_s, A_ROWS, A_COLS, (16, 16))
-        B = gather(env, b_s, B_ROWS, B_COLS, (16, 8))
-        C = gather(env, c_s, C_ROWS, C_COLS, (16, 8))
-        D = np.matmul(A, B) + C
-        for r, rows, cols in zip(rs, C_ROWS, C_COLS):
-            d = D[:, rows, cols].reshape(n)
-            env[r] = d if out_dt == f32 else d.astype(out_dt)
+        A = gather(env, a_s, a_perm, (16, 16), ab_dt)
+        B = gather(env, b_s, b_perm, (16, 8), ab_dt)
+        C = gather(env, c_s, c_perm, (16, 8), out_dt)
+        D = (np.matmul(A, B) + C).reshape(W, 128)
+        d = D[:, d_pick].transpose(1, 0, 2).reshape(4, n)
+        if out_dt != f32:
+            d = d.astype(out_dt)
+        for i, r in enumerate(rs):
+            env[r] = d[i]
     return run
 
 

@@ -43,6 +43,7 @@ exception inside an op becomes one too, naming the op.
 
 from __future__ import annotations
 
+import math
 import weakref
 from dataclasses import replace
 from typing import Any, Callable, Sequence
@@ -130,6 +131,24 @@ _COMPILERS: dict[type[o.Op], Callable[[Any, Slot, Prep], Closure]] = {
 }
 
 
+def _granule(fn: Function) -> int:
+    """The gcd of the sizes of ``fn``'s shared-memory accesses (1 if it has none)."""
+    g = 0
+    for op in o.walk(fn.body):
+        if isinstance(op, th.LdSharedOp):
+            size = op.vec * storage(op.dtype).itemsize
+        elif isinstance(op, th.StSharedOp):
+            size = len(op.values) * storage(op.values[0].type.dtype).itemsize
+        elif isinstance(op, th.LdMatrixOp):
+            size = 16
+        elif isinstance(op, th.CpAsyncOp):
+            size = op.bytes
+        else:
+            continue
+        g = math.gcd(g, size)
+    return g or 1
+
+
 class EmulatedKernel:
     """A thread-IR ``Function`` turned into closures once; ``run`` launches it on a grid."""
 
@@ -147,7 +166,7 @@ class EmulatedKernel:
         self.num_threads, self.shared_bytes = threads, shared
         positions = {p.name: i for i, p in enumerate(fn.params)
                      if isinstance(p.type, TensorType)}
-        self.prep = Prep(fn.name, threads, shared, positions)
+        self.prep = Prep(fn.name, threads, shared, positions, _granule(fn))
         self._slots: dict[str, int] = {}
         self._param_slots = tuple(self._slot(p) for p in fn.params)
         with np.errstate(all="ignore"):
