@@ -47,9 +47,10 @@ def test_emulated_vector_add_equals_the_interpreter_exactly(target):
 
 
 SPILLS = pytest.mark.xfail(
-    strict=True, reason="the generic tl.dot lowering holds whole operand tiles in registers: "
-                        "flash attention at its default tiles spills until tl.dot lowers to "
-                        "ldmatrix + mma.sync from shared memory")
+    strict=True, reason="flash attention keeps q, k, v, s, p and its accumulator as whole "
+                        "register tiles in the blocked layout; zero spills need layout "
+                        "assignment (mma fragments kept across ops) and operands staged "
+                        "through shared memory")
 
 SIGNATURES = [
     ("vector_add", "vector_add", "X=f32[1],Y=f32[1],Z=f32[1]", {}),

@@ -125,3 +125,19 @@ def test_loop_carried_conflict_gets_a_barrier_at_the_top_of_the_body():
     kinds = [line.strip().split("(")[0].split("= ")[-1] for line in loop.splitlines()
              if "th." in line or "tl.barrier" in line]
     assert kinds == ["tl.barrier", "th.ld_shared", "tl.barrier", "th.st_shared"]
+
+
+def test_16_bit_dot_lowers_to_ldmatrix_and_mma():
+    fn = lower(matmul.matmul, "A=bf16[2],B=bf16[2],C=bf16[2]", {})
+    kinds = [type(op) for op in ops.walk(fn.body)]
+    # 128x128 C over 8 warps as 2x4: a warp owns 64x32 = 4x4 tiles of 16x8; BK=32 is
+    # 2 k-steps of 16, so the loop body issues 16 * 2 mma per warp
+    assert kinds.count(th.MmaOp) == 32
+    assert th.LdMatrixOp in kinds
+
+
+def test_warp_grid_prefers_fewer_fragment_registers():
+    from tilelang.passes.lower_mma import warp_grid
+    assert warp_grid(128, 128, 8) == (2, 4)
+    assert warp_grid(16, 8, 4) is None  # one mma tile cannot feed four warps
+    assert warp_grid(64, 64, 4) == (2, 2)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable
 from tilelang.ir import ops as o
 from tilelang.ir.types import DType, ScalarType, TileType, f32, i32
 from tilelang.ir.values import Value
+from tilelang.passes.lower_mma import lower_dot_mma, mma_applies
 
 if TYPE_CHECKING:
     from tilelang.passes.lower_to_threads import Tile, _Lowering
@@ -93,9 +94,13 @@ def lower_dot(L: "_Lowering", op: o.DotOp) -> None:
     bt: "Tile" = L.val(op.b)
     acc: "Tile" = L.val(op.acc)
     k_, n_ = a.type.shape[1], bt.type.shape[1]
+    out_t: TileType = op.result.type
+    if mma_applies(a.type, bt.type, acc.type, L.threads // 32):
+        slots = lower_dot_mma(L, a, bt, acc, out_t)
+        L.bind(op.result, L.new_tile(out_t, slots))
+        return
     b_base = L.stash(a)
     L.stash(bt, base=b_base)
-    out_t: TileType = op.result.type
     acc_dt = _acc_dtype(out_t.dtype)
     lay = acc.layout
     rows, cols = [], []

@@ -30,6 +30,7 @@ from tilelang.ir import thread_ops as th
 from tilelang.ir.builder import Builder
 from tilelang.ir.types import DType, ScalarType, SharedType, TensorType, TileType, i32, i64
 from tilelang.ir.values import Block, Function, Module, Value
+from tilelang.passes.lower_mma import scratch_bytes as mma_scratch_bytes
 from tilelang.passes.blocked_layout import Blocked, blocked, row_major_strides
 from tilelang.passes.thread_builder import ThreadBuilder
 
@@ -380,7 +381,7 @@ def scratch_needed(block: Block, threads: int) -> int:
         elif isinstance(op, o.DotOp):
             a, b = op.a.type, op.b.type
             need = max(need, _align(a.numel * _itemsize(a.dtype), 16) +
-                       b.numel * _itemsize(b.dtype))
+                       b.numel * _itemsize(b.dtype), mma_scratch_bytes(a, b))
     return need
 
 

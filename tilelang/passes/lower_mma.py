@@ -1,0 +1,130 @@
+"""``tl.dot`` on tensor cores for lower-to-threads: ``ldmatrix`` + ``mma.sync.m16n8k16``.
+
+Used for f16/bf16 operands with an f32 accumulator when ``M % 16 == 0``,
+``N % 8 == 0``, ``K % 16 == 0`` and the block's warps tile C evenly. A, B and the
+accumulator are stored row-major in the scratch area; the warps form a
+``wm × wn`` grid over C, each lane loads its C fragments, and for each 16-wide
+step of K the lanes load A fragments with ``ldmatrix.x4`` and B fragments with
+``ldmatrix.x2.trans`` (B is K×N row-major, the transposed load gives the
+column-major fragment mma wants) and issue one ``mma.sync`` per 16×8 tile. The
+results go back through scratch into the blocked layout.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tilelang.ir import thread_ops as th
+from tilelang.ir.types import ScalarType, TileType, bf16, f16, f32, i32
+from tilelang.ir.values import Value
+
+if TYPE_CHECKING:
+    from tilelang.passes.lower_to_threads import Tile, _Lowering
+
+MMA_M, MMA_N, MMA_K = 16, 8, 16
+
+
+def warp_grid(m: int, n: int, warps: int) -> tuple[int, int] | None:
+    """The ``(wm, wn)`` warp arrangement over an ``m × n`` C with the fewest fragment
+    registers, or ``None`` if the warps cannot tile C evenly."""
+    best = None
+    for wm in range(1, warps + 1):
+        if warps % wm:
+            continue
+        wn = warps // wm
+        if (m // MMA_M) % wm or (n // MMA_N) % wn:
+            continue
+        regs = (m // wm // MMA_M) * 8 + (n // wn // MMA_N) * 4
+        if best is None or regs < best[0]:
+            best = (regs, wm, wn)
+    return None if best is None else (best[1], best[2])
+
+
+def mma_applies(a: TileType, b: TileType, acc: TileType, warps: int) -> bool:
+    (m, k), n = a.shape, b.shape[1]
+    return (a.dtype in (f16, bf16) and acc.dtype == f32 and m % MMA_M == 0 and
+            n % MMA_N == 0 and k % MMA_K == 0 and warp_grid(m, n, warps) is not None)
+
+
+def scratch_bytes(a: TileType, b: TileType) -> int:
+    """Scratch the tensor-core path needs: A, B and the f32 accumulator."""
+    (m, k), n = a.shape, b.shape[1]
+    return _align(m * k * 2) + _align(k * n * 2) + m * n * 4
+
+
+def _align(n: int) -> int:
+    return (n + 15) // 16 * 16
+
+
+def lower_dot_mma(L: "_Lowering", a: "Tile", b: "Tile", acc: "Tile", out_t: TileType) -> list:
+    (m, k), n = a.type.shape, b.type.shape[1]
+    wm, wn = warp_grid(m, n, L.threads // 32)  # type: ignore[misc]
+    B = L.b
+    off_b = L.stash(a)
+    off_c = off_b + L.stash(b, base=off_b)
+    L.stash(acc, base=off_c)
+
+    c = lambda v: B.const(v, i32)  # noqa: E731
+    lane = B.binary("and", L.tid, c(31))
+    warp = B.binary("shr", L.tid, c(5))
+    wi, wj = B.binary("floordiv", warp, c(wn)), B.binary("mod", warp, c(wn))
+    g, t = B.binary("shr", lane, c(2)), B.binary("and", lane, c(3))
+    WM, WN = m // wm, n // wn
+    row0 = B.mul(wi, c(WM))
+    col0 = B.mul(wj, c(WN))
+
+    def c_addr(mi: int, nj: int, half: int) -> Value:
+        row = B.add(B.add(row0, c(mi * MMA_M + 8 * half)), g)
+        col = B.add(B.add(col0, c(nj * MMA_N)), B.mul(t, c(2)))
+        return B.add(B.mul(B.add(B.mul(row, c(n)), col), c(4)), c(off_c))
+
+    tiles = [(mi, nj) for mi in range(WM // MMA_M) for nj in range(WN // MMA_N)]
+    frags: dict[tuple[int, int], list[Value]] = {}
+    for mi, nj in tiles:
+        vals: list[Value] = []
+        for half in (0, 1):
+            vals += [B.builder.fresh(ScalarType(f32)) for _ in range(2)]
+            B.builder.emit(th.LdSharedOp(results=tuple(vals[-2:]), loc=B.loc, dtype=f32, vec=2,
+                                         addr=c_addr(mi, nj, half)))
+        frags[(mi, nj)] = vals
+
+    in_dt = a.type.dtype
+    # ldmatrix row addresses: lane l names row l % 8 of matrix l // 8
+    r8 = B.binary("and", lane, c(7))
+    quad = B.binary("shr", lane, c(3))
+    a_row = B.add(row0, B.add(r8, B.mul(B.binary("and", quad, c(1)), c(8))))
+    a_col = B.mul(B.binary("shr", quad, c(1)), c(8))
+    b_row = B.add(r8, B.mul(B.binary("and", quad, c(1)), c(8)))
+    for ks in range(k // MMA_K):
+        a_frag = {}
+        for mi in range(WM // MMA_M):
+            row = B.add(a_row, c(mi * MMA_M))
+            col = B.add(a_col, c(ks * MMA_K))
+            addr = B.mul(B.add(B.mul(row, c(k)), col), c(2))
+            a_frag[mi] = _ldmatrix(B, in_dt, 4, False, addr)
+        b_frag = {}
+        for nj in range(WN // MMA_N):
+            krow = B.add(b_row, c(ks * MMA_K))
+            col = B.add(col0, c(nj * MMA_N))
+            addr = B.add(B.mul(B.add(B.mul(krow, c(n)), col), c(2)), c(off_b))
+            b_frag[nj] = _ldmatrix(B, in_dt, 2, True, addr)
+        for mi, nj in tiles:
+            res = tuple(B.builder.fresh(ScalarType(f32)) for _ in range(4))
+            B.builder.emit(th.MmaOp(results=res, loc=B.loc, a=tuple(a_frag[mi]),
+                                    b=tuple(b_frag[nj]), c=tuple(frags[(mi, nj)])))
+            frags[(mi, nj)] = list(res)
+
+    for mi, nj in tiles:
+        d = frags[(mi, nj)]
+        for half in (0, 1):
+            B.emit0(th.StSharedOp, addr=c_addr(mi, nj, half), values=tuple(d[2 * half:2 * half + 2]))
+    lay = L.layout(out_t)
+    return [L.fetch(L.flat(lay, r), f32, base=off_c, valid=L.valid(lay, r))
+            for r in range(lay.slots)]
+
+
+def _ldmatrix(B, dtype, num: int, trans: bool, addr: Value) -> list[Value]:
+    res = tuple(B.builder.fresh(ScalarType(dtype)) for _ in range(2 * num))
+    B.builder.emit(th.LdMatrixOp(results=res, loc=B.loc, dtype=dtype, num=num, trans=trans,
+                                 addr=addr))
+    return list(res)
