@@ -104,25 +104,26 @@ def test_ldmatrix_reads_count_for_the_lane_giving_the_address():
     assert f":{line} " in str(info.value)
 
 
-def _mma_kernel(warps: int, cdt=f32):
+def _mma_kernel(warps: int, cdt=f32, abt=bf16):
     k = T("mma", 32 * warps)
-    A, B, C, D = (k.tensor(bf16, 2, "A"), k.tensor(bf16, 2, "B"), k.tensor(cdt, 2, "C"),
+    A, B, C, D = (k.tensor(abt, 2, "A"), k.tensor(abt, 2, "B"), k.tensor(cdt, 2, "C"),
                   k.tensor(cdt, 2, "D"))
     tid = k.tid()
-    a = k.ld_global(bf16, k.gaddr(A, k.mul(tid, 8), 2), vec=8)
-    b = k.ld_global(bf16, k.gaddr(B, k.mul(tid, 4), 2), vec=4)
+    a = k.ld_global(abt, k.gaddr(A, k.mul(tid, 8), 2), vec=8)
+    b = k.ld_global(abt, k.gaddr(B, k.mul(tid, 4), 2), vec=4)
     c = k.ld_global(cdt, k.gaddr(C, k.mul(tid, 4), cdt.bits // 8), vec=4)
     d = k.mma(a, b, c)
     k.st_global(k.gaddr(D, k.mul(tid, 4), cdt.bits // 8), d)
     return k.build()
 
 
-@pytest.mark.parametrize("cdt", [f32, f16])
+@pytest.mark.parametrize("cdt", [f32, f16])  # PTX pairs an f16 accumulator with f16 inputs
 def test_mma_m16n8k16_on_fragments_gathered_per_the_ptx_tables(cdt):
     warps = 2
     rng = np.random.default_rng(3)
-    A = rng.standard_normal((warps, 16, 16)).astype(BF16)
-    B = rng.standard_normal((warps, 16, 8)).astype(BF16)
+    abt, abnp = (bf16, BF16) if cdt == f32 else (f16, np.float16)
+    A = rng.standard_normal((warps, 16, 16)).astype(abnp)
+    B = rng.standard_normal((warps, 16, 8)).astype(abnp)
     C = rng.standard_normal((warps, 16, 8)).astype(np.float32)
     cnp = np.float32 if cdt == f32 else np.float16
     C = C.astype(cnp)
@@ -130,7 +131,7 @@ def test_mma_m16n8k16_on_fragments_gathered_per_the_ptx_tables(cdt):
     fb = np.stack([B[:, r, c] for r, c in map(b_pos, range(4))], -1).reshape(32 * warps, 4)
     fc = np.stack([C[:, r, c] for r, c in map(c_pos, range(4))], -1).reshape(32 * warps, 4)
     fd = np.zeros_like(fc)
-    run_threads(_mma_kernel(warps, cdt), (1,), [fa, fb, fc, fd])
+    run_threads(_mma_kernel(warps, cdt, abt), (1,), [fa, fb, fc, fd])
     D = np.zeros((warps, 16, 8), cnp)
     fd = fd.reshape(warps, 32, 4)
     for i in range(4):

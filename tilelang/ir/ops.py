@@ -35,6 +35,7 @@ class Trait(enum.Enum):
     WRITES_MEMORY = "writes_memory"
     TERMINATOR = "terminator"        # ends a block
     HAS_REGIONS = "has_regions"
+    CONVERGENT = "convergent"        # every lane of a warp must execute it together
 
 
 class FieldKind(enum.Enum):

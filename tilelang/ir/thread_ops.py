@@ -1,9 +1,10 @@
 """The ops of the thread IR: what one thread (lane) of a block runs.
 
 The thread IR reuses the tile IR's scalar ops (``tl.constant``, ``tl.binary``,
-``tl.unary``, ``tl.cast``, ``tl.where``, ``tl.program_id``, ``tl.tensor_dim``,
-``tl.tensor_stride``, ``tl.barrier``, ``tl.for``, ``tl.if``, ``tl.yield``,
-``tl.return``) on ``ScalarType`` values only, and adds the ops below. Addresses
+``tl.unary``, ``tl.cast``, ``tl.where``, ``tl.program_id``, ``tl.num_programs``,
+``tl.tensor_dim``, ``tl.tensor_stride``, ``tl.barrier``, ``tl.print``,
+``tl.device_assert``, ``tl.for``, ``tl.if``, ``tl.yield``, ``tl.return``) on
+``ScalarType`` values only, and adds the ops below. Addresses
 are plain integers: global addresses are i64 byte addresses (``th.tensor_ptr``
 plus byte offsets), shared addresses are i32 byte offsets into the block's
 shared memory. A vector access of ``vec`` elements has ``vec`` results (or
@@ -12,6 +13,14 @@ operands), so the IR needs no vector types; code generators pack them.
 Control flow in the thread IR is block-uniform: loop bounds and ``if``
 conditions have the same value in every thread. Per-thread choices are
 predicates (``pred``) on memory ops and ``tl.where``.
+
+Memory rules: every access is aligned to its size (``vec * itemsize`` bytes;
+``ldmatrix`` rows and ``cp.async`` to 16 or ``bytes``); a global access's dtype
+has the element size of the tensor it touches (atomics: exactly its dtype);
+an access without ``pred`` is made by every thread, so every thread's address
+must be valid. ``tl.print`` prints from every thread. Ops with the
+``CONVERGENT`` trait are warp-collective: all 32 lanes of a warp run them
+together, so passes must not move them into code that only some lanes reach.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from tilelang.ir.ops import Op, Trait, attr, operand, operands, opt_operand, register_ops
-from tilelang.ir.types import DType, ScalarType, TensorType, bool_, i32, i64
+from tilelang.ir.types import DType, ScalarType, TensorType, bf16, bool_, f16, f32, i32, i64
 from tilelang.ir.values import Value
 
 MMA_SHAPES = {"m16n8k16": (16, 8, 16)}
@@ -160,7 +169,8 @@ class StSharedOp(Op):
         if not _scalar(self.addr, i32):
             self._fail("addr must be an i32 scalar")
         _check_pred(self, self.pred)
-        if not self.values or len({v.type for v in self.values}) != 1:
+        if not self.values or len({v.type for v in self.values}) != 1 or \
+                not all(_scalar(v) for v in self.values):
             self._fail("values must be one or more scalars of one dtype")
         self._expect_results(0)
 
@@ -168,9 +178,11 @@ class StSharedOp(Op):
 @dataclass(frozen=True, kw_only=True)
 class CpAsyncOp(Op):
     """Start copying ``bytes`` bytes from global ``src`` to shared ``dst``
-    (``cp.async``): the first ``src_bytes`` are read, the rest are zero-filled,
-    so ``src_bytes = 0`` writes zeros without touching global memory. The data
-    is visible only after the ``th.cp_async_wait`` that completes its group."""
+    (``cp.async``): the first ``src_bytes`` (``0 <= src_bytes <= bytes``) are read,
+    the rest are zero-filled, so ``src_bytes = 0`` writes zeros without touching
+    global memory. ``src`` and ``dst`` are aligned to ``bytes``. The data is
+    visible only after the ``th.cp_async_wait`` that completes its group; groups
+    are per thread."""
 
     NAME: ClassVar[str] = "th.cp_async"
     TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.READS_MEMORY, Trait.WRITES_MEMORY})
@@ -225,7 +237,7 @@ class LdMatrixOp(Op):
     """
 
     NAME: ClassVar[str] = "th.ldmatrix"
-    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.READS_MEMORY})
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.READS_MEMORY, Trait.CONVERGENT})
     dtype: DType = attr()
     num: int = attr(4)
     trans: bool = attr(False)
@@ -243,13 +255,13 @@ class LdMatrixOp(Op):
 class MmaOp(Op):
     """``mma.sync.aligned`` warp-collective ``D = A @ B + C`` on fragments.
 
-    For ``m16n8k16`` with 16-bit ``a``/``b``: 8 A elements, 4 B elements and 4
-    f32 C elements per lane, laid out as the PTX ISA's fragment tables
+    For ``m16n8k16`` with f16/bf16 ``a``/``b``: 8 A elements, 4 B elements and 4
+    C elements per lane (f32, or f16 when A and B are f16), laid out as the PTX ISA's fragment tables
     (``tilelang.ir.layouts``: ``mma_m16n8k16_a/b/c``); 4 results like C.
     """
 
     NAME: ClassVar[str] = "th.mma"
-    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE})
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE, Trait.CONVERGENT})
     shape: str = attr("m16n8k16")
     a: tuple[Value, ...] = operands()
     b: tuple[Value, ...] = operands()
@@ -261,10 +273,12 @@ class MmaOp(Op):
         if len(self.a) != 8 or len(self.b) != 4 or len(self.c) != 4:
             self._fail("m16n8k16 takes 8 A, 4 B and 4 C elements per lane")
         ab = {v.type for v in self.a + self.b}
-        if len(ab) != 1 or next(iter(ab)).dtype.bits != 16:
-            self._fail("A and B elements must share one 16-bit dtype")
-        if len({v.type for v in self.c}) != 1:
-            self._fail("C elements must share one dtype")
+        if len(ab) != 1 or next(iter(ab)).dtype not in (f16, bf16):
+            self._fail("A and B elements must share one dtype, f16 or bf16")
+        c_types = {v.type for v in self.c}
+        if c_types != {ScalarType(f32)} and not (
+                c_types == {ScalarType(f16)} and ab == {ScalarType(f16)}):
+            self._fail("C elements must be f32 (or f16 with f16 A and B)")
         _check_results(self, 4, self.c[0].type.dtype)
 
 
@@ -276,11 +290,12 @@ class ShflOp(Op):
     """``shfl.sync`` over the whole warp: the ``value`` of another lane.
 
     ``bfly``: lane ``l ^ lane``; ``idx``: lane ``lane``; ``down``: ``l + lane`` (own
-    value past the end); ``up``: ``l - lane`` (own value before the start).
+    value past the end); ``up``: ``l - lane`` (own value before the start). The
+    ``lane`` operand is in ``[0, 32)``.
     """
 
     NAME: ClassVar[str] = "th.shfl"
-    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE})
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE, Trait.CONVERGENT})
     mode: str = attr("bfly")
     value: Value = operand()
     lane: Value = operand()
