@@ -170,6 +170,14 @@ def _gen_reshape(g: _Gen) -> None:
     g.emit(ops.ReshapeOp, [TileType(dst, src.dtype)], value=g.value_of(src))
 
 
+def _gen_convert_layout(g: _Gen) -> None:
+    src = TileType(g.shape(), g.dtype())
+    dims = ",".join(map(str, src.shape))
+    kind = g.draw(st.sampled_from(["local", "spatial", "column_local", "column_spatial"]))
+    g.emit(ops.ConvertLayoutOp, [TileType(src.shape, src.dtype, f"{kind}({dims})")],
+           value=g.value_of(src))
+
+
 def _gen_trans(g: _Gen) -> None:
     src = TileType(g.shape(2), g.dtype())
     g.emit(ops.TransOp, [TileType(src.shape[::-1], src.dtype)], value=g.value_of(src))
@@ -339,6 +347,7 @@ GENERATORS: dict[type[Op], Callable[[_Gen], None]] = {
     ops.ArangeOp: _gen_arange,
     ops.BroadcastOp: _gen_broadcast,
     ops.ReshapeOp: _gen_reshape,
+    ops.ConvertLayoutOp: _gen_convert_layout,
     ops.TransOp: _gen_trans,
     ops.BinaryOp: _gen_binary,
     ops.UnaryOp: _gen_unary,

@@ -137,6 +137,12 @@ OP_CASES = [
     ("%x = tl.reshape(value = %f) : tile<1xf32>", "reshape takes and gives tiles"),
     ("%x = tl.reshape(value = %t) : tile<16xf32>",
      "cannot reshape tile<4x8xf32> to tile<16xf32>"),
+    ("%x = tl.convert_layout(value = %t) : tile<4x4xf32>",
+     "convert_layout keeps the tile's shape and dtype"),
+    ('%x = tl.convert_layout(value = %t) : tile<4x8xf32, layout = "spatial(4,4)">',
+     "layout spatial(4,4) is for shape (4, 4), not (4, 8)"),
+    ('%x = tl.convert_layout(value = %t) : tile<4x8xf32, layout = "blocky(4,8)">',
+     "unknown name 'blocky'"),
     ("%x = tl.trans(value = %v) : tile<4xf32>", "trans takes a 2-D tile"),
     ("%x = tl.trans(value = %t) : tile<4x8xf32>", "result of trans must be tile<8x4xf32>"),
     # elementwise

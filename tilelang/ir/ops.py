@@ -316,6 +316,33 @@ class ReshapeOp(Op):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ConvertLayoutOp(Op):
+    """The same tile in another register layout (the result type's ``layout``).
+
+    Inserted by ``assign-layouts`` where an op needs its operand spread over the
+    threads differently from how the operand's producer left it; lowering moves
+    the elements between threads (through shared memory). The values are unchanged.
+    """
+
+    NAME: ClassVar[str] = "tl.convert_layout"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE})
+    value: Value = operand()
+
+    def verify(self) -> None:
+        self._expect_results(1)
+        if not _is_tile(self.value) or self.result.type != self.value.type:
+            self._fail("convert_layout keeps the tile's shape and dtype")
+        from tilelang.ir.layouts import LayoutError, parse_layout
+        text = self.result.type.layout
+        try:
+            lay = parse_layout(text) if text else None
+        except LayoutError as e:
+            self._fail(str(e))
+        if lay is not None and lay.shape != self.result.type.shape:
+            self._fail(f"layout {text} is for shape {lay.shape}, not {self.result.type.shape}")
+
+
+@dataclass(frozen=True, kw_only=True)
 class TransOp(Op):
     """Transpose of a 2-D tile."""
 
@@ -807,7 +834,7 @@ def _verify_yield(op: Op, block: Block, want: tuple[Type, ...]) -> None:
 
 ALL_OPS: tuple[type[Op], ...] = (
     ConstantOp, ProgramIdOp, NumProgramsOp, TensorDimOp, TensorStrideOp,
-    SplatOp, ArangeOp, BroadcastOp, ReshapeOp, TransOp,
+    SplatOp, ArangeOp, BroadcastOp, ReshapeOp, ConvertLayoutOp, TransOp,
     BinaryOp, UnaryOp, WhereOp, CastOp, ReduceOp, DotOp,
     LoadOp, StoreOp, AtomicAddOp,
     AllocSharedOp, CopyOp, SharedLoadOp, SharedStoreOp, BarrierOp,

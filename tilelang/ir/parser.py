@@ -356,9 +356,9 @@ class _Callbacks(Transformer):
     def scalar_type(self, tok: Token) -> ScalarType:
         return ScalarType(_dtype(tok))
 
-    def tile_type(self, tok: Token) -> TileType:
+    def tile_type(self, tok: Token, layout: Token | None = None) -> TileType:
         shape, dt = _shape(tok)
-        return TileType(shape, dt)
+        return TileType(shape, dt, self.string(layout) if layout is not None else "")
 
     def shared_type(self, tok: Token) -> SharedType:
         shape, dt = _shape(tok)

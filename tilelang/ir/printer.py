@@ -70,7 +70,10 @@ def print_type(t: Type) -> str:
         kind = "tile" if isinstance(t, TileType) else "shared"
         if not t.shape:
             raise IRError(f"a 0-d {kind} has no text form; scalars are ScalarType")
-        return f"{kind}<{'x'.join(str(s) for s in t.shape)}x{t.dtype.name}>"
+        text = f"{'x'.join(str(s) for s in t.shape)}x{t.dtype.name}"
+        if isinstance(t, TileType) and t.layout:
+            text += f", layout = {quote(t.layout)}"
+        return f"{kind}<{text}>"
     if isinstance(t, TensorType):
         return f"tensor<{t.dtype.name}, {t.rank}>"
     raise IRError(f"not an IR type: {t!r}")

@@ -11,7 +11,7 @@ Four value types exist in the tile IR:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Union
 
 
@@ -89,10 +89,18 @@ class ScalarType:
 
 @dataclass(frozen=True)
 class TileType:
-    """A register tile: a static ``shape`` of ``dtype`` elements."""
+    """A register tile: a static ``shape`` of ``dtype`` elements.
+
+    ``layout`` is an annotation set by the ``assign-layouts`` pass: the register
+    layout expression (``tilelang.ir.layouts``) that spreads the tile over a
+    block's threads, or ``""`` for the default blocked layout. It prints in the
+    IR but is not part of the type's identity (equality and hashing ignore it):
+    the layout says where elements live, not what the values are.
+    """
 
     shape: tuple[int, ...]
     dtype: DType
+    layout: str = field(default="", compare=False)
 
     @property
     def rank(self) -> int:
@@ -106,7 +114,8 @@ class TileType:
         return n
 
     def __str__(self) -> str:
-        return f"tile<{_shape_str(self.shape, self.dtype)}>"
+        lay = f", {self.layout}" if self.layout else ""
+        return f"tile<{_shape_str(self.shape, self.dtype)}{lay}>"
 
 
 @dataclass(frozen=True)

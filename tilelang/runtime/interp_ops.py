@@ -320,6 +320,14 @@ def _compile_reduce(op: o.ReduceOp, slot: Slot) -> Closure:
     return run
 
 
+def _compile_convert_layout(op: o.ConvertLayoutOp, slot: Slot) -> Closure:
+    r, v = slot(op.result), slot(op.value)
+
+    def run(env: Env) -> None:
+        env[r] = env[v]   # a layout says where elements live, not what they are
+    return run
+
+
 def _compile_dot(op: o.DotOp, slot: Slot) -> Closure:
     a, b, c, r = slot(op.a), slot(op.b), slot(op.acc), slot(op.result)
     dt = op.acc.type.dtype
@@ -349,5 +357,6 @@ COMPILERS: dict[type[o.Op], Callable[[Any, Slot], Closure]] = {
     o.CastOp: _compile_cast,
     o.ReduceOp: _compile_reduce,
     o.DotOp: _compile_dot,
+    o.ConvertLayoutOp: _compile_convert_layout,
 }
 """The compiler of each pure value op class."""
