@@ -641,10 +641,17 @@ class AllocSharedOp(Op):
 @dataclass(frozen=True, kw_only=True)
 class CopyOp(Op):
     """Copy the window ``tensor[offsets : offsets + dst.shape]`` into ``dst``;
-    elements outside ``tensor.shape`` become zero."""
+    elements outside ``tensor.shape`` become zero.
+
+    With ``is_async`` the copy may complete later (``cp.async`` on GPUs): it joins
+    the group that the next ``tl.async_commit`` closes, and ``dst`` may be read
+    only after a ``tl.async_wait`` has completed that group. The interpreter
+    completes every copy at once, so the flag does not change its results.
+    """
 
     NAME: ClassVar[str] = "tl.copy"
     TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.READS_MEMORY, Trait.WRITES_MEMORY})
+    is_async: bool = attr(False)
     tensor: Value = operand()
     offsets: tuple[Value, ...] = operands()
     dst: Value = operand()
@@ -849,3 +856,9 @@ def register_ops(classes: tuple[type[Op], ...]) -> None:
         if OPS_BY_NAME.get(cls.NAME, cls) is not cls:
             raise ValueError(f"two op classes are named {cls.NAME}")
         OPS_BY_NAME[cls.NAME] = cls
+
+
+# The ops of shared-memory staging and pipelining (tl.shared_slice, tl.async_commit,
+# tl.async_wait) live in their own module; importing it here registers them by name
+# wherever the tile IR is loaded.
+from tilelang.ir import staging_ops as _staging_ops  # noqa: E402,F401

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tilelang.ir import ops as o
+from tilelang.ir.staging_ops import AsyncCommitOp, AsyncWaitOp, SharedSliceOp
 from tilelang.runtime.interp_ops import (
     CTX, Closure, Env, Fault, Slot, compute, make_scalar, storage,
 )
@@ -36,6 +37,16 @@ class SharedBuffer:
 
     def __repr__(self) -> str:
         return f"shared {self.name} = {self.data!r}"
+
+    def stage(self, name: str | None, index: int) -> "SharedBuffer":
+        """The view ``self[index]`` (``tl.shared_slice``): data and written-mask alias this
+        buffer's, so writes through either are seen by both."""
+        view = SharedBuffer.__new__(SharedBuffer)
+        view.name = f"{self.name}[{index}]" if name is None else name
+        view.data, view.written = self.data[index], self.written[index]
+        # Not known to be whole: shared_load checks the written-mask of the view.
+        view.complete = False
+        return view
 
 
 Window = tuple[tuple[slice, ...], tuple[slice, ...], bool]
@@ -209,6 +220,26 @@ def _compile_shared_store(op: o.SharedStoreOp, slot: Slot) -> Closure:
     return run
 
 
+def _compile_shared_slice(op: SharedSliceOp, slot: Slot) -> Closure:
+    s, i, r, name = slot(op.src), slot(op.index), slot(op.result), op.result.name
+    n = op.src.type.shape[0]
+
+    def run(env: Env) -> None:
+        index = int(env[i])
+        if not 0 <= index < n:
+            raise Fault(f"tl.shared_slice index {index} outside [0, {n}) of "
+                        f"{op.src.name}", "a stage index is taken modulo the stage count")
+        env[r] = env[s].stage(name, index)
+    return run
+
+
+def _compile_nothing(op: o.Op, slot: Slot) -> Closure:
+    # tl.copy completes when issued here, so async commits and waits have nothing to do.
+    def run(env: Env) -> None:
+        pass
+    return run
+
+
 def _compile_barrier(op: o.BarrierOp, slot: Slot) -> Closure:
     # One program instance runs as a whole, so there is nothing to wait for.
     def run(env: Env) -> None:
@@ -256,6 +287,9 @@ COMPILERS: dict[type[o.Op], Callable[[Any, Slot], Closure]] = {
     o.SharedLoadOp: _compile_shared_load,
     o.SharedStoreOp: _compile_shared_store,
     o.BarrierOp: _compile_barrier,
+    SharedSliceOp: _compile_shared_slice,
+    AsyncCommitOp: _compile_nothing,
+    AsyncWaitOp: _compile_nothing,
     o.PrintOp: _compile_print,
     o.AssertOp: _compile_assert,
 }

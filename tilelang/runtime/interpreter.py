@@ -49,7 +49,11 @@ Memory
     ``KernelError`` naming the first such index. ``tl.copy`` fills the whole
     shared buffer (outside elements become 0); ``tl.shared_load`` of a buffer with
     an element never written is a ``KernelError``. ``tl.atomic_add`` adds in the
-    tensor's compute dtype and rounds to its storage dtype.
+    tensor's compute dtype and rounds to its storage dtype. Every ``tl.copy``
+    (``is_async`` too) completes when it runs, so ``tl.async_commit`` and
+    ``tl.async_wait`` do nothing. ``tl.shared_slice`` is the view ``src[index]``:
+    it shares the buffer's data and written-mask; an index outside
+    ``[0, src.shape[0])`` is a ``KernelError``.
 
 Debugging
     ``tl.print`` prints ``[kernel pid=(x, y, z)] prefix`` and the values to stdout;
