@@ -18,7 +18,8 @@ from tilelang.ir import ops
 from tilelang.ir.builder import Builder
 from tilelang.ir.ops import Op
 from tilelang.ir.types import (
-    ALL_DTYPES, DType, ScalarType, SharedType, TensorType, TileType, Type, bool_, i32, i64,
+    ALL_DTYPES, TENSOR_FACTS, DType, ScalarType, SharedType, TensorType, TileType, Type, bool_,
+    i32, i64,
 )
 from tilelang.ir.values import Block, Function, Module, Value
 
@@ -252,6 +253,11 @@ def _window(g: _Gen) -> tuple[Value, tuple[Value, ...], tuple[int, ...]]:
     return t, tuple(g.int_scalar() for _ in range(rank)), g.shape(rank)
 
 
+def _vec(g: _Gen, shape: tuple[int, ...]) -> int:
+    """A ``vec`` attribute the verifier accepts: a power of two dividing the last dim."""
+    return g.draw(st.sampled_from([v for v in (1, 2, 4, 8, 16) if shape[-1] % v == 0]))
+
+
 def _mask(g: _Gen, shape: tuple[int, ...]) -> Value | None:
     return g.value_of(TileType(shape, bool_)) if g.draw(st.booleans()) else None
 
@@ -260,14 +266,15 @@ def _gen_load(g: _Gen) -> None:
     t, offsets, shape = _window(g)
     other = g.value_of(ScalarType(t.type.dtype)) if g.draw(st.booleans()) else None
     g.emit(ops.LoadOp, [TileType(shape, t.type.dtype)], tensor=t, offsets=offsets,
-           mask=_mask(g, shape), other=other)
+           mask=_mask(g, shape), other=other, vec=_vec(g, shape))
 
 
 def _gen_store_like(cls: type[Op]) -> Callable[[_Gen], None]:
     def gen(g: _Gen) -> None:
         t, offsets, shape = _window(g)
+        vec = {"vec": _vec(g, shape)} if cls is ops.StoreOp else {}
         g.emit(cls, [], tensor=t, offsets=offsets,
-               value=g.value_of(TileType(shape, t.type.dtype)), mask=_mask(g, shape))
+               value=g.value_of(TileType(shape, t.type.dtype)), mask=_mask(g, shape), **vec)
     return gen
 
 
@@ -277,7 +284,7 @@ def _gen_alloc_shared(g: _Gen) -> None:
 
 def _gen_copy(g: _Gen) -> None:
     t, offsets, shape = _window(g)
-    g.emit(ops.CopyOp, [], tensor=t, offsets=offsets,
+    g.emit(ops.CopyOp, [], tensor=t, offsets=offsets, vec=_vec(g, shape),
            dst=g.value_of(SharedType(shape, t.type.dtype)))
 
 
@@ -380,7 +387,8 @@ def functions(draw: Callable[[st.SearchStrategy[Any]], Any], name: str = "kernel
     """A random, well-typed function called ``name``; with ``focus``, its first op
     (besides helpers that make its operands) is one of that class."""
     b = Builder()
-    tensors = [b.fresh(TensorType(draw(st.sampled_from(ALL_DTYPES)), draw(st.integers(1, 3))),
+    tensors = [b.fresh(TensorType(draw(st.sampled_from(ALL_DTYPES)), draw(st.integers(1, 3)),
+                                  **{f: draw(st.booleans()) for f in TENSOR_FACTS}),
                        draw(st.sampled_from(["A", "B", "C", "X"])))
                for _ in range(draw(st.integers(1, 3)))]
     scalars = [b.fresh(ScalarType(draw(st.sampled_from(ALL_DTYPES))), draw(NAME_HINTS))

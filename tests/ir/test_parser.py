@@ -123,6 +123,9 @@ def test_attribute_value_types_are_exact():
     ("tile<64x32xbf16>", TileType((64, 32), bf16)), ("tile<1xu4>", TileType((1,), u4)),
     ("shared<16x16x2xf32>", SharedType((16, 16, 2), f32)), ("tensor<bf16, 2>", TensorType(bf16, 2)),
     ("  tensor < f32 , 0 >  ", TensorType(f32, 0)),
+    ("tensor<f32, 2, aligned, unit_stride, divisible>",
+     TensorType(f32, 2, aligned=True, unit_stride=True, divisible=True)),
+    ("tensor<bf16, 1, unit_stride>", TensorType(bf16, 1, unit_stride=True)),
 ])
 def test_parse_type(text, t):
     assert parse_type(text) == t
@@ -197,6 +200,9 @@ def _error(text: str) -> IRParseError:
      "defines 2 result\\(s\\) but gives 1 type\\(s\\)"),
     ("module { func @f(%a: tile<f32>) {} }", "f32", "0-d tiles do not exist"),
     ("module { func @f(%a: tensor<f32, 1.5>) {} }", "1.5", "tensor rank must be an integer"),
+    ("module { func @f(%a: tensor<f32, 1, fast>) {} }", "fast", "unknown tensor fact 'fast'"),
+    ("module { func @f(%a: tensor<f32, 1, divisible, aligned>) {} }", "divisible",
+     "facts must be distinct and in the order aligned, unit_stride, divisible"),
     ('module { func @f() loc("a":1.5:0) {} }', "1.5", "line must be an integer, got 1.5"),
     ('module { func @f() attributes {s = "\\q"} {} }', '"', r"unknown escape \\q"),
 ])

@@ -31,6 +31,7 @@ def v(name: str, t=I32) -> Value:
     (TileType((4,), f8e4m3), "tile<4xf8e4m3>"),
     (SharedType((64, 32), bf16), "shared<64x32xbf16>"),
     (TensorType(bf16, 2), "tensor<bf16, 2>"),
+    (TensorType(f32, 1, aligned=True, divisible=True), "tensor<f32, 1, aligned, divisible>"),
 ])
 def test_print_type(t, text):
     assert print_type(t) == text
@@ -75,7 +76,7 @@ def test_operand_kinds():
     op = ops.LoadOp(results=(t,), tensor=a, offsets=(v("0"), v("1")),
                     other=v("z", ScalarType(bf16)))
     assert print_op(op) == ("%t = tl.load(tensor = %A, offsets = [%0, %1], mask = none, "
-                            "other = %z) : tile<64x32xbf16>")
+                            "other = %z) {vec = 1} : tile<64x32xbf16>")
     assert print_op(ops.YieldOp(values=())) == "tl.yield(values = [])"
 
 

@@ -554,16 +554,29 @@ def _verify_mask(op: Op, mask: Value | None, shape: tuple[int, ...]) -> None:
         op._fail(f"mask must be {TileType(shape, bool_)}, got {mask.type}")
 
 
+def _verify_vec(op: Op, vec: int, shape: tuple[int, ...]) -> None:
+    # ``vec`` elements along the last axis are one access: a power of two that
+    # tiles the rows of the window (the vectorize pass proves the rest).
+    if vec < 1 or vec & (vec - 1) or (shape and shape[-1] % vec):
+        op._fail(f"vec must be a power of two dividing the last dimension, got {vec}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class LoadOp(Op):
     """Read the window ``tensor[offsets : offsets + result.shape]``.
 
     Elements outside ``tensor.shape`` (or where ``mask`` is false) read ``other``
     (zero when absent). The result has the tensor's rank and dtype.
+
+    ``vec`` (set by the ``vectorize`` pass) is how many consecutive elements along
+    the last axis one thread may read with one instruction: a promise that such
+    groups are aligned, contiguous and wholly in or out of bounds. 1 is always
+    correct; ``tl.store`` and ``tl.copy`` have the same attribute.
     """
 
     NAME: ClassVar[str] = "tl.load"
     TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.READS_MEMORY})
+    vec: int = attr(1)
     tensor: Value = operand()
     offsets: tuple[Value, ...] = operands()
     mask: Value | None = opt_operand()
@@ -575,6 +588,7 @@ class LoadOp(Op):
         if not isinstance(rt, TileType):
             self._fail("result must be a tile")
         _verify_window(self, self.tensor, self.offsets, rt.shape)
+        _verify_vec(self, self.vec, rt.shape)
         if rt.dtype != self.tensor.type.dtype:
             self._fail("result dtype must be the tensor's")
         _verify_mask(self, self.mask, rt.shape)
@@ -589,6 +603,7 @@ class StoreOp(Op):
 
     NAME: ClassVar[str] = "tl.store"
     TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.WRITES_MEMORY})
+    vec: int = attr(1)
     tensor: Value = operand()
     offsets: tuple[Value, ...] = operands()
     value: Value = operand()
@@ -603,6 +618,7 @@ class StoreOp(Op):
         if vt.dtype != self.tensor.type.dtype:
             self._fail(f"stored dtype {vt.dtype} differs from the tensor's {self.tensor.type.dtype}")
         _verify_mask(self, self.mask, vt.shape)
+        _verify_vec(self, getattr(self, "vec", 1), vt.shape)  # tl.atomic_add has no vec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -652,6 +668,7 @@ class CopyOp(Op):
     NAME: ClassVar[str] = "tl.copy"
     TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.READS_MEMORY, Trait.WRITES_MEMORY})
     is_async: bool = attr(False)
+    vec: int = attr(1)
     tensor: Value = operand()
     offsets: tuple[Value, ...] = operands()
     dst: Value = operand()
@@ -664,6 +681,7 @@ class CopyOp(Op):
         _verify_window(self, self.tensor, self.offsets, dt.shape)
         if dt.dtype != self.tensor.type.dtype:
             self._fail("dst dtype must be the tensor's")
+        _verify_vec(self, self.vec, dt.shape)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,7 +28,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from tilelang.errors import IRError, SourceLoc
 from tilelang.ir.ops import OPS_BY_NAME, FieldKind, Op, op_fields
 from tilelang.ir.types import (
-    DTYPES_BY_NAME, DType, ScalarType, SharedType, TensorType, TileType, Type,
+    DTYPES_BY_NAME, TENSOR_FACTS, DType, ScalarType, SharedType, TensorType, TileType, Type,
 )
 from tilelang.ir.values import Block, Function, Module, Value
 
@@ -368,11 +368,20 @@ class _Callbacks(Transformer):
         raise _at(tok, f"a tile or shared buffer needs a shape (4x{tok}); "
                        f"0-d tiles do not exist, write the scalar type {tok}")
 
-    def tensor_type(self, dt: Token, rank: Token) -> TensorType:
+    def tensor_type(self, dt: Token, rank: Token, *facts: Token) -> TensorType:
         r = _int(rank, "tensor rank")
         if r < 0:
             raise _at(rank, f"tensor rank must not be negative, got {r}")
-        return TensorType(_dtype(dt), r)
+        names = [str(f) for f in facts]
+        for f in facts:
+            if str(f) not in TENSOR_FACTS:
+                raise _at(f, f"unknown tensor fact {str(f)!r}; facts are "
+                             f"{', '.join(TENSOR_FACTS)}")
+        # One spelling per type: facts once each, in TENSOR_FACTS order.
+        if names != [f for f in TENSOR_FACTS if f in names]:
+            raise _at(facts[0], f"tensor facts must be distinct and in the order "
+                                f"{', '.join(TENSOR_FACTS)}")
+        return TensorType(_dtype(dt), r, **{f: True for f in names})
 
 
 # ---------------------------------------------------------------------------
@@ -448,7 +457,7 @@ def parse_module(text: str) -> Module:
 
 def parse_type(text: str) -> Type:
     """The type written as ``text``: ``i32``, ``tile<64x32xbf16>``, ``shared<...>``,
-    ``tensor<bf16, 2>``."""
+    ``tensor<bf16, 2>``, ``tensor<f32, 2, aligned, unit_stride, divisible>``."""
     return _parse(text, "start_type")
 
 

@@ -75,7 +75,7 @@ def print_type(t: Type) -> str:
             text += f", layout = {quote(t.layout)}"
         return f"{kind}<{text}>"
     if isinstance(t, TensorType):
-        return f"tensor<{t.dtype.name}, {t.rank}>"
+        return f"tensor<{t.dtype.name}, {t.rank}{''.join(', ' + f for f in t.facts)}>"
     raise IRError(f"not an IR type: {t!r}")
 
 

@@ -6,7 +6,9 @@ Four value types exist in the tile IR:
 * ``TileType``    a register tile with a static shape (``tile<64x32xbf16>``);
 * ``SharedType``  a shared-memory buffer with a static shape (``shared<64x32xbf16>``);
 * ``TensorType``  a kernel argument in global memory: element dtype and rank,
-  shape and strides are runtime values (``tensor<bf16, 2>``).
+  shape and strides are runtime values (``tensor<bf16, 2>``), plus the
+  alignment and contiguity facts it was specialized on
+  (``tensor<bf16, 2, aligned, unit_stride, divisible>``).
 """
 
 from __future__ import annotations
@@ -133,15 +135,45 @@ class SharedType:
         return f"shared<{_shape_str(self.shape, self.dtype)}>"
 
 
+# The facts a tensor argument may be specialized on (DESIGN §6), in text order.
+TENSOR_FACTS: tuple[str, ...] = ("aligned", "unit_stride", "divisible")
+VECTOR_BYTES = 16  # the widest global and shared access (ld.global.v4.b32)
+
+
 @dataclass(frozen=True)
 class TensorType:
-    """A tensor in global memory: ``dtype`` and ``rank`` are static, shape and strides not."""
+    """A tensor in global memory: ``dtype`` and ``rank`` are static, shape and strides not.
+
+    Facts the kernel was specialized on (each ``False`` when unknown):
+
+    * ``aligned``: the address of element 0 is a multiple of 16 bytes;
+    * ``unit_stride``: ``stride(rank - 1) == 1`` (rows are contiguous);
+    * ``divisible``: ``shape[rank - 1]`` and every ``stride(d)`` with
+      ``d < rank - 1`` are multiples of ``elements_per_16_bytes`` (so every row
+      starts 16-byte aligned when the tensor is, and a 16-byte-aligned vector
+      of at most 16 bytes along the last axis is wholly inside a row or wholly
+      past its end).
+    """
 
     dtype: DType
     rank: int
+    aligned: bool = False
+    unit_stride: bool = False
+    divisible: bool = False
+
+    @property
+    def facts(self) -> tuple[str, ...]:
+        """The names of the facts that hold, in ``TENSOR_FACTS`` order."""
+        return tuple(f for f in TENSOR_FACTS if getattr(self, f))
+
+    @property
+    def elements_per_16_bytes(self) -> int:
+        """How many elements fill 16 bytes (sub-byte dtypes take a byte each)."""
+        return VECTOR_BYTES // max(1, self.dtype.bits // 8)
 
     def __str__(self) -> str:
-        return f"tensor<{self.dtype.name}, {self.rank}>"
+        facts = "".join(f", {f}" for f in self.facts)
+        return f"tensor<{self.dtype.name}, {self.rank}{facts}>"
 
 
 Type = Union[ScalarType, TileType, SharedType, TensorType]
