@@ -18,7 +18,7 @@ from tilelang.frontend.handles import TensorHandle, TileHandle
 from tilelang.frontend.source import FunctionSource
 from tilelang.ir import ops
 from tilelang.ir.builder import Builder
-from tilelang.ir.types import DType, ScalarType, TensorType
+from tilelang.ir.types import TENSOR_FACTS, DType, ScalarType, TensorType
 from tilelang.ir.values import Function, Module
 from tilelang.ir.verifier import verify_module
 
@@ -27,19 +27,29 @@ RESERVED_LAUNCH_KEYWORDS = ("target", "stream", "num_warps", "num_stages")
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """How one runtime parameter is specialized: a tensor (dtype, rank) or a scalar (dtype)."""
+    """How one runtime parameter is specialized: a tensor (dtype, rank and the facts of
+    ``TENSOR_FACTS`` that hold for it, in that order) or a scalar (dtype)."""
 
     name: str
     dtype: DType
     rank: int | None  # None for a scalar
+    facts: tuple[str, ...] = ()
 
     @property
     def is_tensor(self) -> bool:
         return self.rank is not None
 
     def __str__(self) -> str:
-        return f"{self.name}={self.dtype.name}[{self.rank}]" if self.is_tensor \
-            else f"{self.name}={self.dtype.name}"
+        """The signature entry: ``A=f32[2]``, ``A=f32[2]:16`` (every fact) or
+        ``A=f32[2]:aligned+unit_stride``."""
+        if not self.is_tensor:
+            return f"{self.name}={self.dtype.name}"
+        facts = ""
+        if self.facts == TENSOR_FACTS:
+            facts = ":16"
+        elif self.facts:
+            facts = ":" + "+".join(self.facts)
+        return f"{self.name}={self.dtype.name}[{self.rank}]{facts}"
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,9 @@ class Kernel:
 
         ``signature`` gives the runtime parameters as ``'A=bf16[2],B=bf16[2],eps=f32'``
         (tensors as ``dtype[rank]``, scalars as their dtype) or as a dict of such strings.
+        A tensor may add the facts to specialize on: ``A=bf16[2]:16`` (16-byte aligned,
+        unit innermost stride, divisible; see ``TensorType``) or a ``+``-joined subset,
+        ``A=bf16[2]:aligned+unit_stride``.
         """
         from tilelang.frontend.signature import parse_signature
         from tilelang.runtime.targets import get_target
@@ -152,8 +165,9 @@ class Kernel:
         from tilelang.frontend import semantic as sem
         b = Builder()  # parameters are named first, so they keep their Python names
         ctx = TraceContext(kernel=self.name, builder=b, loc=self.source.def_loc)
-        params = tuple(b.fresh(TensorType(p.dtype, p.rank) if p.is_tensor else
-                               ScalarType(p.dtype), p.name) for p in spec.params)
+        params = tuple(b.fresh(TensorType(p.dtype, p.rank, **dict.fromkeys(p.facts, True))
+                               if p.is_tensor else ScalarType(p.dtype), p.name)
+                       for p in spec.params)
         scope: dict[str, Any] = dict(spec.constexprs)
         with tracing(ctx):
             for p, v in zip(spec.params, params):

@@ -1,4 +1,9 @@
-"""Parse a textual kernel signature: ``'A=bf16[2],B=bf16[2],eps=f32'``."""
+"""Parse a textual kernel signature: ``'A=bf16[2]:16,B=bf16[2],eps=f32'``.
+
+A tensor entry is ``NAME=dtype[rank]``, optionally followed by the facts to
+specialize on (``TensorType``): ``:16`` for all of them (Triton's ``*fp32:16``)
+or a ``+``-joined list such as ``:aligned+unit_stride``. No suffix: no facts.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,11 @@ import re
 from typing import Any
 
 from tilelang.errors import CompileError
-from tilelang.ir.types import DTYPES_BY_NAME
+from tilelang.ir.types import DTYPES_BY_NAME, TENSOR_FACTS
 
-_ENTRY = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*([A-Za-z0-9_]+)\s*(?:\[\s*(\d+)\s*\])?\s*$")
+_ENTRY = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*([A-Za-z0-9_]+)\s*(?:\[\s*(\d+)\s*\])?\s*"
+                    r"(?::\s*([\w+]+))?\s*$")
+_TYPE = re.compile(r"^([A-Za-z0-9_]+)(?:\[(\d+)\])?(?::([\w+]+))?$")
 
 
 def parse_signature(kernel: Any, signature: Any) -> tuple:
@@ -23,9 +30,11 @@ def parse_signature(kernel: Any, signature: Any) -> tuple:
             m = _ENTRY.match(e)
             if not m:
                 raise CompileError(f"bad signature entry {e.strip()!r}", kernel=kernel.name,
-                                   hint="write NAME=dtype[rank] for tensors, NAME=dtype for "
-                                        "scalars, e.g. 'A=bf16[2],eps=f32'")
-            signature[m.group(1)] = f"{m.group(2)}[{m.group(3)}]" if m.group(3) else m.group(2)
+                                   hint="write NAME=dtype[rank] for tensors (NAME=dtype[rank]:16 "
+                                        "when 16-byte aligned and contiguous), NAME=dtype for "
+                                        "scalars, e.g. 'A=bf16[2]:16,eps=f32'")
+            text = f"{m.group(2)}[{m.group(3)}]" if m.group(3) else m.group(2)
+            signature[m.group(1)] = text + (f":{m.group(4)}" if m.group(4) else "")
     runtime = [n for n, k in kernel.param_kinds.items() if k != "constexpr"]
     unknown = set(signature) - set(runtime)
     if unknown:
@@ -36,8 +45,8 @@ def parse_signature(kernel: Any, signature: Any) -> tuple:
         if name not in signature:
             raise CompileError(f"signature is missing parameter '{name}'", kernel=kernel.name,
                                hint="give every non-constexpr parameter, e.g. A=f32[2]")
-        text = str(signature[name]).strip()
-        m = re.match(r"^([A-Za-z0-9_]+)(?:\[(\d+)\])?$", text)
+        text = re.sub(r"\s+", "", str(signature[name]))
+        m = _TYPE.match(text)
         if not m or m.group(1) not in DTYPES_BY_NAME:
             raise CompileError(f"bad type {text!r} for '{name}'", kernel=kernel.name,
                                hint=f"dtypes: {', '.join(DTYPES_BY_NAME)}")
@@ -45,5 +54,24 @@ def parse_signature(kernel: Any, signature: Any) -> tuple:
         if kernel.param_kinds[name] == "tensor" and rank is None:
             raise CompileError(f"'{name}' is a tensor: give its rank, e.g. {text}[2]",
                                kernel=kernel.name)
-        out.append(ParamSpec(name, DTYPES_BY_NAME[m.group(1)], rank))
+        facts = _facts(kernel, name, m.group(3), rank)
+        out.append(ParamSpec(name, DTYPES_BY_NAME[m.group(1)], rank, facts))
     return tuple(out)
+
+
+def _facts(kernel: Any, name: str, text: str | None, rank: int | None) -> tuple[str, ...]:
+    """The facts of a ``:16`` / ``:aligned+unit_stride`` suffix, in ``TENSOR_FACTS`` order."""
+    if text is None:
+        return ()
+    if rank is None:
+        raise CompileError(f"'{name}' is a scalar: only tensors take facts (':{text}')",
+                           kernel=kernel.name)
+    if text == "16":
+        return TENSOR_FACTS
+    names = set(text.split("+"))
+    unknown = sorted(names - set(TENSOR_FACTS))
+    if unknown or "" in names:
+        raise CompileError(f"bad facts ':{text}' for '{name}'", kernel=kernel.name,
+                           hint=f"write :16 for all of them or join some of "
+                                f"{', '.join(TENSOR_FACTS)} with '+'")
+    return tuple(f for f in TENSOR_FACTS if f in names)

@@ -77,12 +77,12 @@ def lower_copy(L: "_Lowering", op: o.CopyOp) -> None:
     t = TileType(buf.type.shape, buf.type.dtype)
     lay = L.layout(t)
     size = max(1, t.dtype.bits // 8)
+    base = buf.base(L.b)  # a tl.shared_slice view's base is a runtime value
     for r in range(lay.slots):
         if lay.never_valid(r):
             continue
         addr, pred = _element(L, op.tensor, op.offsets, t, r, None)
         v = L.b.emit1(th.LdGlobalOp, ScalarType(t.dtype), dtype=t.dtype, vec=1, addr=addr,
                       pred=pred)
-        dst = L.b.add(L.b.mul(L.flat(lay, r), L.b.const(size, i32)),
-                      L.b.const(buf.offset, i32))
+        dst = L.b.add(L.b.mul(L.flat(lay, r), L.b.const(size, i32)), base)
         L.b.emit0(th.StSharedOp, addr=dst, values=(v,), pred=L.valid(lay, r))

@@ -59,9 +59,11 @@ def _align(n: int) -> int:
 def lower_dot_mma(L: "_Lowering", a: "Tile", b: "Tile", acc: "Tile", out_t: TileType) -> list:
     (m, k), n = a.type.shape, b.type.shape[1]
     wm, wn = warp_grid(m, n, L.threads // 32)  # type: ignore[misc]
+    from tilelang.passes.shared_operands import SharedOperand, mma_operand_bases  # (cycle)
     B = L.b
-    off_b = L.stash(a)
-    off_c = off_b + L.stash(b, base=off_b)
+    # A and B are register tiles stashed in scratch, or SharedOperands read in place
+    a_base, b_base, off_c = mma_operand_bases(L, a, b)
+    b_from_nk = isinstance(b, SharedOperand) and b.trans  # B = trans(N x K row-major buffer)
     L.stash(acc, base=off_c)
 
     c = lambda v: B.const(v, i32)  # noqa: E731
@@ -95,19 +97,28 @@ def lower_dot_mma(L: "_Lowering", a: "Tile", b: "Tile", acc: "Tile", out_t: Tile
     a_row = B.add(row0, B.add(r8, B.mul(B.binary("and", quad, c(1)), c(8))))
     a_col = B.mul(B.binary("shr", quad, c(1)), c(8))
     b_row = B.add(r8, B.mul(B.binary("and", quad, c(1)), c(8)))
+    b_kcol = B.mul(B.binary("and", quad, c(1)), c(8))
     for ks in range(k // MMA_K):
         a_frag = {}
         for mi in range(WM // MMA_M):
             row = B.add(a_row, c(mi * MMA_M))
             col = B.add(a_col, c(ks * MMA_K))
-            addr = B.mul(B.add(B.mul(row, c(k)), col), c(2))
+            addr = B.add(B.mul(B.add(B.mul(row, c(k)), col), c(2)), a_base)
             a_frag[mi] = _ldmatrix(B, in_dt, 4, False, addr)
         b_frag = {}
         for nj in range(WN // MMA_N):
-            krow = B.add(b_row, c(ks * MMA_K))
-            col = B.add(col0, c(nj * MMA_N))
-            addr = B.add(B.mul(B.add(B.mul(krow, c(n)), col), c(2)), c(off_b))
-            b_frag[nj] = _ldmatrix(B, in_dt, 2, True, addr)
+            if b_from_nk:
+                # matrix j: rows n (lane % 8), columns k 8j..8j+7; the plain load gives
+                # lane l the elements (k = 2 (l % 4) + {0, 1}, n = l / 4) mma wants
+                nrow = B.add(r8, c(nj * MMA_N))
+                nrow = B.add(col0, nrow)
+                kcol = B.add(b_kcol, c(ks * MMA_K))
+                addr = B.add(B.mul(B.add(B.mul(nrow, c(k)), kcol), c(2)), b_base)
+            else:
+                krow = B.add(b_row, c(ks * MMA_K))
+                col = B.add(col0, c(nj * MMA_N))
+                addr = B.add(B.mul(B.add(B.mul(krow, c(n)), col), c(2)), b_base)
+            b_frag[nj] = _ldmatrix(B, in_dt, 2, not b_from_nk, addr)
         for mi, nj in tiles:
             res = tuple(B.builder.fresh(ScalarType(f32)) for _ in range(4))
             B.builder.emit(th.MmaOp(results=res, loc=B.loc, a=tuple(a_frag[mi]),

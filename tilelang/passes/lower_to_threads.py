@@ -33,6 +33,8 @@ from tilelang.ir.values import Block, Function, Module, Value
 from tilelang.passes.lower_mma import scratch_bytes as mma_scratch_bytes
 from tilelang.passes.blocked_layout import Blocked, blocked, row_major_strides
 from tilelang.passes.thread_builder import ThreadBuilder
+from tilelang.ir.staging_ops import AsyncCommitOp, AsyncWaitOp, SharedSliceOp
+from tilelang.passes.shared_operands import SharedOperand, shared_operand_values
 
 
 @dataclass
@@ -44,12 +46,33 @@ class Tile:
     slots: list[Value]
 
 
-@dataclass
 class Shared:
-    """A shared buffer: a row-major region at ``offset`` bytes."""
+    """A shared buffer: a row-major region at byte ``offset``.
 
-    type: SharedType
-    offset: int
+    A view made by ``tl.shared_slice`` also has ``dyn``, a runtime i32 byte offset
+    added to the static one. Reading ``offset`` of such a view raises: code that
+    addresses buffers must use ``base()``, so it can never drop ``dyn`` silently.
+    """
+
+    def __init__(self, type: SharedType, offset: int, dyn: Value | None = None) -> None:
+        self.type = type
+        self.static_offset = offset
+        self.dyn = dyn
+
+    @property
+    def offset(self) -> int:
+        if self.dyn is not None:
+            raise IRError("lower-to-threads: a tl.shared_slice view has a runtime offset; "
+                          "address it with Shared.base() (a bug in the lowering)")
+        return self.static_offset
+
+    def base(self, b: ThreadBuilder) -> Value:
+        """The i32 byte address of element 0 (emits the addition for a view)."""
+        start = b.const(self.static_offset, i32)
+        return start if self.dyn is None else b.add(start, self.dyn)
+
+    def __repr__(self) -> str:
+        return f"Shared({self.type}, {self.static_offset}, dyn={self.dyn})"
 
 
 def run(module: Module) -> Module:
@@ -68,6 +91,8 @@ class _Lowering:
         for p in fn.params:
             self.b.builder.fresh(p.type, p.name)
         self.env: dict[str, Any] = {p.name: p for p in fn.params}
+        # shared_load results (and their reshapes/transposes) that tl.dot reads in place
+        self.shared_operands = shared_operand_values(fn.body, self.threads // 32)
         self.scratch_bytes = _align(scratch_needed(fn.body, self.threads), 16)
         self.shared_top = self.scratch_bytes  # user buffers follow the scratch area
 
@@ -154,12 +179,14 @@ class _Lowering:
             raise IRError("lower-to-threads: scratch area sized too small (a bug)")
         return _align(used, 16)
 
-    def fetch(self, flat: Value, dtype: DType, base: int = 0, valid: Value | None = None) -> Value:
-        """Read element ``flat`` of a stashed tile (padding slots read element 0)."""
+    def fetch(self, flat: Value, dtype: DType, base: int | Value = 0,
+              valid: Value | None = None) -> Value:
+        """Read element ``flat`` of a stashed tile (padding slots read element 0);
+        ``base`` is a byte address, static or an i32 value."""
         if valid is not None:
             flat = self.b.where(valid, flat, self.b.const(0, i32))
         addr = self.b.add(self.b.mul(flat, self.b.const(_itemsize(dtype), i32)),
-                          self.b.const(base, i32))
+                          base if isinstance(base, Value) else self.b.const(base, i32))
         return self.b.emit1(th.LdSharedOp, ScalarType(dtype), dtype=dtype, vec=1, addr=addr)
 
     # -- plain scalar ops ------------------------------------------------------------
@@ -208,6 +235,8 @@ class _Lowering:
 
     def _op_ReshapeOp(self, op: o.ReshapeOp) -> None:
         src: Tile = self.val(op.value)
+        if isinstance(src, SharedOperand):  # unit dimensions only: same row-major bytes
+            return self.bind(op.result, SharedOperand(op.result.type, src.buf))
         self.bind(op.result, Tile(op.result.type, src.layout, src.slots))
 
     def _gather(self, src: Tile, t: TileType, source_coords: Any) -> None:
@@ -231,6 +260,8 @@ class _Lowering:
 
     def _op_TransOp(self, op: o.TransOp) -> None:
         src: Tile = self.val(op.value)
+        if isinstance(src, SharedOperand):
+            return self.bind(op.result, SharedOperand(op.result.type, src.buf, not src.trans))
         slots = self._gather(src, op.result.type, lambda c: [c[1], c[0]])
         self.bind(op.result, self.new_tile(op.result.type, slots))
 
@@ -262,14 +293,32 @@ class _Lowering:
         self.shared_top = buf.offset + _numel(t.shape) * _itemsize(t.dtype)
         self.bind(op.result, buf)
 
+    def _op_SharedSliceOp(self, op: SharedSliceOp) -> None:
+        src: Shared = self.val(op.src)
+        stage = _numel(op.result.type.shape) * _itemsize(op.result.type.dtype)
+        dyn = self.b.mul(self.b.cast(self.val(op.index), i32), self.b.const(stage, i32))
+        if src.dyn is not None:
+            dyn = self.b.add(src.dyn, dyn)
+        self.bind(op.result, Shared(op.result.type, src.static_offset, dyn))
+
+    def _op_AsyncCommitOp(self, op: AsyncCommitOp) -> None:
+        self.b.emit0(th.CpAsyncCommitOp)
+
+    def _op_AsyncWaitOp(self, op: AsyncWaitOp) -> None:
+        self.b.emit0(th.CpAsyncWaitOp, pending=op.pending)
+
     def _op_CopyOp(self, op: o.CopyOp) -> None:
         from tilelang.passes.lower_memory import lower_copy
         lower_copy(self, op)
 
     def _op_SharedLoadOp(self, op: o.SharedLoadOp) -> None:
         buf: Shared = self.val(op.src)
+        if op.result.name in self.shared_operands:
+            # Read by tl.dot straight from the buffer (ldmatrix): no code here.
+            return self.bind(op.result, SharedOperand(op.result.type, buf))
         t, lay = op.result.type, self.layout(op.result.type)
-        slots = [self.fetch(self.flat(lay, r), t.dtype, base=buf.offset,
+        base = buf.base(self.b)
+        slots = [self.fetch(self.flat(lay, r), t.dtype, base=base,
                             valid=self.valid(lay, r)) for r in range(lay.slots)]
         self.bind(op.result, Tile(t, lay, slots))
 
@@ -277,11 +326,12 @@ class _Lowering:
         buf: Shared = self.val(op.dst)
         tile: Tile = self.val(op.value)
         size = _itemsize(buf.type.dtype)
+        base = buf.base(self.b)
         for r, v in enumerate(tile.slots):
             if tile.layout.never_valid(r):
                 continue
             addr = self.b.add(self.b.mul(self.flat(tile.layout, r), self.b.const(size, i32)),
-                              self.b.const(buf.offset, i32))
+                              base)
             self.b.emit0(th.StSharedOp, addr=addr, values=(v,), pred=self.valid(tile.layout, r))
 
     # -- debugging ---------------------------------------------------------------------

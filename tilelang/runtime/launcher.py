@@ -10,6 +10,7 @@ from tilelang.errors import LaunchError
 from tilelang.ir import types as t
 from tilelang.runtime.arrays import array_dtype, array_dtype_name, array_rank, is_array
 from tilelang.runtime.dtypes import from_numpy
+from tilelang.runtime.facts import array_facts
 from tilelang.runtime.targets import resolve_target
 
 
@@ -48,7 +49,8 @@ def _fail(kernel: Any, message: str, hint: str | None = None) -> LaunchError:
 
 
 def bind_arguments(kernel: Any, args: tuple, kwargs: dict[str, Any]) -> tuple:
-    """Split a launch's arguments into runtime ``ParamSpec``s, their values and constexprs."""
+    """Split a launch's arguments into runtime ``ParamSpec``s (a tensor's with the
+    alignment facts of its array), their values and constexprs."""
     from tilelang.frontend.kernel import ParamSpec
     try:
         bound = kernel.signature.bind(*args, **kwargs)
@@ -69,7 +71,9 @@ def bind_arguments(kernel: Any, args: tuple, kwargs: dict[str, Any]) -> tuple:
                 raise _fail(kernel, f"argument '{name}' has unsupported dtype "
                                     f"{array_dtype_name(value)}",
                             f"supported dtypes: {', '.join(d.name for d in t.ALL_DTYPES)}")
-            params.append(ParamSpec(name, dtype, array_rank(value)))
+            # The facts are part of the key: an aligned and an unaligned array of one
+            # dtype and rank get different code (vectorized or not).
+            params.append(ParamSpec(name, dtype, array_rank(value), array_facts(value, dtype)))
         elif kind == "tensor":
             raise _fail(kernel, f"argument '{name}' must be an array (it is annotated "
                                 f"tl.Tensor), got {type(value).__name__}",

@@ -1,0 +1,150 @@
+"""tl.dot operands read in place from shared memory, for lower-to-threads.
+
+A ``tl.shared_load`` whose every use is a tensor-core ``tl.dot`` operand (after
+``reshape`` of unit dimensions and, for B, ``tl.trans``) needs no registers: the
+dot's ``ldmatrix`` reads the buffer directly, and the load emits no code. That
+holds when no op between the load and the dot may write the buffer (or any view
+of the same allocation): the interpreter's ``shared_load`` is a snapshot, the
+direct read is not. The analysis is conservative: an op between them that
+writes the allocation anywhere in its regions, or any other use of the loaded
+tile, keeps the ordinary per-slot load.
+
+The tensor-core lowering (``lower_mma``) asks ``mma_operand_bases`` where the A
+and B matrices live: a ``SharedOperand`` in its buffer, a register tile stashed
+row-major in the scratch area.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tilelang.ir import ops as o
+from tilelang.ir.staging_ops import SharedSliceOp
+from tilelang.ir.types import SharedType, TileType, i32
+from tilelang.ir.values import Block, Value
+from tilelang.passes.lower_mma import mma_applies
+
+if TYPE_CHECKING:
+    from tilelang.passes.lower_to_threads import Shared, _Lowering
+
+
+@dataclass
+class SharedOperand:
+    """A register-tile value of the tile IR that lives in shared memory: the
+    buffer ``buf`` holds it row-major (``trans``: holds its transpose)."""
+
+    type: TileType
+    buf: "Shared"
+    trans: bool = False
+
+
+def shared_operand_values(body: Block, warps: int) -> set[str]:
+    """Names of the tile values (shared_load results and their unit reshapes and
+    transposes) that are lowered as ``SharedOperand``s of tensor-core dots."""
+    defs: dict[str, o.Op] = {}
+    uses: dict[str, list[o.Op]] = {}
+    for op in o.walk(body):
+        for r in op.results:
+            defs[r.name] = op
+        for v in set(op.operand_values()):
+            uses.setdefault(v.name, []).append(op)
+    out: set[str] = set()
+    _blocks(body, defs, uses, warps, out)
+    return out
+
+
+def _blocks(block: Block, defs: dict, uses: dict, warps: int, out: set[str]) -> None:
+    for i, op in enumerate(block.ops):
+        if isinstance(op, o.SharedLoadOp):
+            chain = _operand_chain(op, block, i, defs, uses, warps)
+            if chain:
+                out.update(chain)
+        for r in op.regions():
+            _blocks(r, defs, uses, warps, out)
+
+
+def _operand_chain(load: o.SharedLoadOp, block: Block, pos: int, defs: dict, uses: dict,
+                   warps: int) -> set[str] | None:
+    """The values of ``load``'s chain if every use ends in an eligible dot, else None."""
+    root = _root(load.src, defs)
+    chain: set[str] = set()
+    work: list[tuple[Value, bool]] = [(load.result, False)]
+    while work:
+        v, trans = work.pop()
+        chain.add(v.name)
+        for user in uses.get(v.name, []):
+            if isinstance(user, o.ReshapeOp) and not trans and unit_reshape(user):
+                work.append((user.result, False))
+            elif isinstance(user, o.TransOp) and not trans:
+                work.append((user.result, True))
+            elif isinstance(user, o.DotOp) and dot_operand_ok(user, v, trans, warps) and \
+                    not _written_between(block, pos, user, root, defs):
+                continue
+            else:
+                return None
+    return chain
+
+
+def unit_reshape(op: o.ReshapeOp) -> bool:
+    """Whether the reshape only adds or drops dimensions of size 1."""
+    def squeeze(shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(s for s in shape if s != 1)
+    return squeeze(op.value.type.shape) == squeeze(op.result.type.shape)
+
+
+def dot_operand_ok(dot: o.DotOp, v: Value, trans: bool, warps: int) -> bool:
+    """Whether ``dot`` (on tensor cores) can read its operand ``v`` from a row-major
+    buffer holding ``v`` (``trans``: holding its transpose)."""
+    # ldmatrix gives A fragments from a row-major M x K buffer only; B from K x N
+    # (transposing load) or from N x K (a transposed view, plain load).
+    if dot.a.name == v.name and trans:
+        return False
+    return mma_applies(dot.a.type, dot.b.type, dot.acc.type, warps)
+
+
+def _root(buf: Value, defs: dict) -> str:
+    """The allocation a shared value views (through tl.shared_slice)."""
+    op = defs.get(buf.name)
+    while isinstance(op, SharedSliceOp):
+        buf = op.src
+        op = defs.get(buf.name)
+    return buf.name
+
+
+def _written_between(block: Block, pos: int, dot: o.DotOp, root: str, defs: dict) -> bool:
+    """Whether an op after ``block.ops[pos]`` and before ``dot`` may write ``root``
+    (a region op holding the dot counts as a whole: its loop may come back)."""
+    for op in block.ops[pos + 1:]:
+        if op is dot:
+            return False
+        holds = any(dot is x for r in op.regions() for x in o.walk(r))
+        if _writes(op, root, defs):
+            return True
+        if holds:
+            return False
+    return True  # the dot is not after the load in this block: keep the plain load
+
+
+def _writes(op: o.Op, root: str, defs: dict) -> bool:
+    for x in [op, *(y for r in op.regions() for y in o.walk(r))]:
+        if x.has_trait(o.Trait.WRITES_MEMORY) and any(
+                isinstance(v.type, SharedType) and _root(v, defs) == root
+                for v in x.operand_values()):
+            return True
+    return False
+
+
+def mma_operand_bases(L: "_Lowering", a: Any, b: Any) -> tuple[Value, Value, int]:
+    """i32 byte addresses of the A and B matrices and the scratch byte where the
+    accumulator may go: register tiles are stashed row-major in scratch, shared
+    operands stay where they are."""
+    top = 0
+    bases = []
+    for x in (a, b):
+        if isinstance(x, SharedOperand):
+            bases.append(x.buf.base(L.b))
+        else:
+            bases.append(L.b.const(top, i32))
+            top += L.stash(x, base=top)
+    return bases[0], bases[1], top

@@ -1,0 +1,74 @@
+"""The specialization facts of a tensor argument (``TensorType``'s ``aligned``,
+``unit_stride``, ``divisible``), read off the array at launch.
+
+A fact is claimed only when it certainly holds; an array whose address or
+strides cannot be read cheaply (a DLPack capsule without an array interface)
+gets none, which only costs vectorization. This runs on every launch, so each
+kind of array is read through its cheapest attribute: numpy's ``ctypes.data``,
+torch's ``data_ptr()``/``stride()``, cupy's ``data.ptr``, else the array
+interface dictionaries.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from tilelang.ir.types import VECTOR_BYTES, DType
+
+NO_FACTS: tuple[str, ...] = ()
+
+
+def facts_of(address: int, shape: Sequence[int], strides: Sequence[int],
+             itemsize: int) -> tuple[str, ...]:
+    """The facts (``TENSOR_FACTS`` order) of a tensor at byte ``address`` with element
+    ``strides``, whose elements fill ``itemsize`` bytes each in the kernel's view."""
+    facts = []
+    if address % VECTOR_BYTES == 0:
+        facts.append("aligned")
+    if shape and strides[-1] == 1:
+        facts.append("unit_stride")
+    per = VECTOR_BYTES // itemsize
+    if shape and shape[-1] % per == 0 and all(s % per == 0 for s in strides[:-1]):
+        facts.append("divisible")
+    return tuple(facts)
+
+
+def array_facts(x: Any, dtype: DType) -> tuple[str, ...]:
+    """The facts of array argument ``x`` whose elements are of ``dtype``."""
+    itemsize = max(1, dtype.bits // 8)
+    if isinstance(x, np.ndarray):
+        isz = x.itemsize
+        if isz != itemsize or any(s % isz for s in x.strides):
+            return NO_FACTS
+        return facts_of(x.ctypes.data, x.shape, [s // isz for s in x.strides], itemsize)
+    data_ptr = getattr(x, "data_ptr", None)
+    if callable(data_ptr) and callable(getattr(x, "stride", None)):  # torch.Tensor
+        return facts_of(data_ptr(), tuple(x.shape), tuple(x.stride()), itemsize)
+    data = getattr(x, "data", None)
+    if hasattr(data, "ptr") and hasattr(x, "strides"):               # cupy.ndarray
+        return _from_bytes(data.ptr, tuple(x.shape), tuple(x.strides), itemsize)
+    iface = getattr(x, "__cuda_array_interface__", None) or \
+        getattr(x, "__array_interface__", None)
+    if isinstance(iface, dict) and iface.get("data"):
+        shape = tuple(iface.get("shape", ()))
+        strides = iface.get("strides")
+        if strides is None:  # C-contiguous
+            strides, acc = [], itemsize
+            for n in reversed(shape):
+                strides.append(acc)
+                acc *= max(n, 1)
+            strides = tuple(reversed(strides))
+        return _from_bytes(int(iface["data"][0]), shape, tuple(strides), itemsize)
+    return NO_FACTS
+
+
+def _from_bytes(address: int, shape: tuple[int, ...], byte_strides: tuple[int, ...],
+                itemsize: int) -> tuple[str, ...]:
+    if any(s % itemsize for s in byte_strides):
+        return NO_FACTS
+    return facts_of(address, shape, [s // itemsize for s in byte_strides], itemsize)
+
+
+__all__ = ["array_facts", "facts_of", "NO_FACTS"]
