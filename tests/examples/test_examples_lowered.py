@@ -46,11 +46,12 @@ def test_emulated_vector_add_equals_the_interpreter_exactly(target):
     np.testing.assert_array_equal(outs[0], outs[1])
 
 
+# Not strict: with q, k and v staged through shared memory some combinations (HEAD_DIM
+# 64 on sm_90a) already fit without spills, and which ones depends on ptxas' choices.
 SPILLS = pytest.mark.xfail(
-    strict=True, reason="flash attention keeps q, k, v, s, p and its accumulator as whole "
-                        "register tiles in the blocked layout; zero spills need layout "
-                        "assignment (mma fragments kept across ops) and operands staged "
-                        "through shared memory")
+    strict=False, reason="flash attention keeps s, p and its accumulator as whole register "
+                         "tiles in the blocked layout; zero spills everywhere need layout "
+                         "assignment (mma fragments kept across ops)")
 
 SIGNATURES = [
     ("vector_add", "vector_add", "X=f32[1],Y=f32[1],Z=f32[1]", {}),
