@@ -343,7 +343,7 @@ def test_bf16_arrays_are_accepted_by_dtype():
     x = np.zeros(16, ml_dtypes.bfloat16)
     from tilelang.runtime.launcher import bind_arguments
     params, _, _ = bind_arguments(k_copy, (x, x, 16), {})
-    assert params[0] == ParamSpec("X", tl.bf16, 1)
+    assert params[0] == ParamSpec("X", tl.bf16, 1, params[0].facts)  # facts: test_facts.py
     assert params[2] == ParamSpec("n", tl.i32, None)
 
 
