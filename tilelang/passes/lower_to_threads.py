@@ -316,23 +316,14 @@ class _Lowering:
         if op.result.name in self.shared_operands:
             # Read by tl.dot straight from the buffer (ldmatrix): no code here.
             return self.bind(op.result, SharedOperand(op.result.type, buf))
-        t, lay = op.result.type, self.layout(op.result.type)
-        base = buf.base(self.b)
-        slots = [self.fetch(self.flat(lay, r), t.dtype, base=base,
-                            valid=self.valid(lay, r)) for r in range(lay.slots)]
-        self.bind(op.result, Tile(t, lay, slots))
+        from tilelang.passes.lower_memory import lower_shared_load
+        t = op.result.type
+        self.bind(op.result, self.new_tile(t, lower_shared_load(self, t, buf.base(self.b))))
 
     def _op_SharedStoreOp(self, op: o.SharedStoreOp) -> None:
+        from tilelang.passes.lower_memory import lower_shared_store
         buf: Shared = self.val(op.dst)
-        tile: Tile = self.val(op.value)
-        size = _itemsize(buf.type.dtype)
-        base = buf.base(self.b)
-        for r, v in enumerate(tile.slots):
-            if tile.layout.never_valid(r):
-                continue
-            addr = self.b.add(self.b.mul(self.flat(tile.layout, r), self.b.const(size, i32)),
-                              base)
-            self.b.emit0(th.StSharedOp, addr=addr, values=(v,), pred=self.valid(tile.layout, r))
+        lower_shared_store(self, self.val(op.value), buf.base(self.b))
 
     # -- debugging ---------------------------------------------------------------------
     def _op_PrintOp(self, op: o.PrintOp) -> None:

@@ -12,6 +12,11 @@ a ``KernelError`` naming the tensor, the offset and the threads.
 Elements are reached through ``flat``, a 1-D view (stride = itemsize) over the
 memory span of the argument, so a strided or transposed view costs nothing
 more than a contiguous one; ``valid`` decides which flat positions are elements.
+
+Alignment is checked against the argument's real address: an access of ``n``
+bytes (a vector, or a ``cp.async`` source) must start at a multiple of ``n`` in
+the host array's memory, so code specialized for 16-byte-aligned tensors and
+launched on an array that is not (a slice offset by one element) is reported.
 """
 
 from __future__ import annotations
@@ -71,6 +76,8 @@ class GlobalTensor:
         self.dense = self.span == count          # every flat position is an element
         self.flat = as_strided(array, (self.span,), (isz,)) if self.span else \
             np.zeros(0, array.dtype)
+        # where element 0 lies past a 16-byte boundary (the widest access's alignment)
+        self.misalign = array.ctypes.data % 16 if array.size else 0
 
     def valid(self, q: np.ndarray) -> np.ndarray:
         """Which flat positions ``q`` (int64) are elements of the view."""
@@ -129,14 +136,18 @@ def locate(state: Any, addr: np.ndarray, threads: np.ndarray, vec: int, itemsize
                         f"{lane_list(threads[rows])}",
                         "a thread-IR access must use the tensor's element size")
         size = align or vec * itemsize
-        if not _is_multiple(o_, size):
-            mis = o_ % size != 0
+        real = o_ + t.misalign if t.misalign else o_   # offsets from a 16-byte boundary
+        if not _is_multiple(real, size):
+            mis = real % size != 0
             k = int(np.flatnonzero(mis)[0])
-            raise Fault(f"misaligned {what}: access at byte offset {int(o_[k])} of tensor "
-                        f"'{t.name}' is not a multiple of {size} bytes, by "
+            start = f", whose array starts {t.misalign} bytes past a 16-byte boundary," \
+                if t.misalign else ""
+            raise Fault(f"misaligned {what}: {size}-byte access at byte offset {int(o_[k])} "
+                        f"of tensor '{t.name}'{start} is not aligned to {size} bytes, by "
                         f"{lane_list(threads[rows][mis])}",
-                        "a vector access must be aligned to its size; a lowering must only "
-                        "vectorize accesses it can prove aligned")
+                        "a vector access must be aligned to its size: a lowering must only "
+                        "vectorize accesses it can prove aligned, and code specialized for "
+                        "aligned tensors (signature 'X=f32[2]:16') must get aligned arrays")
         first = o_ // itemsize
         if t.dense and int(np.minimum.reduce(first)) >= 0 and \
                 int(np.maximum.reduce(first)) + vec <= t.span:

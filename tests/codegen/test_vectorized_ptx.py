@@ -1,0 +1,52 @@
+"""16-byte global accesses in the PTX of kernels specialized for aligned tensors."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.codegen.test_ptxas import needs_ptxas
+from tilelang.codegen.ptxas import assemble
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+import softmax, vector_add  # noqa: E402
+
+
+def count(pattern: str, ptx: str) -> int:
+    return len(re.findall(pattern, ptx))
+
+
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90a"])
+def test_softmax_with_an_aligned_signature_loads_and_stores_128_bits(arch):
+    ptx = softmax.softmax.compile("X=f32[2]:16,Y=f32[2]:16", target=arch).ptx
+    # 4 x 1024 floats over 128 threads: 8 vectors of 4 each way, no scalar access left
+    assert count(r"ld\.global\.v4\.b32", ptx) == 8 == count(r"ld\.global", ptx)
+    assert count(r"st\.global\.v4\.b32", ptx) == 8 == count(r"st\.global", ptx)
+
+
+def test_bf16_rows_are_8_elements_per_access():
+    ptx = softmax.softmax.compile("X=bf16[2]:16,Y=bf16[2]:16", target="sm_80").ptx
+    assert count(r"ld\.global\.v4\.b32", ptx) == 4 == count(r"ld\.global", ptx)
+
+
+def test_without_facts_every_access_is_one_element():
+    ptx = softmax.softmax.compile("X=f32[2],Y=f32[2]", target="sm_80").ptx
+    assert count(r"\.global\.v\d", ptx) == 0 and count(r"ld\.global", ptx) == 32
+
+
+def test_facts_of_one_tensor_vectorize_only_its_accesses():
+    ptx = vector_add.vector_add.compile("X=f32[1]:16,Y=f32[1],Z=f32[1]:16",
+                                        target="sm_80").ptx
+    assert count(r"ld\.global\.v4", ptx) == 2         # X: 1024 floats, 8 per thread
+    assert count(r"st\.global\.v4", ptx) == 2
+    assert count(r"ld\.global\.(b|f|u)32", ptx) == 8  # Y, one element at a time
+
+
+@needs_ptxas
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90a"])
+def test_vectorized_softmax_assembles(arch):
+    ptx = softmax.softmax.compile("X=f32[2]:16,Y=f32[2]:16", target=arch).ptx
+    assert assemble(ptx, arch).cubin[:4] == b"\x7fELF"
