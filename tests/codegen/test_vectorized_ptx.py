@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.codegen.test_ptxas import needs_ptxas
+from tests.codegen.test_sass import require_tools
+from tilelang.codegen import sass
 from tilelang.codegen.ptxas import assemble
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
@@ -50,3 +52,16 @@ def test_facts_of_one_tensor_vectorize_only_its_accesses():
 def test_vectorized_softmax_assembles(arch):
     ptx = softmax.softmax.compile("X=f32[2]:16,Y=f32[2]:16", target=arch).ptx
     assert assemble(ptx, arch).cubin[:4] == b"\x7fELF"
+
+
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90a"])
+def test_softmax_sass_has_128_bit_global_loads_only_when_aligned(arch):
+    require_tools()
+    widths = {}
+    for sig in ("X=f32[2]:16,Y=f32[2]:16", "X=f32[2],Y=f32[2]"):
+        ptx = softmax.softmax.compile(sig, target=arch).ptx
+        text = sass.disassemble(assemble(ptx, arch).cubin)
+        widths[sig] = (sass.access_widths(text, "LDG"), sass.access_widths(text, "STG"))
+    loads, stores = widths["X=f32[2]:16,Y=f32[2]:16"]
+    assert set(loads) == {128} and set(stores) == {128}        # LDG.E.128 / STG.E.128
+    assert 128 not in widths["X=f32[2],Y=f32[2]"][0]
