@@ -15,34 +15,35 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tilelang.ir.types import VECTOR_BYTES, DType
+from tilelang.ir.types import TENSOR_FACTS, VECTOR_BYTES, DType
 
 NO_FACTS: tuple[str, ...] = ()
+# every combination, built once: the launch path only indexes this table
+_TABLE = {(a, u, d): tuple(f for f, on in zip(TENSOR_FACTS, (a, u, d)) if on)
+          for a in (False, True) for u in (False, True) for d in (False, True)}
 
 
 def facts_of(address: int, shape: Sequence[int], strides: Sequence[int],
              itemsize: int) -> tuple[str, ...]:
     """The facts (``TENSOR_FACTS`` order) of a tensor at byte ``address`` with element
     ``strides``, whose elements fill ``itemsize`` bytes each in the kernel's view."""
-    facts = []
-    if address % VECTOR_BYTES == 0:
-        facts.append("aligned")
-    if shape and strides[-1] == 1:
-        facts.append("unit_stride")
     per = VECTOR_BYTES // itemsize
-    if shape and shape[-1] % per == 0 and all(s % per == 0 for s in strides[:-1]):
-        facts.append("divisible")
-    return tuple(facts)
+    unit = divisible = False
+    if shape:
+        unit = strides[-1] == 1
+        divisible = shape[-1] % per == 0
+        for s in strides[:-1]:
+            if s % per:
+                divisible = False
+                break
+    return _TABLE[address % VECTOR_BYTES == 0, unit, divisible]
 
 
 def array_facts(x: Any, dtype: DType) -> tuple[str, ...]:
     """The facts of array argument ``x`` whose elements are of ``dtype``."""
     itemsize = max(1, dtype.bits // 8)
     if isinstance(x, np.ndarray):
-        isz = x.itemsize
-        if isz != itemsize or any(s % isz for s in x.strides):
-            return NO_FACTS
-        return facts_of(x.ctypes.data, x.shape, [s // isz for s in x.strides], itemsize)
+        return _numpy_facts(x, itemsize)
     data_ptr = getattr(x, "data_ptr", None)
     if callable(data_ptr) and callable(getattr(x, "stride", None)):  # torch.Tensor
         return facts_of(data_ptr(), tuple(x.shape), tuple(x.stride()), itemsize)
@@ -62,6 +63,22 @@ def array_facts(x: Any, dtype: DType) -> tuple[str, ...]:
             strides = tuple(reversed(strides))
         return _from_bytes(int(iface["data"][0]), shape, tuple(strides), itemsize)
     return NO_FACTS
+
+
+def _numpy_facts(x: np.ndarray, itemsize: int) -> tuple[str, ...]:
+    """``facts_of`` for a numpy array, on byte strides (the common, hot case)."""
+    if x.itemsize != itemsize:
+        return NO_FACTS
+    shape, strides = x.shape, x.strides
+    unit = divisible = False
+    if shape:
+        unit = strides[-1] == itemsize
+        divisible = shape[-1] % (VECTOR_BYTES // itemsize) == 0
+        for s in strides[:-1]:
+            if s % VECTOR_BYTES:   # a multiple of 16 bytes' worth of elements
+                divisible = False
+                break
+    return _TABLE[x.ctypes.data % VECTOR_BYTES == 0, unit, divisible]
 
 
 def _from_bytes(address: int, shape: tuple[int, ...], byte_strides: tuple[int, ...],
