@@ -8,6 +8,13 @@ maximum m, a running denominator l and an unnormalized f32 accumulator that
 is rescaled by exp(m_old - m_new) whenever the maximum grows. As in FA2 the
 exponentials are exp2 of scores pre-multiplied by log2(e).
 
+The key loop is ``tl.pipeline(tl.cdiv(end, BN), stages=2)`` over block
+indices j (keys n0 = j * BN ..), not ``range(0, end, BN)``: its meaning is that
+of a plain loop, and on GPUs the compiler fetches the K and V blocks of
+iteration j + 1 into a second shared-memory buffer (cp.async) while block j is
+computed. Counting blocks from 0 by 1 makes the iteration number the
+induction variable itself, which the pipeliner uses to pick the buffer.
+
 Keys past the end of the sequence (a ragged last block) and, when CAUSAL,
 keys after the query are masked to -inf with ``tl.where``. A causal program
 stops its loop at its last query row, so blocks entirely above the diagonal
@@ -49,7 +56,8 @@ def flash_attention(Q: tl.Tensor, K: tl.Tensor, V: tl.Tensor, O: tl.Tensor, sm_s
     l_i = tl.zeros((BM,), f32)
     acc = tl.zeros((BM, HEAD_DIM), f32)
     end = tl.minimum(S, m0 + BM) if CAUSAL else S
-    for n0 in range(0, end, BN):
+    for j in tl.pipeline(tl.cdiv(end, BN), stages=2):
+        n0 = j * BN
         k = tl.load(K, (z, h, n0, 0), (1, 1, BN, HEAD_DIM)).reshape((BN, HEAD_DIM))
         v = tl.load(V, (z, h, n0, 0), (1, 1, BN, HEAD_DIM)).reshape((BN, HEAD_DIM))
         cols = n0 + tl.arange(BN)

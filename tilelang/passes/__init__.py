@@ -6,13 +6,15 @@ from tilelang.errors import LaunchError
 from tilelang.passes import cse, dce, insert_barriers, lower_to_threads
 from tilelang.passes.manager import PassFn, PassResult, run_pipeline
 from tilelang.passes import vectorize
-from tilelang.passes import stage_through_shared  # noqa: E402
+# "pipeline" the pass module; the name ``pipeline`` below is the pipeline lookup function
+from tilelang.passes import pipeline as software_pipeline, stage_through_shared  # noqa: E402
 
 PASSES: dict[str, PassFn] = {
     "eliminate-common-subexpressions": cse.run,
     "eliminate-dead-code": dce.run,
     "vectorize": vectorize.run,
     "stage-through-shared": stage_through_shared.run,
+    "pipeline": software_pipeline.run,
     "lower-to-threads": lower_to_threads.run,
     "insert-barriers": insert_barriers.run,
 }
@@ -20,7 +22,7 @@ PASSES: dict[str, PassFn] = {
 PIPELINES: dict[str, tuple[str, ...]] = {
     "interp": ("eliminate-common-subexpressions", "eliminate-dead-code"),
     "nvidia": ("eliminate-common-subexpressions", "eliminate-dead-code",
-               "stage-through-shared", "vectorize", "lower-to-threads",
+               "stage-through-shared", "pipeline", "vectorize", "lower-to-threads",
                "insert-barriers", "eliminate-common-subexpressions", "eliminate-dead-code"),
 }
 

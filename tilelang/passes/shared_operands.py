@@ -7,7 +7,10 @@ holds when no op between the load and the dot may write the buffer (or any view
 of the same allocation): the interpreter's ``shared_load`` is a snapshot, the
 direct read is not. The analysis is conservative: an op between them that
 writes the allocation anywhere in its regions, or any other use of the loaded
-tile, keeps the ordinary per-slot load.
+tile, keeps the ordinary per-slot load. Once ``allocate-shared`` has placed the
+buffers, a write to another buffer placed over the same bytes counts as well
+(its liveness ends at the ``shared_load``; ``in_place_reads`` tells such an
+analysis which dots read a buffer later, so it can keep the buffer alive).
 
 The tensor-core lowering (``lower_mma``) asks ``mma_operand_bases`` where the A
 and B matrices live: a ``SharedOperand`` in its buffer, a register tile stashed
@@ -42,6 +45,20 @@ class SharedOperand:
 def shared_operand_values(body: Block, warps: int) -> set[str]:
     """Names of the tile values (shared_load results and their unit reshapes and
     transposes) that are lowered as ``SharedOperand``s of tensor-core dots."""
+    return {v for chain, _, _ in _chains(body, warps, placed=True) for v in chain}
+
+
+def in_place_reads(body: Block, warps: int) -> dict[str, list[o.DotOp]]:
+    """For each allocation, the dots that may read it in place, after its
+    ``tl.shared_load``: a liveness analysis must keep the buffer alive up to them.
+    (Placement is ignored here: it is what such an analysis decides.)"""
+    out: dict[str, list[o.DotOp]] = {}
+    for _, root, dots in _chains(body, warps, placed=False):
+        out.setdefault(root, []).extend(dots)
+    return out
+
+
+def _chains(body: Block, warps: int, placed: bool) -> list[tuple[set[str], str, list[o.DotOp]]]:
     defs: dict[str, o.Op] = {}
     uses: dict[str, list[o.Op]] = {}
     for op in o.walk(body):
@@ -49,41 +66,51 @@ def shared_operand_values(body: Block, warps: int) -> set[str]:
             defs[r.name] = op
         for v in set(op.operand_values()):
             uses.setdefault(v.name, []).append(op)
-    out: set[str] = set()
-    _blocks(body, defs, uses, warps, out)
+    out: list[tuple[set[str], str, list[o.DotOp]]] = []
+    _blocks(body, _Facts(defs, uses, warps, placed), out)
     return out
 
 
-def _blocks(block: Block, defs: dict, uses: dict, warps: int, out: set[str]) -> None:
+@dataclass
+class _Facts:
+    defs: dict[str, o.Op]
+    uses: dict[str, list[o.Op]]
+    warps: int
+    placed: bool     # whether allocate-shared's offsets count as aliasing
+
+
+def _blocks(block: Block, f: _Facts, out: list) -> None:
     for i, op in enumerate(block.ops):
         if isinstance(op, o.SharedLoadOp):
-            chain = _operand_chain(op, block, i, defs, uses, warps)
-            if chain:
-                out.update(chain)
+            found = _operand_chain(op, block, i, f)
+            if found is not None:
+                out.append(found)
         for r in op.regions():
-            _blocks(r, defs, uses, warps, out)
+            _blocks(r, f, out)
 
 
-def _operand_chain(load: o.SharedLoadOp, block: Block, pos: int, defs: dict, uses: dict,
-                   warps: int) -> set[str] | None:
-    """The values of ``load``'s chain if every use ends in an eligible dot, else None."""
-    root = _root(load.src, defs)
+def _operand_chain(load: o.SharedLoadOp, block: Block, pos: int,
+                   f: _Facts) -> tuple[set[str], str, list[o.DotOp]] | None:
+    """``load``'s chain of values, its allocation and its dots if every use ends in
+    an eligible dot, else None."""
+    root = _root(load.src, f.defs)
     chain: set[str] = set()
+    dots: list[o.DotOp] = []
     work: list[tuple[Value, bool]] = [(load.result, False)]
     while work:
         v, trans = work.pop()
         chain.add(v.name)
-        for user in uses.get(v.name, []):
+        for user in f.uses.get(v.name, []):
             if isinstance(user, o.ReshapeOp) and not trans and unit_reshape(user):
                 work.append((user.result, False))
             elif isinstance(user, o.TransOp) and not trans:
                 work.append((user.result, True))
-            elif isinstance(user, o.DotOp) and dot_operand_ok(user, v, trans, warps) and \
-                    not _written_between(block, pos, user, root, defs):
-                continue
+            elif isinstance(user, o.DotOp) and dot_operand_ok(user, v, trans, f.warps) and \
+                    not _written_between(block, pos, user, root, f):
+                dots.append(user)
             else:
                 return None
-    return chain
+    return chain, root, dots
 
 
 def unit_reshape(op: o.ReshapeOp) -> bool:
@@ -112,27 +139,51 @@ def _root(buf: Value, defs: dict) -> str:
     return buf.name
 
 
-def _written_between(block: Block, pos: int, dot: o.DotOp, root: str, defs: dict) -> bool:
+def _written_between(block: Block, pos: int, dot: o.DotOp, root: str, f: _Facts) -> bool:
     """Whether an op after ``block.ops[pos]`` and before ``dot`` may write ``root``
     (a region op holding the dot counts as a whole: its loop may come back)."""
     for op in block.ops[pos + 1:]:
         if op is dot:
             return False
         holds = any(dot is x for r in op.regions() for x in o.walk(r))
-        if _writes(op, root, defs):
+        if _writes(op, root, f):
             return True
         if holds:
             return False
     return True  # the dot is not after the load in this block: keep the plain load
 
 
-def _writes(op: o.Op, root: str, defs: dict) -> bool:
+def _writes(op: o.Op, root: str, f: _Facts) -> bool:
     for x in [op, *(y for r in op.regions() for y in o.walk(r))]:
         if x.has_trait(o.Trait.WRITES_MEMORY) and any(
-                isinstance(v.type, SharedType) and _root(v, defs) == root
+                isinstance(v.type, SharedType) and
+                _may_alias(_root(v, f.defs), root, f.defs if f.placed else {})
                 for v in x.operand_values()):
             return True
     return False
+
+
+def _may_alias(r1: str, r2: str, defs: dict) -> bool:
+    """Whether two allocations may share bytes: the same one, or both placed (by
+    allocate-shared, which reuses the space of dead buffers) at overlapping ranges."""
+    if r1 == r2:
+        return True
+    spans = [_span(defs.get(r)) for r in (r1, r2)]
+    if spans[0] is None or spans[1] is None:
+        return False  # unplaced buffers get disjoint space in lower-to-threads
+    (lo1, hi1), (lo2, hi2) = spans
+    return lo1 < hi2 and lo2 < hi1
+
+
+def _span(alloc: o.Op | None) -> tuple[int, int] | None:
+    offset = getattr(alloc, "offset", -1)
+    if not isinstance(alloc, o.AllocSharedOp) or offset < 0:
+        return None
+    t: SharedType = alloc.result.type
+    size = max(1, t.dtype.bits // 8)
+    for d in t.shape:
+        size *= d
+    return offset, offset + size
 
 
 def mma_operand_bases(L: "_Lowering", a: Any, b: Any) -> tuple[Value, Value, int]:
