@@ -144,3 +144,41 @@ def test_staged_dot_in_the_emulator_equals_the_interpreter(b_nk, M, N, K):
     ref = a.astype(np.float64) @ (b.T if b_nk else b).astype(np.float64)
     np.testing.assert_allclose(want, ref, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
+OVERWRITTEN = """
+module {
+  func @k(%A: tensor<bf16, 2>, %B: tensor<bf16, 2>, %C: tensor<f32, 2>) attributes {num_warps = 4} {
+    %z = tl.constant() {value = 0} : i32
+    %f = tl.constant() {value = 0.0} : f32
+    %acc = tl.splat(value = %f) : tile<32x32xf32>
+    %s = tl.alloc_shared() : shared<32x16xbf16>
+    tl.copy(tensor = %A, offsets = [%z, %z], dst = %s)
+    %a = tl.shared_load(src = %s) : tile<32x16xbf16>
+    %bs = tl.alloc_shared() : shared<16x32xbf16>
+    tl.copy(tensor = %B, offsets = [%z, %z], dst = %bs)
+    %b = tl.shared_load(src = %bs) : tile<16x32xbf16>
+    tl.barrier()
+    tl.copy(tensor = %B, offsets = [%z, %z], dst = %s)
+    %d = tl.dot(a = %a, b = %b, acc = %acc) : tile<32x32xf32>
+    tl.store(tensor = %C, offsets = [%z, %z], value = %d)
+    tl.return()
+  }
+}"""
+
+
+def test_an_operand_overwritten_before_the_dot_is_loaded_into_registers():
+    from tilelang.ir.parser import parse_module
+    from tilelang.passes.shared_operands import in_place_reads, shared_operand_values
+    module = parse_module(OVERWRITTEN)
+    body = module.function().body
+    assert shared_operand_values(body, 4) == {"b"}  # %s is rewritten between: %a is not
+    assert set(in_place_reads(body, 4)) == {"bs"}
+    rng = np.random.default_rng(3)
+    a, b = random_bf16(rng, (32, 16)), random_bf16(rng, (16, 32))
+    got, want = np.zeros((32, 32), np.float32), np.zeros((32, 32), np.float32)
+    emulate(module, (1,), [a, b, got])
+    interpret(module, (1,), [a, b, want])
+    np.testing.assert_allclose(want, a.astype(np.float64) @ b.astype(np.float64),
+                               rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
