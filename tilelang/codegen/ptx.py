@@ -28,6 +28,7 @@ from tilelang.codegen import llvm_debug, llvm_ops, llvm_thread
 from tilelang.codegen.llvm_math import I8, I32, llvm_type
 from tilelang.codegen.llvm_ops import KernelEmitter, TensorArgs
 from tilelang.errors import CompileError
+from tilelang.hardware import max_shared_bytes
 from tilelang.ir.types import DType, ScalarType, TensorType
 from tilelang.ir.values import Function, Loc
 
@@ -48,8 +49,8 @@ class NvidiaTarget:
 
 
 TARGETS: dict[str, NvidiaTarget] = {
-    "sm_80": NvidiaTarget("sm_80", "+ptx80", 163 * 1024),
-    "sm_90a": NvidiaTarget("sm_90a", "+ptx80", 227 * 1024),
+    "sm_80": NvidiaTarget("sm_80", "+ptx80", max_shared_bytes("sm_80")),
+    "sm_90a": NvidiaTarget("sm_90a", "+ptx80", max_shared_bytes("sm_90a")),
 }
 
 HANDLERS = {**llvm_ops.HANDLERS, **llvm_thread.HANDLERS, **llvm_debug.HANDLERS}

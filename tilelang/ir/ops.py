@@ -643,15 +643,22 @@ class AtomicAddOp(Op):
 
 @dataclass(frozen=True, kw_only=True)
 class AllocSharedOp(Op):
-    """A shared-memory buffer of the result's shape; its contents start undefined."""
+    """A shared-memory buffer of the result's shape; its contents start undefined.
+
+    ``offset`` is the buffer's byte offset in the block's user-buffer area, set by
+    the ``allocate-shared`` pass; ``-1`` means not placed yet.
+    """
 
     NAME: ClassVar[str] = "tl.alloc_shared"
     TRAITS: ClassVar[frozenset[Trait]] = frozenset()
+    offset: int = attr(-1)
 
     def verify(self) -> None:
         self._expect_results(1)
         if not isinstance(self.result.type, SharedType):
             self._fail("result must be a shared buffer")
+        if self.offset < -1:
+            self._fail(f"offset must be -1 (not placed) or a byte offset, got {self.offset}")
 
 
 @dataclass(frozen=True, kw_only=True)

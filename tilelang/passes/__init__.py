@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from tilelang.errors import LaunchError
-from tilelang.passes import cse, dce, insert_barriers, lower_to_threads
+from tilelang.passes import (allocate_shared, cse, dce, insert_barriers, lower_to_threads,
+                             simplify)
 from tilelang.passes.manager import PassFn, PassResult, run_pipeline
 from tilelang.passes import vectorize
 # "pipeline" the pass module; the name ``pipeline`` below is the pipeline lookup function
@@ -15,15 +16,18 @@ PASSES: dict[str, PassFn] = {
     "vectorize": vectorize.run,
     "stage-through-shared": stage_through_shared.run,
     "pipeline": software_pipeline.run,
+    "allocate-shared": allocate_shared.run,
     "lower-to-threads": lower_to_threads.run,
     "insert-barriers": insert_barriers.run,
+    "simplify": simplify.run,
 }
 
 PIPELINES: dict[str, tuple[str, ...]] = {
     "interp": ("eliminate-common-subexpressions", "eliminate-dead-code"),
     "nvidia": ("eliminate-common-subexpressions", "eliminate-dead-code",
-               "stage-through-shared", "pipeline", "vectorize", "lower-to-threads",
-               "insert-barriers", "eliminate-common-subexpressions", "eliminate-dead-code"),
+               "stage-through-shared", "pipeline", "vectorize", "allocate-shared",
+               "lower-to-threads", "insert-barriers", "simplify",
+               "eliminate-common-subexpressions", "eliminate-dead-code"),
 }
 
 

@@ -14,7 +14,8 @@ becomes one scalar per slot; uniform scalars stay single values.
 * global loads, stores and atomics compute one address per slot and are
   predicated on the tensor bounds (and the mask), so a padding slot or an
   out-of-bounds element never touches memory;
-* shared buffers are row-major regions after the scratch area.
+* shared buffers are row-major regions after the scratch area: at the offsets
+  ``allocate-shared`` recorded (from ``user_area_base``), else one after another.
 
 Barriers are not inserted here (see ``insert_barriers.py``).
 """
@@ -93,8 +94,14 @@ class _Lowering:
         self.env: dict[str, Any] = {p.name: p for p in fn.params}
         # shared_load results (and their reshapes/transposes) that tl.dot reads in place
         self.shared_operands = shared_operand_values(fn.body, self.threads // 32)
-        self.scratch_bytes = _align(scratch_needed(fn.body, self.threads), 16)
-        self.shared_top = self.scratch_bytes  # user buffers follow the scratch area
+        self.scratch_bytes = scratch_area_bytes(fn)
+        # Buffers placed by allocate-shared sit at their offsets in the user area,
+        # which starts BUFFER_ALIGN-aligned after the scratch area; unplaced ones
+        # (lower-to-threads run alone, or added after allocate-shared) go above.
+        self.user_base = user_area_base(fn)
+        placed = fn.attr("shared_user_bytes")
+        self.shared_top = self.user_base + placed if isinstance(placed, int) and placed > 0 \
+            else self.scratch_bytes
 
     # -- driver ------------------------------------------------------------------
     def function(self) -> Function:
@@ -289,8 +296,13 @@ class _Lowering:
 
     def _op_AllocSharedOp(self, op: o.AllocSharedOp) -> None:
         t: SharedType = op.result.type
-        buf = Shared(t, _align(self.shared_top, 16))
-        self.shared_top = buf.offset + _numel(t.shape) * _itemsize(t.dtype)
+        size = _numel(t.shape) * _itemsize(t.dtype)
+        if op.offset >= 0:
+            buf = Shared(t, self.user_base + op.offset)
+            self.shared_top = max(self.shared_top, buf.offset + size)
+        else:
+            buf = Shared(t, _align(self.shared_top, 16))
+            self.shared_top = buf.offset + size
         self.bind(op.result, buf)
 
     def _op_SharedSliceOp(self, op: SharedSliceOp) -> None:
@@ -410,6 +422,21 @@ def _numel(shape: tuple[int, ...]) -> int:
     for s in shape:
         n *= s
     return n
+
+
+# allocate-shared places buffers at multiples of this (swizzled layouts need
+# 128-byte rows), so the user area starts at such a multiple too.
+BUFFER_ALIGN = 128
+
+
+def scratch_area_bytes(fn: Function) -> int:
+    """Bytes of the scratch area at the start of ``fn``'s shared memory."""
+    return _align(scratch_needed(fn.body, int(fn.attr("num_warps", 4)) * 32), 16)
+
+
+def user_area_base(fn: Function) -> int:
+    """Byte where the buffers placed by allocate-shared begin (after the scratch area)."""
+    return _align(scratch_area_bytes(fn), BUFFER_ALIGN)
 
 
 def scratch_needed(block: Block, threads: int) -> int:

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tilelang.errors import LaunchError
+from tilelang.hardware import AMD_ARCHS, NVIDIA_ARCHS, max_shared_bytes
 from tilelang.ir.values import Function, Module
 from tilelang.passes import pipeline, run_pipeline
+from tilelang.passes.allocate_shared import with_shared_limit
 
-NVIDIA_TARGETS = ("sm_80", "sm_90a")
-AMD_TARGETS = ("gfx90a", "gfx942")
+NVIDIA_TARGETS = NVIDIA_ARCHS
+AMD_TARGETS = AMD_ARCHS
 GPU_TARGETS = NVIDIA_TARGETS + AMD_TARGETS
 
 
@@ -59,9 +61,13 @@ class Target:
 
     name: str = ""
     pipeline_name: str = ""
+    arch: str | None = None  # the GPU architecture whose limits the lowering must meet
 
     def compile(self, kernel: Any, spec: Any, keep_stages: bool = False) -> CompiledKernel:
         module = kernel.trace(spec)
+        if self.arch is not None:
+            # Passes know no targets: the shared-memory budget travels as an attribute.
+            module = with_shared_limit(module, max_shared_bytes(self.arch))
         result = run_pipeline(module, pipeline(self.pipeline_name), keep_stages=keep_stages)
         compiled = CompiledKernel(kernel.name, self.name, spec, result.module, result.stages)
         self.finish(compiled)
@@ -114,7 +120,7 @@ class EmulateTarget(Target):
     pipeline_name = "nvidia"
 
     def __init__(self, gpu: str) -> None:
-        self.gpu = gpu
+        self.gpu = self.arch = gpu
         self.name = f"emulate:{gpu}"
 
     def finish(self, compiled: CompiledKernel) -> None:
@@ -133,7 +139,7 @@ class NvidiaTarget(Target):
     pipeline_name = "nvidia"
 
     def __init__(self, arch: str) -> None:
-        self.name = arch
+        self.name = self.arch = arch
 
     def finish(self, compiled: CompiledKernel) -> None:
         from tilelang.codegen import ptx, ptxas
