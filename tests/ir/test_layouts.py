@@ -417,3 +417,35 @@ def test_render_mma_a_layout(tmp_path):
     assert 400 <= w <= 4000 and 300 <= h <= 4000
     out = render_layout(reduce(mma_m16n8k16_c(), 1).layout, tmp_path / "rowsum.png")
     assert min(png_size(out)) >= 100
+
+
+# ---------------------------------------------------------------------------
+# digits (how lowering computes coordinates) and unit axes
+# ---------------------------------------------------------------------------
+
+@settings(max_examples=150, deadline=None)
+@given(layouts())
+def test_digits_reproduce_the_table(lay):
+    from tilelang.ir.layouts import digits
+    t = lay.table()
+    threads = np.arange(lay.num_threads)[:, None]
+    slots = np.arange(lay.num_slots)[None, :]
+    coords = np.zeros_like(t)
+    for d in digits(lay):
+        index = slots if d.kind == "L" else threads
+        if d.axis >= 0:
+            coords[..., d.axis] += (index // d.stride) % d.size * d.scale
+    np.testing.assert_array_equal(coords, t)
+
+
+@settings(max_examples=100, deadline=None)
+@given(layouts(), st.data())
+def test_insert_and_drop_axis_keep_the_mapping(lay, data):
+    from tilelang.ir.layouts import drop_axis, insert_axis
+    axis = data.draw(st.integers(0, lay.rank))
+    wide = insert_axis(lay, axis)
+    assert wide.shape == lay.shape[:axis] + (1,) + lay.shape[axis:]
+    np.testing.assert_array_equal(np.delete(wide.table(), axis, axis=-1), lay.table())
+    assert drop_axis(wide, axis).same_as(lay)
+    with pytest.raises(LayoutError):
+        drop_axis(spatial(4, 2), 1)

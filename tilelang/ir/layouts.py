@@ -366,6 +366,56 @@ def divide(layout: Layout, inner: Layout) -> Layout | None:
     return outer if (outer * inner).same_as(layout) else None
 
 
+@dataclass(frozen=True)
+class Digit:
+    """One atom of a layout as lowering reads it: the atom's digit is
+    ``(index // stride) % size`` of the thread index (``kind`` S or R) or of the
+    slot index (``kind`` L), and adds ``digit * scale`` to coordinate ``axis``
+    (replica digits add nothing: ``axis`` is -1)."""
+
+    kind: str
+    axis: int
+    size: int
+    stride: int
+    scale: int
+
+
+def digits(layout: Layout) -> tuple[Digit, ...]:
+    """The layout's atoms with their index strides and coordinate scales, most
+    significant first. ``coord[axis] = sum(digit * scale)`` over the atoms on that
+    axis, which is how lowering computes a slot's coordinates from the thread id."""
+    atoms = layout.atoms()
+    out: list[Digit] = []
+    thread_stride = slot_stride = 1
+    scale = [1] * layout.rank
+    for kind, axis, n in reversed(atoms):
+        if kind == LOCAL:
+            stride, slot_stride = slot_stride, slot_stride * n
+        else:
+            stride, thread_stride = thread_stride, thread_stride * n
+        sc = scale[axis] if axis >= 0 else 0
+        if axis >= 0:
+            scale[axis] *= n
+        out.append(Digit(kind, axis, n, stride, sc))
+    return tuple(reversed(out))
+
+
+def drop_axis(layout: Layout, axis: int) -> Layout:
+    """The same mapping without the size-1 ``axis`` (``reshape`` removing a unit dim)."""
+    if layout.shape[axis] != 1:
+        raise LayoutError(f"axis {axis} of {layout} has size {layout.shape[axis]}, not 1")
+    atoms = [(k, a - (a > axis), n) for k, a, n in layout.atoms()]
+    return from_atoms(normalize(atoms), layout.rank - 1)
+
+
+def insert_axis(layout: Layout, axis: int) -> Layout:
+    """The same mapping with a new size-1 ``axis`` (``reshape`` adding a unit dim)."""
+    if not 0 <= axis <= layout.rank:
+        raise LayoutError(f"cannot insert axis {axis} into a rank-{layout.rank} layout")
+    atoms = [(k, a + (a >= axis), n) for k, a, n in layout.atoms()]
+    return from_atoms(normalize(atoms), layout.rank + 1)
+
+
 @dataclass(frozen=True, eq=False)
 class Reduction:
     """What ``reduce`` tells the lowering.
