@@ -22,7 +22,7 @@ def map_operands(op: Op, fn: Callable[[Value], Value]) -> Op:
             new = tuple(fn(x) for x in v)
         else:
             continue
-        if new is not v and new != v:
+        if new is not v:   # (an equal value may still differ in its layout annotation)
             changes[name] = new
     return replace(op, **changes) if changes else op
 
