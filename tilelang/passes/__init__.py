@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tilelang.errors import LaunchError
-from tilelang.passes import (allocate_shared, cse, dce, insert_barriers, lower_to_threads,
-                             simplify)
+from tilelang.passes import (allocate_shared, assign_layouts, cse, dce, insert_barriers,
+                             lower_to_threads, simplify)
 from tilelang.passes.manager import PassFn, PassResult, run_pipeline
 from tilelang.passes import vectorize
 # "pipeline" the pass module; the name ``pipeline`` below is the pipeline lookup function
@@ -14,6 +14,7 @@ PASSES: dict[str, PassFn] = {
     "eliminate-common-subexpressions": cse.run,
     "eliminate-dead-code": dce.run,
     "vectorize": vectorize.run,
+    "assign-layouts": assign_layouts.run,
     "stage-through-shared": stage_through_shared.run,
     "pipeline": software_pipeline.run,
     "allocate-shared": allocate_shared.run,
@@ -24,7 +25,7 @@ PASSES: dict[str, PassFn] = {
 
 PIPELINES: dict[str, tuple[str, ...]] = {
     "interp": ("eliminate-common-subexpressions", "eliminate-dead-code"),
-    "nvidia": ("eliminate-common-subexpressions", "eliminate-dead-code",
+    "nvidia": ("eliminate-common-subexpressions", "eliminate-dead-code", "assign-layouts",
                "stage-through-shared", "pipeline", "vectorize", "allocate-shared",
                "lower-to-threads", "insert-barriers", "simplify",
                "eliminate-common-subexpressions", "eliminate-dead-code"),

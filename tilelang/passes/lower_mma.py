@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tilelang.errors import IRError
 from tilelang.ir import thread_ops as th
+from tilelang.ir.layouts import warp_tiled
 from tilelang.ir.types import ScalarType, TileType, bf16, f16, f32, i32
 from tilelang.ir.values import Value
 
@@ -58,13 +60,19 @@ def _align(n: int) -> int:
 
 def lower_dot_mma(L: "_Lowering", a: "Tile", b: "Tile", acc: "Tile", out_t: TileType) -> list:
     (m, k), n = a.type.shape, b.type.shape[1]
-    wm, wn = warp_grid(m, n, L.threads // 32)  # type: ignore[misc]
+    # An accumulator in its mma layout (assign-layouts) stays in registers: its slots
+    # are the C fragments, tile (mi, nj) in row-major order, 4 f32 each.
+    keep = accumulator_grid(acc, m, n, L.threads // 32)
+    wm, wn = keep or warp_grid(m, n, L.threads // 32)  # type: ignore[misc]
     from tilelang.passes.shared_operands import SharedOperand, mma_operand_bases  # (cycle)
     B = L.b
     # A and B are register tiles stashed in scratch, or SharedOperands read in place
-    a_base, b_base, off_c = mma_operand_bases(L, a, b)
+    # A in the accumulator layout of a one-column grid is already in fragments
+    a_regs = wn == 1 and accumulator_grid(a, m, k, L.threads // 32) == (wm, 1)
+    a_base, b_base, off_c = mma_operand_bases(L, None if a_regs else a, b)
     b_from_nk = isinstance(b, SharedOperand) and b.trans  # B = trans(N x K row-major buffer)
-    L.stash(acc, base=off_c)
+    if keep is None:
+        L.stash(acc, base=off_c)
 
     c = lambda v: B.const(v, i32)  # noqa: E731
     lane = B.binary("and", L.tid, c(31))
@@ -82,7 +90,10 @@ def lower_dot_mma(L: "_Lowering", a: "Tile", b: "Tile", acc: "Tile", out_t: Tile
 
     tiles = [(mi, nj) for mi in range(WM // MMA_M) for nj in range(WN // MMA_N)]
     frags: dict[tuple[int, int], list[Value]] = {}
-    for mi, nj in tiles:
+    for i, (mi, nj) in enumerate(tiles):
+        if keep is not None:
+            frags[(mi, nj)] = list(acc.slots[4 * i:4 * i + 4])
+            continue
         vals: list[Value] = []
         for half in (0, 1):
             vals += [B.builder.fresh(ScalarType(f32)) for _ in range(2)]
@@ -101,6 +112,10 @@ def lower_dot_mma(L: "_Lowering", a: "Tile", b: "Tile", acc: "Tile", out_t: Tile
     for ks in range(k // MMA_K):
         a_frag = {}
         for mi in range(WM // MMA_M):
+            if a_regs:   # A fragment = accumulator tiles (mi, 2 ks) and (mi, 2 ks + 1)
+                first = 4 * (mi * (k // MMA_N) + 2 * ks)
+                a_frag[mi] = list(a.slots[first:first + 8])
+                continue
             row = B.add(a_row, c(mi * MMA_M))
             col = B.add(a_col, c(ks * MMA_K))
             addr = B.add(B.mul(B.add(B.mul(row, c(k)), col), c(2)), a_base)
@@ -125,13 +140,37 @@ def lower_dot_mma(L: "_Lowering", a: "Tile", b: "Tile", acc: "Tile", out_t: Tile
                                     b=tuple(b_frag[nj]), c=tuple(frags[(mi, nj)])))
             frags[(mi, nj)] = list(res)
 
+    if keep is not None:
+        if accumulator_grid_of(L.layout(out_t), m, n, L.threads // 32) != keep:
+            raise IRError("lower-to-threads: tl.dot result and accumulator layouts differ "
+                          "(assign-layouts gives them one layout)")
+        return [v for mi_nj in tiles for v in frags[mi_nj]]
     for mi, nj in tiles:
         d = frags[(mi, nj)]
         for half in (0, 1):
-            B.emit0(th.StSharedOp, addr=c_addr(mi, nj, half), values=tuple(d[2 * half:2 * half + 2]))
+            B.emit0(th.StSharedOp, addr=c_addr(mi, nj, half),
+                    values=tuple(d[2 * half:2 * half + 2]))
     lay = L.layout(out_t)
     return [L.fetch(L.flat(lay, r), f32, base=off_c, valid=L.valid(lay, r))
             for r in range(lay.slots)]
+
+
+def accumulator_grid_of(lay: object, m: int, n: int, warps: int) -> tuple[int, int] | None:
+    """The warp grid ``(wm, wn)`` whose ``warp_tiled("c", ...)`` layout ``lay`` is, or
+    ``None`` (the blocked layout, or any other)."""
+    from tilelang.passes.lower_layouts import Assigned
+    if not isinstance(lay, Assigned):
+        return None
+    for wm in range(1, warps + 1):
+        if warps % wm or m % (MMA_M * wm) or n % (MMA_N * (warps // wm)):
+            continue
+        if lay.expr.same_as(warp_tiled("c", (m, n), (wm, warps // wm))):
+            return wm, warps // wm
+    return None
+
+
+def accumulator_grid(acc: "Tile", m: int, n: int, warps: int) -> tuple[int, int] | None:
+    return accumulator_grid_of(getattr(acc, "layout", None), m, n, warps)
 
 
 def _ldmatrix(B, dtype, num: int, trans: bool, addr: Value) -> list[Value]:

@@ -33,6 +33,8 @@ from tilelang.ir.types import DType, ScalarType, SharedType, TensorType, TileTyp
 from tilelang.ir.values import Block, Function, Module, Value
 from tilelang.passes.lower_mma import scratch_bytes as mma_scratch_bytes
 from tilelang.passes.blocked_layout import Blocked, blocked, row_major_strides
+from tilelang.passes.lower_layouts import (Assigned, assigned, broadcast_slots,
+                                           lower_reduce_in_registers, owner, slot_coords)
 from tilelang.passes.thread_builder import ThreadBuilder
 from tilelang.ir.staging_ops import AsyncCommitOp, AsyncWaitOp, SharedSliceOp
 from tilelang.passes.shared_operands import SharedOperand, shared_operand_values
@@ -135,15 +137,26 @@ class _Lowering:
     def val(self, v: Value) -> Any:
         return self.env[v.name]
 
-    def layout(self, t: TileType) -> Blocked:
+    def layout(self, t: TileType) -> Blocked | Assigned:
+        """The tile's assigned layout (its type's annotation), else the blocked one."""
+        if t.layout:
+            return assigned(t.layout, self.threads)
         return blocked(t.numel, self.threads)
 
-    def flat(self, lay: Blocked, r: int) -> Value:
-        """The flat element index of slot ``r`` in this thread (i32)."""
+    def flat(self, lay: Blocked | Assigned, r: int) -> Value:
+        """The flat (row-major) element index of slot ``r`` in this thread (i32)."""
+        if isinstance(lay, Assigned):
+            return self.flatten(slot_coords(self, lay, r), lay.expr.shape)
         return self.b.add(self.b.mul(self.tid, self.b.const(lay.vec, i32)),
                           self.b.const(lay.slot_base(r), i32))
 
-    def valid(self, lay: Blocked, r: int) -> Value | None:
+    def slot_coords(self, lay: Blocked | Assigned, r: int, shape: tuple[int, ...]) -> list[Value]:
+        """The tile coordinates of slot ``r`` in this thread."""
+        if isinstance(lay, Assigned):
+            return slot_coords(self, lay, r)
+        return self.coords(self.flat(lay, r), shape)
+
+    def valid(self, lay: Blocked | Assigned, r: int) -> Value | None:
         """Whether slot ``r`` is a real element (``None``: always)."""
         if lay.always_valid(r):
             return None
@@ -175,12 +188,15 @@ class _Lowering:
     def stash(self, tile: Tile, base: int = 0) -> int:
         """Store ``tile`` row-major at scratch byte ``base``; return the bytes used."""
         size = _itemsize(tile.type.dtype)
+        # a replicated layout holds an element in several threads: one of them writes
+        only = owner(self, tile.layout) if isinstance(tile.layout, Assigned) else None
         for r, v in enumerate(tile.slots):
             if tile.layout.never_valid(r):
                 continue
             addr = self.b.add(self.b.mul(self.flat(tile.layout, r), self.b.const(size, i32)),
                               self.b.const(base, i32))
-            self.b.emit0(th.StSharedOp, addr=addr, values=(v,), pred=self.valid(tile.layout, r))
+            self.b.emit0(th.StSharedOp, addr=addr, values=(v,),
+                         pred=self.b.both(self.valid(tile.layout, r), only))
         used = tile.type.numel * size
         if base + used > self.scratch_bytes:
             raise IRError("lower-to-threads: scratch area sized too small (a bug)")
@@ -244,6 +260,14 @@ class _Lowering:
         src: Tile = self.val(op.value)
         if isinstance(src, SharedOperand):  # unit dimensions only: same row-major bytes
             return self.bind(op.result, SharedOperand(op.result.type, src.buf))
+        lay = self.layout(op.result.type)
+        if isinstance(lay, Assigned) or isinstance(src.layout, Assigned):
+            # assign-layouts gives both sides one mapping (unit dims added or dropped)
+            if not isinstance(lay, Assigned) or not isinstance(src.layout, Assigned) or \
+                    lay.slots != src.layout.slots:
+                raise IRError("lower-to-threads: reshape between unrelated layouts "
+                              "(assign-layouts should have converted it)")
+            return self.bind(op.result, Tile(op.result.type, lay, src.slots))
         self.bind(op.result, Tile(op.result.type, src.layout, src.slots))
 
     def _gather(self, src: Tile, t: TileType, source_coords: Any) -> None:
@@ -253,13 +277,24 @@ class _Lowering:
         lay = self.layout(t)
         slots = []
         for r in range(lay.slots):
-            c = self.coords(self.flat(lay, r), t.shape)
+            c = self.slot_coords(lay, r, t.shape)
             index = self.flatten(source_coords(c), src.type.shape)
             slots.append(self.fetch(index, t.dtype, valid=self.valid(lay, r)))
         return slots
 
+    def _op_ConvertLayoutOp(self, op: o.ConvertLayoutOp) -> None:
+        src: Tile = self.val(op.value)
+        slots = self._gather(src, op.result.type, lambda c: c)
+        self.bind(op.result, self.new_tile(op.result.type, slots))
+
     def _op_BroadcastOp(self, op: o.BroadcastOp) -> None:
         src: Tile = self.val(op.value)
+        lay = self.layout(op.result.type)
+        if isinstance(lay, Assigned) and isinstance(src.layout, Assigned):
+            pick = broadcast_slots(src.layout.expr, lay.expr)
+            if pick is not None:   # every thread already holds what it broadcasts
+                return self.bind(op.result, Tile(op.result.type, lay,
+                                                 [src.slots[s] for s in pick]))
         zero = self.b.const(0, i32)
         slots = self._gather(src, op.result.type, lambda c: [
             zero if s == 1 else x for x, s in zip(c, src.type.shape)])
@@ -274,6 +309,14 @@ class _Lowering:
 
     # -- reductions and dot ----------------------------------------------------------
     def _op_ReduceOp(self, op: o.ReduceOp) -> None:
+        src: Tile = self.val(op.value)
+        if isinstance(src.layout, Assigned):
+            out = lower_reduce_in_registers(self, src, op.axis, op.fn, op.result.type)
+            want = self.layout(op.result.type) if isinstance(op.result.type, TileType) else None
+            if out is not None and (want is None or len(out) == want.slots):
+                if isinstance(op.result.type, TileType):
+                    return self.bind(op.result, self.new_tile(op.result.type, out))
+                return self.bind(op.result, out[0])
         from tilelang.passes.lower_reduce import lower_reduce
         lower_reduce(self, op)
 

@@ -189,11 +189,13 @@ def _span(alloc: o.Op | None) -> tuple[int, int] | None:
 def mma_operand_bases(L: "_Lowering", a: Any, b: Any) -> tuple[Value, Value, int]:
     """i32 byte addresses of the A and B matrices and the scratch byte where the
     accumulator may go: register tiles are stashed row-major in scratch, shared
-    operands stay where they are."""
+    operands stay where they are (``None``: an operand not read from memory)."""
     top = 0
     bases = []
     for x in (a, b):
-        if isinstance(x, SharedOperand):
+        if x is None:   # an operand the caller takes from registers
+            bases.append(L.b.const(0, i32))
+        elif isinstance(x, SharedOperand):
             bases.append(x.buf.base(L.b))
         else:
             bases.append(L.b.const(top, i32))

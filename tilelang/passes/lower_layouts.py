@@ -1,0 +1,164 @@
+"""Register tiles in assigned layouts, for lower-to-threads.
+
+A tile whose type carries a ``layout`` (set by ``assign-layouts``) is spread
+over the threads by that layout expression (``tilelang.ir.layouts``) instead of
+the blocked layout. This module gives lower-to-threads what it needs of such a
+layout: the coordinates of a thread's slot (from the layout's digits and the
+thread id), which threads own an element when the layout replicates it, the
+slot correspondence that makes a ``broadcast`` free, and reductions that stay
+in registers (fold a thread's slots, then butterfly shuffles across lanes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tilelang.ir import thread_ops as th
+from tilelang.ir.layouts import LOCAL, REPLICA, Digit, Layout, digits, parse_layout, reduce
+from tilelang.ir.types import DType, ScalarType, TileType, f32, i32
+from tilelang.ir.values import Value
+
+if TYPE_CHECKING:
+    from tilelang.passes.lower_to_threads import Tile, _Lowering
+
+
+@dataclass(frozen=True, eq=False)
+class Assigned:
+    """A layout expression as lowering uses it (the blocked layout's counterpart)."""
+
+    expr: Layout
+    digits: tuple[Digit, ...]
+
+    @property
+    def slots(self) -> int:
+        return self.expr.num_slots
+
+    @property
+    def numel(self) -> int:
+        return self.expr.numel
+
+    def always_valid(self, r: int) -> bool:   # an assigned layout has no padding slots
+        return True
+
+    def never_valid(self, r: int) -> bool:
+        return False
+
+    @property
+    def replicated(self) -> bool:
+        return any(d.kind == REPLICA for d in self.digits)
+
+    def __str__(self) -> str:
+        return str(self.expr)
+
+
+@lru_cache(maxsize=256)
+def assigned(text: str, threads: int) -> Assigned:
+    """The layout written ``text`` for a block of ``threads`` threads."""
+    expr = parse_layout(text)
+    if expr.num_threads != threads:
+        raise ValueError(f"layout {text} spreads over {expr.num_threads} threads, "
+                         f"the block has {threads}")
+    return Assigned(expr, digits(expr))
+
+
+def _digit(L: "_Lowering", d: Digit) -> Value:
+    """``(tid // stride) % size`` for a thread digit."""
+    b, c = L.b, (lambda v: L.b.const(v, i32))
+    x = L.tid
+    if d.stride > 1:
+        x = (b.binary("shr", x, c(d.stride.bit_length() - 1)) if d.stride & (d.stride - 1) == 0
+             else b.binary("floordiv", x, c(d.stride)))
+    if d.stride * d.size < L.threads:
+        x = (b.binary("and", x, c(d.size - 1)) if d.size & (d.size - 1) == 0
+             else b.binary("mod", x, c(d.size)))
+    return x
+
+
+def slot_coords(L: "_Lowering", lay: Assigned, r: int) -> list[Value]:
+    """The tile coordinates of slot ``r`` in this thread (i32 values)."""
+    const = [0] * lay.expr.rank
+    terms: list[list[Value]] = [[] for _ in range(lay.expr.rank)]
+    for d in lay.digits:
+        if d.kind == LOCAL:
+            const[d.axis] += (r // d.stride) % d.size * d.scale
+        elif d.axis >= 0:
+            x = _digit(L, d)
+            terms[d.axis].append(x if d.scale == 1 else L.b.mul(x, L.b.const(d.scale, i32)))
+    out = []
+    for k, ts in zip(const, terms):
+        acc = L.b.const(k, i32) if k or not ts else None
+        for t in ts:
+            acc = t if acc is None else L.b.add(acc, t)
+        out.append(acc)
+    return out
+
+
+def owner(L: "_Lowering", lay: Assigned) -> Value | None:
+    """True in the one thread of each replica group that writes shared memory
+    (``None``: the layout does not replicate)."""
+    pred = None
+    for d in lay.digits:
+        if d.kind == REPLICA:
+            pred = L.b.both(pred, L.b.cmp("eq", _digit(L, d), L.b.const(0, i32)))
+    return pred
+
+
+def broadcast_slots(src: Layout, dst: Layout) -> list[int] | None:
+    """For each slot of ``dst``, the slot of ``src`` that holds, in the same thread,
+    the element a broadcast from ``src.shape`` to ``dst.shape`` puts there; ``None``
+    if some thread lacks it (the broadcast then goes through shared memory)."""
+    if src.num_threads != dst.num_threads:
+        return None
+    want = dst.table().copy()                  # (threads, slots, rank)
+    for axis, n in enumerate(src.shape):
+        if n == 1:
+            want[..., axis] = 0
+    have = src.table()                         # (threads, src slots, rank)
+    match = (want[:, :, None, :] == have[:, None, :, :]).all(-1).all(0)   # (slots, src slots)
+    if not match.any(1).all():
+        return None
+    return [int(np.argmax(row)) for row in match]
+
+
+_COMBINE = {"sum": "add", "max": "maximum", "min": "minimum"}
+
+
+def _acc_dtype(dtype: DType) -> DType:
+    return f32 if dtype.is_float and dtype.bits < 32 else dtype
+
+
+def lower_reduce_in_registers(L: "_Lowering", src: "Tile", axis: int, fn: str,
+                              out_t: TileType | ScalarType) -> list[Value] | None:
+    """Reduce a tile in an assigned layout without shared memory, or ``None`` when
+    the threads that share a result span several warps (or are not XOR-closed).
+
+    Each thread folds the slots that land in one result slot, then the lanes of a
+    group combine with butterfly shuffles; every lane ends with the full result,
+    which is the replicated layout ``reduce`` describes.
+    """
+    lay: Assigned = src.layout   # type: ignore[assignment]
+    red = reduce(lay.expr, axis)
+    if red.cross_warp or red.shuffle_masks is None:
+        return None
+    acc_dt = _acc_dtype(src.type.dtype)
+    if acc_dt.bits > 32:   # a shuffle moves 32 bits
+        return None
+    fold = _COMBINE[fn]
+    parts: list[Value | None] = [None] * red.layout.num_slots
+    for s, v in enumerate(src.slots):
+        x = L.b.cast(v, acc_dt)
+        t = int(red.slot_map[s])
+        parts[t] = x if parts[t] is None else L.b.binary(fold, parts[t], x)
+    out = []
+    for p in parts:
+        assert p is not None   # every result slot receives at least one input slot
+        for mask in red.shuffle_masks:
+            other = L.b.emit1(th.ShflOp, p.type, mode="bfly", value=p,
+                              lane=L.b.const(mask, i32))
+            p = L.b.binary(fold, p, other)
+        out.append(L.b.cast(p, src.type.dtype))
+    return out
