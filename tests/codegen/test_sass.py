@@ -22,20 +22,14 @@ ARCHS = ["sm_80", "sm_90a"]
 
 # (example file, kernel, signature, constexprs)
 EXAMPLES = {
-    "matmul": ("matmul", "matmul", "A=bf16[2],B=bf16[2],C=bf16[2]", {}),
+    # ":16": the tensors are 16-byte aligned with unit stride (what a launch with
+    # freshly allocated arrays has): 16-byte cp.async and 128-bit loads are legal
+    "matmul": ("matmul", "matmul", "A=bf16[2]:16,B=bf16[2]:16,C=bf16[2]:16", {}),
     "flash_attention": ("flash_attention", "flash_attention",
-                        "Q=bf16[4],K=bf16[4],V=bf16[4],O=bf16[4],sm_scale=f32",
+                        "Q=bf16[4]:16,K=bf16[4]:16,V=bf16[4]:16,O=bf16[4]:16,sm_scale=f32",
                         {"HEAD_DIM": 64}),
-    # A 128-bit load is only legal on addresses known to be 16-byte aligned: when
-    # signatures can state alignment, this one must say X and Y are.
-    "softmax": ("softmax", "softmax", "X=f32[2],Y=f32[2]", {}),
+    "softmax": ("softmax", "softmax", "X=f32[2]:16,Y=f32[2]:16", {}),
 }
-
-PIPELINED = pytest.mark.xfail(
-    strict=True, reason="cp.async pipelining of tl.pipeline loops not in the lowering yet")
-VECTORIZED = pytest.mark.xfail(
-    strict=True, reason="vectorized global loads (specialized on 16-byte alignment) not in "
-                        "the lowering yet")
 
 
 def _ptxas() -> Path | None:
@@ -88,7 +82,6 @@ def test_tl_dot_runs_on_tensor_cores(tools, name, arch):
 
 
 @pytest.mark.slow
-@PIPELINED
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("name", ["matmul", "flash_attention"])
 def test_tl_pipeline_loads_with_cp_async(tools, name, arch):
@@ -97,7 +90,6 @@ def test_tl_pipeline_loads_with_cp_async(tools, name, arch):
 
 
 @pytest.mark.slow
-@VECTORIZED
 @pytest.mark.parametrize("arch", ARCHS)
 def test_softmax_loads_rows_128_bits_at_a_time(tools, arch):
     text = example_sass("softmax", arch)

@@ -616,7 +616,8 @@ class StoreOp(Op):
             self._fail("value must be a tile")
         _verify_window(self, self.tensor, self.offsets, vt.shape)
         if vt.dtype != self.tensor.type.dtype:
-            self._fail(f"stored dtype {vt.dtype} differs from the tensor's {self.tensor.type.dtype}")
+            self._fail(f"stored dtype {vt.dtype} differs from the tensor's "
+                       f"{self.tensor.type.dtype}")
         _verify_mask(self, self.mask, vt.shape)
         _verify_vec(self, getattr(self, "vec", 1), vt.shape)  # tl.atomic_add has no vec
 

@@ -256,8 +256,8 @@ class MmaOp(Op):
     """``mma.sync.aligned`` warp-collective ``D = A @ B + C`` on fragments.
 
     For ``m16n8k16`` with f16/bf16 ``a``/``b``: 8 A elements, 4 B elements and 4
-    C elements per lane (f32, or f16 when A and B are f16), laid out as the PTX ISA's fragment tables
-    (``tilelang.ir.layouts``: ``mma_m16n8k16_a/b/c``); 4 results like C.
+    C elements per lane (f32, or f16 when A and B are f16), laid out as the PTX ISA's
+    fragment tables (``tilelang.ir.layouts``: ``mma_m16n8k16_a/b/c``); 4 results like C.
     """
 
     NAME: ClassVar[str] = "th.mma"
