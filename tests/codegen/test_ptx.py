@@ -309,10 +309,6 @@ KERNELS: dict[str, Callable[[], Function]] = {
 }
 """Every test kernel by name (``test_ptxas.py`` assembles each for both targets)."""
 
-KNOWN_SPILLS = {"example_flash_attention"}
-"""Kernels whose register tiles exceed 255 registers: lowering, not code generation."""
-
-
 @functools.lru_cache(maxsize=None)
 def kernel_ptx(name: str, target: str) -> str:
     return emit_ptx(KERNELS[name](), target)
