@@ -82,21 +82,22 @@ class Op:
     def operand_values(self) -> tuple[Value, ...]:
         """All operand values in field order (optional ones only when set)."""
         out: list[Value] = []
-        for f, kind in op_fields(type(self)):
+        for f, kind in _operand_fields(type(self)):
             v = getattr(self, f)
             if kind is FieldKind.OPERAND:
                 out.append(v)
-            elif kind is FieldKind.OPT_OPERAND and v is not None:
-                out.append(v)
             elif kind is FieldKind.OPERANDS:
                 out.extend(v)
+            elif v is not None:
+                out.append(v)
         return tuple(out)
 
     def attributes(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f, k in op_fields(type(self)) if k is FieldKind.ATTR}
 
     def regions(self) -> tuple[Block, ...]:
-        return tuple(getattr(self, f) for f, k in op_fields(type(self)) if k is FieldKind.REGION)
+        names = _region_fields(type(self))
+        return tuple(getattr(self, f) for f in names) if names else ()
 
     def has_trait(self, trait: Trait) -> bool:
         return trait in self.TRAITS
@@ -130,6 +131,29 @@ def op_fields(cls: type) -> tuple[tuple[str, FieldKind], ...]:
     if cached is None:
         cached = tuple((f.name, f.metadata["kind"]) for f in fields(cls) if "kind" in f.metadata)
         _FIELDS_CACHE[cls] = cached
+    return cached
+
+
+# Passes ask every op for its operands and regions many times: per-class field
+# lists make that a few attribute reads.
+_OPERAND_FIELDS: dict[type, tuple[tuple[str, FieldKind], ...]] = {}
+_REGION_FIELDS: dict[type, tuple[str, ...]] = {}
+_OPERAND_KINDS = (FieldKind.OPERAND, FieldKind.OPT_OPERAND, FieldKind.OPERANDS)
+
+
+def _operand_fields(cls: type) -> tuple[tuple[str, FieldKind], ...]:
+    cached = _OPERAND_FIELDS.get(cls)
+    if cached is None:
+        cached = tuple((f, k) for f, k in op_fields(cls) if k in _OPERAND_KINDS)
+        _OPERAND_FIELDS[cls] = cached
+    return cached
+
+
+def _region_fields(cls: type) -> tuple[str, ...]:
+    cached = _REGION_FIELDS.get(cls)
+    if cached is None:
+        cached = tuple(f for f, k in op_fields(cls) if k is FieldKind.REGION)
+        _REGION_FIELDS[cls] = cached
     return cached
 
 
