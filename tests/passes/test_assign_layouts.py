@@ -4,6 +4,7 @@ emulated lowering of layout-assigned tiles equals the interpreter."""
 from __future__ import annotations
 
 import sys
+import textwrap
 from pathlib import Path
 
 import ml_dtypes
@@ -123,3 +124,56 @@ def test_emulated_layouts_equal_the_interpreter(mode, BM):
     np.testing.assert_allclose(outs[1][0], outs[0][0], rtol=0, atol=bound * s.max())
     np.testing.assert_allclose(outs[1][1], outs[0][1], rtol=0,
                                atol=bound * 32 * s.sum(1).max())
+
+
+BEFORE = """\
+    module {
+      func @k(%A: tensor<bf16, 2>, %B: tensor<bf16, 2>, %C: tensor<f32, 2>, %R: tensor<f32, 1>) attributes {num_warps = 1} {
+        %i0 = tl.constant() {value = 0} : i32
+        %a = tl.load(tensor = %A, offsets = [%i0, %i0], mask = none, other = none) {vec = 1} : tile<16x16xbf16>
+        %b = tl.load(tensor = %B, offsets = [%i0, %i0], mask = none, other = none) {vec = 1} : tile<16x8xbf16>
+        %f0 = tl.constant() {value = 0.0} : f32
+        %z = tl.splat(value = %f0) : tile<16x8xf32>
+        %d = tl.dot(a = %a, b = %b, acc = %z) : tile<16x8xf32>
+        %m = tl.reduce(value = %d) {fn = "max", axis = 1, keepdims = false} : tile<16xf32>
+        %m2 = tl.reshape(value = %m) : tile<16x1xf32>
+        %mb = tl.broadcast(value = %m2) : tile<16x8xf32>
+        %e = tl.binary(lhs = %d, rhs = %mb) {fn = "sub"} : tile<16x8xf32>
+        tl.store(tensor = %C, offsets = [%i0, %i0], value = %e, mask = none) {vec = 1}
+        tl.store(tensor = %R, offsets = [%i0], value = %m, mask = none) {vec = 1}
+        tl.return()
+      }
+    }
+"""
+
+AFTER = """\
+    module {
+      func @k(%A: tensor<bf16, 2>, %B: tensor<bf16, 2>, %C: tensor<f32, 2>, %R: tensor<f32, 1>) attributes {num_warps = 1} {
+        %i0 = tl.constant() {value = 0} : i32
+        %a = tl.load(tensor = %A, offsets = [%i0, %i0], mask = none, other = none) {vec = 1} : tile<16x16xbf16>
+        %b = tl.load(tensor = %B, offsets = [%i0, %i0], mask = none, other = none) {vec = 1} : tile<16x8xbf16>
+        %f0 = tl.constant() {value = 0.0} : f32
+        %z = tl.splat(value = %f0) : tile<16x8xf32>
+        %z_l0 = tl.splat(value = %f0) : tile<16x8xf32, layout = "local(2, 1) * spatial(8, 4) * local(1, 2)">
+        %d = tl.dot(a = %a, b = %b, acc = %z_l0) : tile<16x8xf32, layout = "local(2, 1) * spatial(8, 4) * local(1, 2)">
+        %m = tl.reduce(value = %d) {fn = "max", axis = 1, keepdims = false} : tile<16xf32, layout = "local(2) * spatial(8) * replicate(4, 1)">
+        %m2 = tl.reshape(value = %m) : tile<16x1xf32, layout = "local(2, 1) * spatial(8, 1) * replicate(4, 2)">
+        %mb = tl.broadcast(value = %m2) : tile<16x8xf32, layout = "local(2, 1) * spatial(8, 4) * local(1, 2)">
+        %e = tl.binary(lhs = %d, rhs = %mb) {fn = "sub"} : tile<16x8xf32, layout = "local(2, 1) * spatial(8, 4) * local(1, 2)">
+        %e_l0 = tl.convert_layout(value = %e) : tile<16x8xf32>
+        tl.store(tensor = %C, offsets = [%i0, %i0], value = %e_l0, mask = none) {vec = 1}
+        %m_l0 = tl.convert_layout(value = %m) : tile<16xf32>
+        tl.store(tensor = %R, offsets = [%i0], value = %m_l0, mask = none) {vec = 1}
+        tl.return()
+      }
+    }
+"""
+
+
+def test_ir_text_before_and_after():
+    """One warp, one m16n8k16 dot: the accumulator's zeros are rebuilt in the mma
+    layout, the row maximum is reduced in it (four lanes of a quad share a row) and
+    broadcast back without moving, and only the stores get blocked tiles."""
+    from tilelang.ir.parser import parse_module
+    after = print_module(PASSES["assign-layouts"](parse_module(textwrap.dedent(BEFORE))))
+    assert after == textwrap.dedent(AFTER)
