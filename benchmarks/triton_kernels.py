@@ -37,7 +37,7 @@ from triton.compiler import ASTSource
 MATMUL = {"BLOCK_SIZE_M": 128, "BLOCK_SIZE_N": 128, "BLOCK_SIZE_K": 32, "GROUP_SIZE_M": 8}
 MATMUL_OPTIONS = {"num_warps": 8, "num_stages": 3}
 ATTENTION = {"BLOCK_M": 64, "BLOCK_N": 64}
-ATTENTION_OPTIONS = {"num_warps": 4, "num_stages": 1}   # a plain loop in the example
+ATTENTION_OPTIONS = {"num_warps": 4, "num_stages": 2}   # the example: tl.pipeline(..., stages=2)
 
 
 @triton.jit
