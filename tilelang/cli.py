@@ -1,4 +1,5 @@
 """The ``tilelang`` command line: ``tilelang ir FILE.py:KERNEL ...`` prints a kernel's IR;
+``tilelang compile FILE.py:KERNEL ...`` writes PTX, cubin, a C launcher and a manifest;
 ``tilelang layout EXPR [-o FILE.png]`` shows a register or shared layout.
 
 Every subcommand is a thin layer over the library; bad arguments give a
@@ -65,10 +66,43 @@ def parse_defines(defines: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def cmd_ir(args: argparse.Namespace) -> int:
+def _one_line(e: Exception) -> str:
+    """A library error as one line (its hint, if any, joined with '; ')."""
+    message = getattr(e, "message", None) or str(e)
+    hint = getattr(e, "hint", None)
+    return f"{message}; {hint}" if hint else message
+
+
+def compile_from_args(args: argparse.Namespace, gpu_only: bool = False) -> Any:
+    """Load ``args.kernel`` and compile it for ``args.signature``, ``args.define`` and
+    ``args.target``; bad arguments (target, signature, constexpr names) are a
+    ``UsageError``, errors of the compiler itself stay ``TileLangError``."""
+    from tilelang.errors import LaunchError
+    from tilelang.frontend.signature import parse_signature
+    from tilelang.runtime.targets import NVIDIA_TARGETS, get_target
+    try:
+        get_target(args.target)
+    except LaunchError as e:
+        raise UsageError(_one_line(e)) from None
+    if gpu_only and args.target not in NVIDIA_TARGETS:
+        raise UsageError(f"target '{args.target}' produces no PTX; targets: "
+                         f"{', '.join(NVIDIA_TARGETS)}")
     kernel = load_kernel(args.kernel)
-    compiled = kernel.compile(args.signature, target=args.target,
-                              **parse_defines(args.define))
+    defines = parse_defines(args.define)
+    unknown = sorted(set(defines) - set(kernel.constexpr_names))
+    if unknown:
+        raise UsageError(f"-D {', '.join(unknown)}: not a constexpr of {kernel.name} "
+                         f"(constexprs: {', '.join(kernel.constexpr_names) or 'none'})")
+    try:
+        parse_signature(kernel, args.signature)
+    except TileLangError as e:
+        raise UsageError(f"--signature: {_one_line(e)}") from None
+    num_warps = getattr(args, "num_warps", None)
+    return kernel.compile(args.signature, target=args.target, num_warps=num_warps, **defines)
+
+
+def cmd_ir(args: argparse.Namespace) -> int:
+    compiled = compile_from_args(args)
     stages = compiled.ir
     if args.after == "all":
         chosen = list(stages)
@@ -82,6 +116,42 @@ def cmd_ir(args: argparse.Namespace) -> int:
         if len(chosen) > 1:
             print(f"{'' if i == 0 else chr(10)}// ----- IR after {name} -----")
         print(stages[name], end="" if stages[name].endswith("\n") else "\n")
+    return 0
+
+
+def parse_binds(binds: Sequence[str]) -> dict[str, str]:
+    """``--bind NAME=EXPR`` pairs naming grid-formula terms (``M=A.shape[0]``)."""
+    out: dict[str, str] = {}
+    for b in binds:
+        name, sep, expr = b.partition("=")
+        if not sep or not name.strip().isidentifier() or not expr.strip():
+            raise UsageError(f"expected --bind NAME=EXPR, got {b!r}")
+        out[name.strip()] = expr.strip()
+    return out
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from tilelang.codegen.aot import write_artifacts
+    from tilelang.codegen.grid_formula import GridFormulaError
+    if args.signature is None:
+        raise UsageError("--signature is required, e.g. --signature 'A=bf16[2],eps=f32'")
+    if args.name is not None and not (args.name.isidentifier() and args.name.isascii()):
+        raise UsageError(f"--name {args.name!r} is not a C identifier")
+    if args.num_warps is not None and args.num_warps not in (1, 2, 4, 8, 16, 32):
+        raise UsageError(f"--num-warps {args.num_warps}: expected 1, 2, 4, 8, 16 or 32")
+    binds = parse_binds(args.bind)
+    if binds and args.grid is None:
+        raise UsageError("--bind names terms of --grid, which is missing")
+    compiled = compile_from_args(args, gpu_only=True)
+    try:
+        manifest = write_artifacts(compiled, args.output, name=args.name, grid=args.grid,
+                                   grid_aliases=binds)
+    except GridFormulaError as e:
+        raise UsageError(f"--grid: {e}") from None
+    except OSError as e:
+        raise UsageError(f"cannot write {args.output}: {e.strerror or e}") from None
+    for fname in [*manifest["files"], f"{manifest['name']}.json"]:
+        print(str(Path(args.output) / fname))
     return 0
 
 
@@ -121,8 +191,15 @@ def _layout_epilog() -> str:
     return "\n".join(lines)
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage dump), exit status 2."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tilelang", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="tilelang", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     ir = sub.add_parser("ir", help="print a kernel's IR after each compiler stage",
                         description="Print the IR of FILE.py:KERNEL specialized for a signature.")
@@ -135,6 +212,33 @@ def build_parser() -> argparse.ArgumentParser:
     ir.add_argument("--after", default=None,
                     help="stage to print: a pass name, 'input', or 'all' (default: last)")
     ir.set_defaults(run=cmd_ir)
+    comp = sub.add_parser(
+        "compile", help="write a kernel's PTX, cubin, C launcher and manifest",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Compile FILE.py:KERNEL ahead of time for an NVIDIA target and write "
+                    "NAME.ptx, NAME.cubin (when ptxas is installed), NAME.h / NAME.c (a C99 "
+                    "launcher over the CUDA driver API) and NAME.json (the manifest) into DIR.",
+        epilog="grid formula (--grid): 1 to 3 comma-separated expressions of integers, "
+               "T.shape[i], T.stride(i),\ninteger scalar parameters, constexprs and --bind "
+               "names, with + - * // and cdiv(a, b);\ne.g. --grid 'cdiv(M, BM), cdiv(N, BN)' "
+               "--bind M=C.shape[0] --bind N=C.shape[1]")
+    comp.add_argument("kernel", help="FILE.py:KERNEL")
+    comp.add_argument("--signature", "-s", default=None,
+                      help="runtime parameters (required), e.g. 'A=bf16[2]:16,B=bf16[2],eps=f32'")
+    comp.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE",
+                      help="a constexpr value (repeatable)")
+    comp.add_argument("--target", default="sm_90a", help="sm_80 or sm_90a (default: sm_90a)")
+    comp.add_argument("-o", "--output", default=".", metavar="DIR",
+                      help="output folder, created if missing (default: .)")
+    comp.add_argument("--name", default=None, metavar="PREFIX",
+                      help="file name and C prefix (default: the kernel's name)")
+    comp.add_argument("--num-warps", type=int, default=None, metavar="N",
+                      help="warps per block (default: the kernel's)")
+    comp.add_argument("--grid", default=None, metavar="FORMULA",
+                      help="also generate NAME_launch_auto computing the grid from FORMULA")
+    comp.add_argument("--bind", action="append", default=[], metavar="NAME=EXPR",
+                      help="name a term of the grid formula, e.g. M=A.shape[0] (repeatable)")
+    comp.set_defaults(run=cmd_compile)
     lay = sub.add_parser("layout", help="print a layout's ownership table, or draw it as a PNG",
                          formatter_class=argparse.RawDescriptionHelpFormatter,
                          description="Show which thread and register slot holds each element "
