@@ -255,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="element width placing shared elements in banks (default: 16)")
     lay.add_argument("--title", default=None, help="the PNG's title (default: the expression)")
     lay.set_defaults(run=cmd_layout)
+    from tilelang.cli_cache import add_cache_parser
+    add_cache_parser(sub)
     return parser
 
 

@@ -30,6 +30,13 @@ def cache_dir() -> Path:
     return Path(value) if value else Path.home() / ".cache" / "tilelang"
 
 
+def disk_cache() -> bool:
+    """``TILELANG_CACHE=0`` (or ``false``/``no``/``off``): compile without reading or
+    writing the disk cache; on by default."""
+    value = os.environ.get("TILELANG_CACHE", "").strip().lower()
+    return value not in ("0", "false", "no", "off")
+
+
 def ptxas_path() -> str | None:
     """``TILELANG_PTXAS``: the ptxas binary to use instead of the nvidia-cuda-nvcc wheel's."""
     value = os.environ.get("TILELANG_PTXAS", "").strip()

@@ -64,17 +64,35 @@ class Target:
     arch: str | None = None  # the GPU architecture whose limits the lowering must meet
 
     def compile(self, kernel: Any, spec: Any, keep_stages: bool = False) -> CompiledKernel:
+        """Compile through the disk cache: a hit rebuilds the kernel from the cached IR
+        and artifacts (``finish_cached``) without tracing or running the pipeline."""
+        from tilelang.runtime import cache
+        key = cache.cache_key(kernel, spec, self.name)
+        if key is not None:
+            entry = cache.load(key)
+            if entry is not None:
+                return cache.rebuild(self, kernel, spec, key, entry, keep_stages)
+        result = self.lower(kernel, spec, keep_stages)
+        compiled = CompiledKernel(kernel.name, self.name, spec, result.module, result.stages)
+        self.finish(compiled)
+        if key is not None:
+            cache.store_compiled(key, compiled)
+        return compiled
+
+    def lower(self, kernel: Any, spec: Any, keep_stages: bool = False) -> Any:
+        """Trace and run the target's pipeline (a ``PassResult``)."""
         module = kernel.trace(spec)
         if self.arch is not None:
             # Passes know no targets: the shared-memory budget travels as an attribute.
             module = with_shared_limit(module, max_shared_bytes(self.arch))
-        result = run_pipeline(module, pipeline(self.pipeline_name), keep_stages=keep_stages)
-        compiled = CompiledKernel(kernel.name, self.name, spec, result.module, result.stages)
-        self.finish(compiled)
-        return compiled
+        return run_pipeline(module, pipeline(self.pipeline_name), keep_stages=keep_stages)
 
     def finish(self, compiled: CompiledKernel) -> None:
         """Produce the target's artifacts from the final IR."""
+
+    def finish_cached(self, compiled: CompiledKernel) -> None:
+        """Like ``finish``, for a kernel whose artifacts came from the disk cache."""
+        self.finish(compiled)
 
     def launch(self, compiled: CompiledKernel, grid: tuple[int, int, int],
                args: list[Any], kernel: Any) -> None:
@@ -142,8 +160,20 @@ class NvidiaTarget(Target):
         self.name = self.arch = arch
 
     def finish(self, compiled: CompiledKernel) -> None:
-        from tilelang.codegen import ptx, ptxas
+        from tilelang.codegen import ptx
         compiled.artifacts["ptx"] = ptx.emit_ptx(compiled.function, self.name)
+        self._assemble(compiled)
+
+    def finish_cached(self, compiled: CompiledKernel) -> None:
+        # The cached PTX skips LLVM; an entry written where ptxas was missing gets its
+        # cubin now if ptxas has appeared since.
+        if "ptx" not in compiled.artifacts:
+            self.finish(compiled)
+        elif "cubin" not in compiled.artifacts:
+            self._assemble(compiled)
+
+    def _assemble(self, compiled: CompiledKernel) -> None:
+        from tilelang.codegen import ptxas
         if ptxas.find_ptxas() is not None:
             result = ptxas.assemble(compiled.artifacts["ptx"], self.name)
             compiled.artifacts["cubin"] = result.cubin
