@@ -24,6 +24,12 @@ def default_target() -> str | None:
     return value or None
 
 
+def target_settings() -> tuple[str | None, str | None]:
+    """The raw ``TILELANG_INTERPRET`` and ``TILELANG_TARGET`` values: the launcher's
+    cache key for the default target (two lookups, no parsing)."""
+    return os.environ.get("TILELANG_INTERPRET"), os.environ.get("TILELANG_TARGET")
+
+
 def cache_dir() -> Path:
     """``TILELANG_CACHE_DIR``, else ``~/.cache/tilelang``."""
     value = os.environ.get("TILELANG_CACHE_DIR")

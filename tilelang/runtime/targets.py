@@ -4,8 +4,8 @@
 * ``emulate:<gpu>`` (``emulate`` = ``emulate:sm_80``): the GPU lowering, run by
   the thread-level emulator on the CPU;
 * ``sm_80``, ``sm_90a``: PTX from the NVIDIA code generator (and a cubin where
-  ``ptxas`` is installed). Launching on a GPU needs the driver layer, which this
-  build does not include: such a launch is a ``LaunchError``;
+  ``ptxas`` is installed), launched through the CUDA driver
+  (``cuda_driver.py``, ``nvidia_launch.py``); without a device, a ``LaunchError``;
 * ``gfx90a``, ``gfx942``: recognized names without a code generator yet.
 """
 
@@ -19,6 +19,7 @@ from tilelang.hardware import AMD_ARCHS, NVIDIA_ARCHS, max_shared_bytes
 from tilelang.ir.values import Function, Module
 from tilelang.passes import pipeline, run_pipeline
 from tilelang.passes.allocate_shared import with_shared_limit
+from tilelang.runtime.nvidia_launch import resolve_stream
 
 NVIDIA_TARGETS = NVIDIA_ARCHS
 AMD_TARGETS = AMD_ARCHS
@@ -95,8 +96,16 @@ class Target:
         self.finish(compiled)
 
     def launch(self, compiled: CompiledKernel, grid: tuple[int, int, int],
-               args: list[Any], kernel: Any) -> None:
+               args: list[Any], kernel: Any, stream: Any = None) -> None:
         raise NotImplementedError
+
+    def fast_runner(self, compiled: CompiledKernel, kernel: Any) -> Any:
+        """``run(grid, args, views, stream)`` for the launcher's cache hits, with what can
+        be decided per compiled kernel decided now (``views``: see ``dispatch``)."""
+        def run(grid: tuple[int, int, int], args: list[Any], views: list[Any],
+                stream: Any) -> None:
+            self.launch(compiled, grid, args, kernel, stream)
+        return run
 
 
 def _host_arrays(compiled: CompiledKernel, args: list[Any], kernel: Any, name: str) -> list[Any]:
@@ -127,7 +136,7 @@ class InterpTarget(Target):
         compiled.program = interpreter.prepare(compiled.function)
 
     def launch(self, compiled: CompiledKernel, grid: tuple[int, int, int],
-               args: list[Any], kernel: Any) -> None:
+               args: list[Any], kernel: Any, stream: Any = None) -> None:
         compiled.program.run(grid, _host_arrays(compiled, args, kernel, self.name),
                              kernel_name=kernel.name)
 
@@ -146,7 +155,7 @@ class EmulateTarget(Target):
         compiled.program = emulator.prepare_threads(compiled.function)
 
     def launch(self, compiled: CompiledKernel, grid: tuple[int, int, int],
-               args: list[Any], kernel: Any) -> None:
+               args: list[Any], kernel: Any, stream: Any = None) -> None:
         compiled.program.run(grid, _host_arrays(compiled, args, kernel, self.name),
                              kernel_name=kernel.name)
 
@@ -156,8 +165,9 @@ class NvidiaTarget(Target):
 
     pipeline_name = "nvidia"
 
-    def __init__(self, arch: str) -> None:
+    def __init__(self, arch: str, driver: Any = None) -> None:
         self.name = self.arch = arch
+        self.driver = driver  # a CudaDriver; None: the process-wide one
 
     def finish(self, compiled: CompiledKernel) -> None:
         from tilelang.codegen import ptx
@@ -180,12 +190,40 @@ class NvidiaTarget(Target):
             compiled.artifacts["ptxas_log"] = result.log
 
     def launch(self, compiled: CompiledKernel, grid: tuple[int, int, int],
-               args: list[Any], kernel: Any) -> None:
-        raise LaunchError(
-            f"launching on an NVIDIA GPU ({self.name}) needs the CUDA driver layer, which "
-            f"this build of tilelang does not include yet", kernel=kernel.name,
-            hint="run on the CPU with target='emulate:" + self.name + "' or 'interp'; "
-                 "kernel.compile(..., target='" + self.name + "') gives the PTX")
+               args: list[Any], kernel: Any, stream: Any = None) -> None:
+        """Launch on the current CUDA device (module loaded on first use); ``stream`` as
+        ``nvidia_launch.resolve_stream`` reads it."""
+        plan = self.plan(compiled, kernel)
+        values = plan.values(args, None, kernel, self.name)
+        plan.launch(grid, values, resolve_stream(stream, args), kernel)
+
+    def fast_runner(self, compiled: CompiledKernel, kernel: Any) -> Any:
+        from tilelang.runtime import cuda_driver
+        plan = self.plan(compiled, kernel)
+        name = self.name
+
+        def run(grid: tuple[int, int, int], args: list[Any], views: list[Any],
+                stream: Any) -> None:
+            if (self.driver or cuda_driver._DEFAULT) is not plan.driver:  # replaced since
+                self.launch(compiled, grid, args, kernel, stream)
+                return
+            plan.launch(grid, plan.values(args, views, kernel, name),
+                        resolve_stream(stream, args), kernel)
+        return run
+
+    def plan(self, compiled: CompiledKernel, kernel: Any) -> Any:
+        """The ``LaunchPlan`` of ``compiled`` on this target's driver (built once)."""
+        from tilelang.runtime.cuda_driver import default_driver
+        from tilelang.runtime.nvidia_launch import LaunchPlan
+        driver = self.driver or default_driver()
+        plan = compiled.program
+        if plan is None or plan.driver is not driver:
+            try:
+                driver.ensure()
+            except LaunchError as e:
+                raise e.with_context(kernel=kernel.name, loc=kernel.source.def_loc) from None
+            plan = compiled.program = LaunchPlan(compiled, driver, kernel)
+        return plan
 
 
 _TARGETS: dict[str, Target] = {"interp": InterpTarget()}
@@ -216,8 +254,37 @@ def get_target(name: str) -> Target:
 
 def resolve_target(name: str | None) -> Target:
     """The launch target: the one named, else TILELANG_INTERPRET/TILELANG_TARGET, else
-    ``interp`` (GPU detection comes with the driver layer)."""
-    from tilelang import knobs
+    the current GPU's (``detect_gpu_target``), else ``interp``."""
     if name is None:
-        name = "interp" if knobs.interpret() else (knobs.default_target() or "interp")
-    return get_target(name)
+        from tilelang import knobs
+        settings = knobs.target_settings()
+        target = _DEFAULTS.get(settings)
+        if target is None:
+            name = "interp" if knobs.interpret() else (knobs.default_target() or
+                                                       detect_gpu_target() or "interp")
+            target = _DEFAULTS[settings] = get_target(name)
+        return target
+    target = _TARGETS.get(name)
+    return target if target is not None else get_target(name)
+
+
+# the default target per (TILELANG_INTERPRET, TILELANG_TARGET) raw values
+_DEFAULTS: dict[tuple[str | None, str | None], Target] = {}
+_DETECTED: list[str | None] = []
+
+
+def detect_gpu_target(driver: Any = None, refresh: bool = False) -> str | None:
+    """``sm_90a`` on a compute capability 9.0 device, ``sm_80`` on 8.x (and later
+    non-9.0 devices, through the PTX JIT), ``None`` without a device or driver. Asked
+    once per process (``refresh`` asks again); never raises."""
+    if _DETECTED and not refresh and driver is None:
+        return _DETECTED[0]
+    from tilelang.runtime.cuda_driver import default_driver
+    capability = (driver or default_driver()).probe()
+    found = None
+    if capability is not None:
+        found = "sm_90a" if capability == (9, 0) else ("sm_80" if capability >= (8, 0) else None)
+    if driver is None:
+        _DETECTED[:] = [found]
+        _DEFAULTS.clear()
+    return found

@@ -1,0 +1,233 @@
+"""The cache-hit path of ``kernel[grid](...)``: a key read straight off the arguments.
+
+The general path binds the arguments with ``inspect.Signature``, builds
+``ParamSpec``s and a ``Specialization``, then looks the compiled kernel up. On a
+hit that work repeats what an earlier launch already did. ``fast_key`` reads the
+same information (target, launch options, constexpr values, each array's dtype,
+rank and alignment facts, each scalar's dtype) from the positional arguments
+into one tuple; a launch whose key was stored after a successful general launch
+goes straight to the target's ``launch``.
+
+Soundness: every check and every choice of the general path depends only on
+what the key holds, so a launch with a stored key would bind, specialize and
+compile exactly as the one that stored it. Anything the key cannot describe
+(runtime arguments passed by keyword, numpy scalars, unhashable constexprs)
+returns ``None`` and takes the general path, which raises the usual errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tilelang.ir import types as t
+from tilelang.runtime.arrays import array_dtype, array_rank, is_array
+from tilelang.runtime.dtypes import from_numpy
+from tilelang.runtime.facts import array_facts, facts_of
+from tilelang.runtime.nvidia_launch import contiguous_strides
+
+_I32_MIN, _I32_MAX = -2**31, 2**31
+
+
+@dataclass(frozen=True)
+class FastEntry:
+    """A stored hit: the compiled kernel, the positions of the runtime arguments among
+    the positional ones, and the constexprs (for a callable grid)."""
+
+    compiled: Any
+    runtime_positions: tuple[int, ...]
+    constexprs: dict[str, Any]
+    run: Any   # run(grid3, runtime_args, views, stream): the target's launch
+
+
+def _kernel_layout(kernel: Any) -> tuple[tuple[bool, ...], frozenset[str]]:
+    """Per positional parameter whether it is a constexpr, and the constexpr names (cached)."""
+    layout = kernel.__dict__.get("_dispatch_layout")
+    if layout is None:
+        kinds = tuple(kind == "constexpr" for kind in kernel.param_kinds.values())
+        names = frozenset(n for n, k in kernel.param_kinds.items() if k == "constexpr")
+        layout = kernel._dispatch_layout = (kinds, names)
+    return layout
+
+
+def fast_key(kernel: Any, target: str, args: tuple, kwargs: dict[str, Any],
+             num_warps: Any, num_stages: Any, views: list[Any]) -> tuple | None:
+    """The dispatch key of a launch, or ``None`` when only the general path can tell.
+    Appends to ``views`` each runtime argument's device view (``None`` for scalars and
+    for arrays read only by the target), in order."""
+    is_constexpr, constexpr_names = _kernel_layout(kernel)
+    if len(args) > len(is_constexpr):
+        return None
+    parts: list[Any] = [target, num_warps, num_stages]
+    for a, const in zip(args, is_constexpr):
+        tp = type(a)
+        if const:
+            parts.append((tp, a))
+            continue
+        if tp is int:   # the scalar dtypes as strings: cheaper to hash than DTypes
+            parts.append("i32" if _I32_MIN <= a < _I32_MAX else "i64")
+        elif tp is float:
+            parts.append("f32")
+        elif tp is bool:
+            parts.append("bool")
+        else:
+            describe = _DESCRIBERS.get(tp)
+            if describe is None:
+                describe = _DESCRIBERS[tp] = _describer_for(a)
+            info = describe(a)
+            if info is None:
+                return None
+            parts.append((tp, info[4], info[1], info[2]))
+            views.append(info[3])
+            continue
+        views.append(None)
+    if kwargs:
+        for name, value in kwargs.items():
+            if name not in constexpr_names:
+                return None
+            parts.append((name, type(value), value))
+    return tuple(parts)
+
+
+# (dtype, rank, facts, device view or None, the dtype as the key holds it) of an
+# array, or None for a non-array
+Description = "tuple[t.DType, int, tuple[str, ...], Any] | None"
+_DESCRIBERS: dict[type, Any] = {}
+
+
+def _describer_for(a: Any) -> Any:
+    """The cheapest way to describe arrays of ``type(a)``, chosen once per type."""
+    if isinstance(a, np.ndarray):
+        return _describe_numpy
+    if isinstance(a, np.generic):   # numpy scalars: the general path decides
+        return _not_an_array
+    if getattr(a, "is_cuda", None) is not None and callable(getattr(a, "data_ptr", None)):
+        return _describe_general               # torch: its dtype and strides by method
+    if hasattr(a, "__cuda_array_interface__"):
+        return _describe_cai
+    return _describe_general if is_array(a) else _not_an_array
+
+
+def _not_an_array(a: Any) -> None:
+    return None
+
+
+def _describe_numpy(a: np.ndarray) -> Any:
+    np_dtype = a.dtype
+    dtype = _NUMPY_DTYPES.get(np_dtype)
+    if dtype is None:
+        return None
+    return dtype, a.ndim, array_facts(a, dtype), None, np_dtype
+
+
+def _describe_general(a: Any) -> Any:
+    dtype = array_dtype(a)
+    if dtype is None:
+        return None
+    return dtype, array_rank(a), array_facts(a, dtype), None, dtype
+
+
+def _describe_cai(a: Any) -> Any:
+    """A ``__cuda_array_interface__`` array, read once for the key and the launch."""
+    iface = a.__cuda_array_interface__
+    typestr = iface["typestr"]
+    dtype = _NUMPY_DTYPES.get(typestr)
+    if dtype is None:
+        return _describe_general(a)
+    itemsize = _ITEMSIZES[dtype]
+    shape = iface["shape"]
+    if type(shape) is not tuple:
+        shape = tuple(shape)
+    strides = iface.get("strides")
+    if strides is None:
+        elems = _CONTIGUOUS.get(shape)
+        if elems is None:
+            elems = _CONTIGUOUS[shape] = contiguous_strides(shape)
+    elif any(s % itemsize for s in strides):
+        return _describe_general(a)            # the target reports the odd strides
+    else:
+        elems = tuple(s // itemsize for s in strides)
+    address = iface["data"][0]
+    device = getattr(getattr(a, "device", None), "id", None)
+    view = (address, shape, elems, device if type(device) is int else None)
+    return dtype, len(shape), facts_of(address, shape, elems, itemsize), view, typestr
+
+
+# element strides of C-contiguous shapes, and dtype sizes, as seen so far
+_CONTIGUOUS: dict[Any, tuple[int, ...]] = {}
+_ITEMSIZES = {d: max(1, d.bits // 8) for d in t.ALL_DTYPES}
+
+
+class _DtypeTable(dict):
+    """numpy dtypes and typestrs to tilelang dtypes, filled on first sight."""
+
+    def __missing__(self, key: Any) -> t.DType | None:
+        try:
+            value = from_numpy(np.dtype(key))
+        except TypeError:
+            value = None
+        self[key] = value
+        return value
+
+    def get(self, key: Any, default: Any = None) -> Any:  # type: ignore[override]
+        try:
+            return self[key]
+        except TypeError:     # unhashable
+            return default
+
+
+_NUMPY_DTYPES = _DtypeTable()
+
+
+def lookup(kernel: Any, key: tuple | None) -> FastEntry | None:
+    """The stored entry of ``key``."""
+    if key is None:
+        return None
+    table = kernel.__dict__.get("_dispatch")
+    if table is None:
+        return None
+    try:
+        return table.get(key)
+    except TypeError:    # an unhashable constexpr: the general path handles it
+        return None
+
+
+def store(kernel: Any, key: tuple | None, target: Any, compiled: Any, args: tuple,
+          runtime_args: list[Any], constexprs: dict[str, Any]) -> None:
+    """Remember a successful general launch under ``key`` when its runtime arguments
+    were all positional (the fast path passes exactly those)."""
+    if key is None:
+        return
+    is_constexpr, _ = _kernel_layout(kernel)
+    positions = tuple(i for i in range(len(args)) if not is_constexpr[i])
+    if len(positions) != len(runtime_args):
+        return
+    kernel.__dict__.setdefault("_dispatch", {})[key] = FastEntry(
+        compiled, positions, dict(constexprs), target.fast_runner(compiled, kernel))
+
+
+def quick_grid(grid: Any) -> tuple[int, int, int] | None:
+    """A tuple of 1 to 3 non-negative Python ints as three ints; ``None`` otherwise
+    (``normalize_grid`` then handles, or rejects, it)."""
+    if type(grid) is not tuple:
+        return None
+    n = len(grid)
+    if n == 1:
+        x = grid[0]
+        if type(x) is int and x >= 0:
+            return x, 1, 1
+    elif n == 2:
+        x, y = grid
+        if type(x) is int and type(y) is int and x >= 0 and y >= 0:
+            return x, y, 1
+    elif n == 3:
+        x, y, z = grid
+        if type(x) is int and type(y) is int and type(z) is int and \
+                x >= 0 and y >= 0 and z >= 0:
+            return grid
+    return None
+
+
+__all__ = ["FastEntry", "fast_key", "lookup", "quick_grid", "store"]

@@ -1,0 +1,279 @@
+"""Launching a compiled kernel on an NVIDIA GPU: device arrays, streams, parameter packing.
+
+``LaunchPlan`` is built once per compiled specialization from the kernel ABI
+(``codegen.ptx.kernel_abi``): one ``struct.Struct`` for all PTX parameters, a
+buffer it packs into and the ``void*`` array pointing at each parameter inside
+it. A launch then only reads each array's address, shape and strides, packs
+them with the scalars and calls ``cuLaunchKernel``. The driver copies the
+parameters before ``cuLaunchKernel`` returns, so the buffer is reused (under a
+lock, for threads).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+import sys
+import threading
+from typing import Any
+
+import numpy as np
+
+from tilelang.errors import LaunchError
+from tilelang.runtime.cuda_driver import CudaDriver, LoadedFunction
+
+# DLPack device types whose memory a CUDA kernel can address
+_DL_CUDA, _DL_CUDA_MANAGED = 2, 13
+
+
+class _DLDevice(ctypes.Structure):
+    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
+
+
+class _DLDataType(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
+
+
+class _DLTensor(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("device", _DLDevice), ("ndim", ctypes.c_int32),
+                ("dtype", _DLDataType), ("shape", ctypes.POINTER(ctypes.c_int64)),
+                ("strides", ctypes.POINTER(ctypes.c_int64)), ("byte_offset", ctypes.c_uint64)]
+
+
+_capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+_capsule_pointer.restype = ctypes.c_void_p
+_capsule_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+
+# (address, shape, strides in elements, device ordinal or None when unknown)
+DeviceView = tuple[int, tuple[int, ...], tuple[int, ...], "int | None"]
+
+
+def device_view(x: Any, itemsize: int) -> DeviceView | None:
+    """Where a device array lives, or ``None`` for a host array; a ``ValueError`` for
+    strides that are not whole elements."""
+    is_cuda = getattr(x, "is_cuda", None)
+    if is_cuda is not None and callable(getattr(x, "data_ptr", None)):   # torch.Tensor
+        if not is_cuda:
+            return None
+        return x.data_ptr(), tuple(x.shape), tuple(x.stride()), x.device.index
+    if isinstance(x, np.ndarray):
+        return None
+    iface = getattr(x, "__cuda_array_interface__", None)
+    if iface is not None:
+        shape = tuple(iface["shape"])
+        strides = iface.get("strides")
+        if strides is None:
+            elems = contiguous_strides(shape)
+        else:
+            if any(s % itemsize for s in strides):
+                raise ValueError(f"byte strides {tuple(strides)} are not multiples of the "
+                                 f"element size {itemsize}")
+            elems = tuple(s // itemsize for s in strides)
+        device = getattr(getattr(x, "device", None), "id", None)             # cupy
+        return int(iface["data"][0]), shape, elems, device if isinstance(device, int) else None
+    if hasattr(x, "__dlpack_device__"):
+        kind, ordinal = x.__dlpack_device__()
+        if int(kind) not in (_DL_CUDA, _DL_CUDA_MANAGED):
+            return None
+        return _dlpack_view(x, int(ordinal))
+    return None
+
+
+def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    strides, acc = [], 1
+    for n in reversed(shape):
+        strides.append(acc)
+        acc *= max(n, 1)
+    return tuple(reversed(strides))
+
+
+def _dlpack_view(x: Any, ordinal: int) -> DeviceView:
+    """Read a DLPack capsule's tensor (borrowed: the capsule's deleter runs when it is freed;
+    the memory stays owned by ``x``, which the caller holds for the launch)."""
+    capsule = x.__dlpack__()
+    address = _capsule_pointer(capsule, b"dltensor")
+    t = _DLTensor.from_address(address)   # DLManagedTensor starts with its DLTensor
+    ndim = t.ndim
+    shape = tuple(t.shape[i] for i in range(ndim))
+    strides = tuple(t.strides[i] for i in range(ndim)) if t.strides else contiguous_strides(shape)
+    return (t.data or 0) + t.byte_offset, shape, strides, ordinal
+
+
+def _torch_stream() -> int:
+    return int(sys.modules["torch"].cuda.current_stream().cuda_stream)
+
+
+def _cupy_stream() -> int:
+    return int(sys.modules["cupy"].cuda.get_current_stream().ptr)
+
+
+def _no_stream() -> int:
+    return 0
+
+
+_STREAM_SOURCES: dict[type, Any] = {}
+
+
+def resolve_stream(stream: Any, args: list[Any]) -> int:
+    """The ``CUstream`` handle to launch on: ``stream`` (a torch or cupy stream, an object
+    with ``__cuda_stream__``, a ``CUstream`` or an int), else the current torch or cupy
+    stream when the arguments are torch tensors or cupy arrays, else the default stream."""
+    if stream is None:
+        for a in args:
+            source = _STREAM_SOURCES.get(type(a))
+            if source is None:
+                module = type(a).__module__
+                source = _STREAM_SOURCES[type(a)] = (
+                    _torch_stream if module.startswith("torch") else
+                    _cupy_stream if module.startswith("cupy") else _no_stream)
+            if source is not _no_stream:
+                return source()
+        return 0
+    if isinstance(stream, int):
+        return stream
+    for attr in ("cuda_stream", "ptr", "handle"):
+        value = getattr(stream, attr, None)
+        if isinstance(value, int):
+            return value
+    protocol = getattr(stream, "__cuda_stream__", None)
+    if callable(protocol):
+        return int(protocol()[1])
+    try:
+        return int(stream)
+    except (TypeError, ValueError):
+        raise LaunchError(f"stream={stream!r} is not a CUDA stream",
+                          hint="pass a torch.cuda.Stream, a cupy stream, a CUstream or an "
+                               "int handle") from None
+
+
+class LaunchPlan:
+    """What a launch of one compiled specialization needs, computed once."""
+
+    def __init__(self, compiled: Any, driver: CudaDriver, kernel: Any = None) -> None:
+        from tilelang.codegen.ptx import kernel_abi
+        from tilelang.runtime.dtypes import to_numpy
+        abi = kernel_abi(compiled.function)
+        self.name = compiled.name
+        self.threads = abi.num_threads
+        self.shared_bytes = abi.shared_bytes
+        self.driver = driver
+        self.params = compiled.spec.params
+        order = [p.source for p in abi.params if p.role in ("ptr", "scalar")]
+        if order != [p.name for p in self.params]:
+            raise LaunchError(f"the kernel ABI parameters {order} do not match the "
+                              f"specialization's {[p.name for p in self.params]}",
+                              kernel=compiled.name)
+        self.itemsizes = [max(1, p.dtype.bits // 8) for p in self.params]
+        # bf16 travels as its raw 16 bits, bool as 0/1; the others as struct packs them
+        self.converters = [_bf16_bits if not p.is_tensor and p.dtype.name == "bf16" else
+                           (int if not p.is_tensor and p.dtype.name == "bool" else None)
+                           for p in self.params]
+        self.np_dtypes = [to_numpy(p.dtype) for p in self.params]
+        codes = [p.format for p in abi.params]
+        self.struct = struct.Struct("@" + "".join(codes))
+        self.buffer = ctypes.create_string_buffer(max(self.struct.size, 1))
+        base = ctypes.addressof(self.buffer)
+        offsets = [struct.calcsize("@" + "".join(codes[:i + 1])) - struct.calcsize(codes[i])
+                   for i in range(len(codes))]
+        self.pointers = (ctypes.c_void_p * max(len(codes), 1))(*[base + o for o in offsets])
+        self.params_address = ctypes.addressof(self.pointers)
+        self.lock = threading.Lock()
+        self.function: LoadedFunction | None = None
+        use_cubin = check_arch(compiled.target, driver.capability, kernel)
+        self.cubin = compiled.cubin if use_cubin else None
+        self.ptx = compiled.ptx
+
+    def load(self) -> LoadedFunction:
+        """Load the module on first use (cubin when there is one, else PTX by driver JIT)."""
+        if self.function is None:
+            self.function = self.driver.load(self.name, self.shared_bytes, cubin=self.cubin,
+                                             ptx=self.ptx)
+        return self.function
+
+    def values(self, args: list[Any], views: list[Any], kernel: Any, target: str) -> list[Any]:
+        """The PTX parameter values in ABI order; a ``LaunchError`` for a host array, a
+        tensor on another device or a rank that differs from the specialization's."""
+        out: list[Any] = []
+        ordinal = self.driver.ordinal
+        for i, p in enumerate(self.params):
+            if p.rank is None:
+                conv = self.converters[i]
+                out.append(args[i] if conv is None else conv(args[i]))
+                continue
+            view = views[i] if views is not None else None
+            if view is None:
+                view = self.view(i, args[i], kernel, target)
+            address, shape, strides, device = view
+            if len(shape) != p.rank:
+                raise _fail(kernel, f"argument '{p.name}' has rank {len(shape)}, the kernel was "
+                                    f"specialized for rank {p.rank}")
+            if device is not None and device != ordinal:
+                raise _fail(kernel, f"argument '{p.name}' is on cuda:{device}, but the current "
+                                    f"device is cuda:{ordinal}",
+                            "move the arrays to one device and make it current "
+                            "(torch.cuda.set_device / cupy.cuda.Device(...).use())")
+            out.append(address)
+            out += shape
+            out += strides
+        return out
+
+    def view(self, i: int, x: Any, kernel: Any, target: str) -> DeviceView:
+        """The device view of tensor argument ``i``; a ``LaunchError`` for a host array."""
+        p = self.params[i]
+        try:
+            view = device_view(x, self.itemsizes[i])
+        except ValueError as e:
+            raise _fail(kernel, f"argument '{p.name}': {e}") from None
+        if view is None:
+            raise _fail(kernel, f"argument '{p.name}' is a host array "
+                                f"({type(x).__module__}.{type(x).__name__}); target '{target}' "
+                                f"runs on the GPU and needs device memory",
+                        "pass a torch CUDA tensor, a cupy array or another "
+                        "__cuda_array_interface__/DLPack device array; or run on the CPU "
+                        "with target='interp' or 'emulate:" + target + "'")
+        return view
+
+    def launch(self, grid: tuple[int, int, int], values: list[Any], stream: int,
+               kernel: Any) -> None:
+        """Pack ``values`` and call ``cuLaunchKernel``."""
+        function = self.function or self.load()
+        with self.lock:
+            try:
+                self.struct.pack_into(self.buffer, 0, *values)
+            except struct.error as e:
+                raise _fail(kernel, f"a launch argument does not fit its PTX parameter ({e}); "
+                                    f"shapes and strides are passed as i32",
+                            "split the tensor: dimensions and strides must be below 2^31") \
+                    from None
+            self.driver.launch(function.function, grid, self.threads, self.shared_bytes,
+                               stream, self.params_address)
+
+
+def _bf16_bits(value: Any) -> int:
+    import ml_dtypes
+    return int(np.array(value, dtype=ml_dtypes.bfloat16).view(np.uint16))
+
+
+def _fail(kernel: Any, message: str, hint: str | None = None) -> LaunchError:
+    return LaunchError(message, kernel=getattr(kernel, "name", None),
+                       loc=getattr(getattr(kernel, "source", None), "def_loc", None), hint=hint)
+
+
+def check_arch(arch: str, capability: tuple[int, int], kernel: Any) -> bool:
+    """Whether a cubin for ``arch`` runs on a device of ``capability`` (else its PTX goes
+    through the driver's JIT); a ``LaunchError`` when neither can: sm_90a needs exactly
+    9.0, sm_80 PTX runs on 8.0 and later (its cubin on 8.x only)."""
+    major, minor = capability
+    if arch == "sm_90a":
+        ok = (major, minor) == (9, 0)
+    else:
+        ok = (major, minor) >= (8, 0)
+    if not ok:
+        raise _fail(kernel, f"target '{arch}' cannot run on this GPU (compute capability "
+                            f"{major}.{minor})",
+                    "launch without target= (the default follows the device) or on the CPU "
+                    "with target='emulate:" + arch + "'")
+    return arch == "sm_90a" or major == 8
+
+
+__all__ = ["LaunchPlan", "check_arch", "contiguous_strides", "device_view", "resolve_stream"]
