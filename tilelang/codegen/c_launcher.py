@@ -110,11 +110,16 @@ def _prototype(prefix: str, suffix: str, params: tuple[CParam, ...], grid: bool)
     if grid:
         args += ["unsigned int grid_x", "unsigned int grid_y", "unsigned int grid_z"]
     args += [f"{p.c_type} {p.name}" for p in params]
-    lines, line = [], f"CUresult {prefix}_{suffix}("
-    indent = " " * len(line)
+    return _wrap(f"CUresult {prefix}_{suffix}(", args)
+
+
+def _wrap(head: str, args: list[str], width: int = 96) -> str:
+    """``head`` followed by ``args`` joined with commas, wrapped under the ``(``."""
+    lines, line = [], head
+    indent = " " * len(head)
     for i, a in enumerate(args):
         piece = a + (", " if i < len(args) - 1 else ")")
-        if len(line) + len(piece) > 96 and line.strip():
+        if len(line) + len(piece) > width and line.strip():
             lines.append(line.rstrip())
             line = indent
         line += piece
@@ -221,12 +226,12 @@ def _launch_auto(p: str, params: tuple[CParam, ...], grid: GridFormula) -> list[
                 "    if (b == 0)", "        return 0;", f"    return {p}_floordiv_raw(a, b);",
                 "}", ""]
     gx, gy, gz = grid.c_exprs(p)
-    call_args = ", ".join(["stream", "(unsigned int)gx", "(unsigned int)gy", "(unsigned int)gz"]
-                          + [c.name for c in params])
+    call = _wrap(f"    return {p}_launch(", ["stream", "(unsigned int)gx", "(unsigned int)gy",
+                                             "(unsigned int)gz"] + [c.name for c in params])
     out += [_prototype(p, "launch_auto", params, False), "{",
             f"    int64_t gx = {gx};", f"    int64_t gy = {gy};", f"    int64_t gz = {gz};",
             "    if (gx < 1 || gx > INT64_C(2147483647) || gy < 1 || gy > 65535 || gz < 1 "
             "|| gz > 65535)",
             "        return CUDA_ERROR_INVALID_VALUE;",
-            f"    return {p}_launch({call_args});", "}", ""]
+            call + ";", "}", ""]
     return out

@@ -129,6 +129,8 @@ def parse_grid(text: str, *, tensors: Mapping[str, int], int_scalars: Mapping[st
 
 @dataclass
 class _Resolver:
+    """Checks each node of a formula and records its leaves in ``formula.refs``."""
+
     formula: GridFormula
     tensors: Mapping[str, int]
     int_scalars: Mapping[str, str]
