@@ -118,5 +118,9 @@ class FakeDeviceArray:
         self.__cuda_array_interface__ = {"shape": shape, "typestr": typestr, "data": (address, False),
                                          "strides": strides, "version": 3}
         self.shape = shape
-        if device is not None:
-            self.device = type("Device", (), {"id": device})()
+        self._device = device
+
+    @property
+    def device(self) -> object:
+        """Like cupy's ``ndarray.device``: an object with the ordinal as ``id``."""
+        return type("Device", (), {"id": self._device})()

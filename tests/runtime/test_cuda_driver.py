@@ -214,6 +214,14 @@ def test_array_on_another_device(fake):
                       target="sm_80")
 
 
+def test_array_on_another_device_at_a_cache_hit(fake):
+    x, y = FakeDeviceArray((16,), device=0), FakeDeviceArray((16,), device=0)
+    k_scale[(1,)](x, y, 1.0, target="sm_80")
+    k_scale[(1,)](x, y, 1.0, target="sm_80")     # a hit
+    with pytest.raises(tl.LaunchError, match="'X' is on cuda:2"):
+        k_scale[(1,)](FakeDeviceArray((16,), device=2), y, 1.0, target="sm_80")
+
+
 def test_unsupported_dtype(fake):
     with pytest.raises(tl.LaunchError, match="unsupported dtype"):
         k_scale[(1,)](FakeDeviceArray((16,), typestr="<c8"), FakeDeviceArray((16,)), 1.0,

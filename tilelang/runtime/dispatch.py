@@ -106,7 +106,9 @@ def _describer_for(a: Any) -> Any:
     if getattr(a, "is_cuda", None) is not None and callable(getattr(a, "data_ptr", None)):
         return _describe_general               # torch: its dtype and strides by method
     if hasattr(a, "__cuda_array_interface__"):
-        return _describe_cai
+        # cupy arrays name their device (a property of the class); looking for a missing
+        # attribute on every launch would be slow, so the type decides once
+        return _describe_cai_on_device if hasattr(type(a), "device") else _describe_cai
     return _describe_general if is_array(a) else _not_an_array
 
 
@@ -127,6 +129,18 @@ def _describe_general(a: Any) -> Any:
     if dtype is None:
         return None
     return dtype, array_rank(a), array_facts(a, dtype), None, dtype
+
+
+def _describe_cai_on_device(a: Any) -> Any:
+    """``_describe_cai`` for arrays that name their device (``a.device.id``)."""
+    info = _describe_cai(a)
+    if info is None or info[3] is None:
+        return info
+    device = getattr(a.device, "id", None)
+    if type(device) is not int:
+        return info
+    view = info[3]
+    return info[0], info[1], info[2], (view[0], view[1], view[2], device), info[4]
 
 
 def _describe_cai(a: Any) -> Any:
@@ -150,8 +164,7 @@ def _describe_cai(a: Any) -> Any:
     else:
         elems = tuple(s // itemsize for s in strides)
     address = iface["data"][0]
-    device = getattr(getattr(a, "device", None), "id", None)
-    view = (address, shape, elems, device if type(device) is int else None)
+    view = (address, shape, elems, None)
     return dtype, len(shape), facts_of(address, shape, elems, itemsize), view, typestr
 
 
