@@ -360,9 +360,9 @@ class _Callbacks(Transformer):
         shape, dt = _shape(tok)
         return TileType(shape, dt, self.string(layout) if layout is not None else "")
 
-    def shared_type(self, tok: Token) -> SharedType:
+    def shared_type(self, tok: Token, swizzle: Token | None = None) -> SharedType:
         shape, dt = _shape(tok)
-        return SharedType(shape, dt)
+        return SharedType(shape, dt, self.string(swizzle) if swizzle is not None else "")
 
     def zero_d_type(self, tok: Token) -> Type:
         raise _at(tok, f"a tile or shared buffer needs a shape (4x{tok}); "

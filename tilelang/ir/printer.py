@@ -73,6 +73,8 @@ def print_type(t: Type) -> str:
         text = f"{'x'.join(str(s) for s in t.shape)}x{t.dtype.name}"
         if isinstance(t, TileType) and t.layout:
             text += f", layout = {quote(t.layout)}"
+        if isinstance(t, SharedType) and t.swizzle:
+            text += f", swizzle = {quote(t.swizzle)}"
         return f"{kind}<{text}>"
     if isinstance(t, TensorType):
         return f"tensor<{t.dtype.name}, {t.rank}{''.join(', ' + f for f in t.facts)}>"

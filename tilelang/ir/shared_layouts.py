@@ -170,6 +170,14 @@ SHARED_CONSTRUCTORS: dict[str, Callable] = {
 }
 
 
+def parse_swizzle(text: str) -> Swizzle:
+    """The swizzle written as ``text`` (``str(Swizzle(...))``, as shared types print it)."""
+    result = parse_expr(text, {"Swizzle": _swizzle}, "swizzle")
+    if not isinstance(result, Swizzle):
+        raise LayoutError(f"{text!r} is not a swizzle")
+    return result
+
+
 def parse_shared_layout(text: str) -> SharedLayout:
     """The shared layout written as ``text`` (as ``str`` prints it)."""
     result = parse_expr(text, SHARED_CONSTRUCTORS, "shared layout")

@@ -122,17 +122,26 @@ class TileType:
 
 @dataclass(frozen=True)
 class SharedType:
-    """A shared-memory buffer: a static ``shape`` of ``dtype`` elements."""
+    """A shared-memory buffer: a static ``shape`` of ``dtype`` elements.
+
+    ``swizzle`` is an annotation (``"Swizzle(bits, base, shift)"`` of
+    ``tilelang.ir.shared_layouts``, ``""`` for none): the buffer is row-major with
+    that XOR permutation of its 16-byte chunks, chosen so the accesses the
+    lowering makes (``ldmatrix`` rows, 16-byte copies) hit distinct banks. Like a
+    tile's layout it says where elements live, so equality ignores it.
+    """
 
     shape: tuple[int, ...]
     dtype: DType
+    swizzle: str = field(default="", compare=False)
 
     @property
     def rank(self) -> int:
         return len(self.shape)
 
     def __str__(self) -> str:
-        return f"shared<{_shape_str(self.shape, self.dtype)}>"
+        swz = f", {self.swizzle}" if self.swizzle else ""
+        return f"shared<{_shape_str(self.shape, self.dtype)}{swz}>"
 
 
 # The facts a tensor argument may be specialized on (DESIGN §6), in text order.
