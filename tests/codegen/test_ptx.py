@@ -259,13 +259,16 @@ def k_located() -> Function:
 
 
 sys.path.insert(0, str(ROOT / "examples"))
+# The examples at their default configuration: arrays as a launch allocates them
+# (":16": 16-byte aligned, unit stride, divisible). Unaligned signatures are
+# assembled by tests/examples/test_examples_lowered.py.
 EXAMPLES = {
-    "vector_add": ("X=f32[1],Y=f32[1],Z=f32[1]", {}),
-    "softmax": ("X=f32[2],Y=f32[2]", {}),
-    "layernorm": ("X=f32[2],W=f32[1],B=f32[1],Y=f32[2],eps=f32", {}),
-    "row_sum": ("X=f32[2],OUT=f32[1]", {}),
-    "matmul": ("A=bf16[2],B=bf16[2],C=bf16[2]", {}),
-    "flash_attention": ("Q=bf16[4],K=bf16[4],V=bf16[4],O=bf16[4],sm_scale=f32",
+    "vector_add": ("X=f32[1]:16,Y=f32[1]:16,Z=f32[1]:16", {}),
+    "softmax": ("X=f32[2]:16,Y=f32[2]:16", {}),
+    "layernorm": ("X=f32[2]:16,W=f32[1]:16,B=f32[1]:16,Y=f32[2]:16,eps=f32", {}),
+    "row_sum": ("X=f32[2]:16,OUT=f32[1]:16", {}),
+    "matmul": ("A=bf16[2]:16,B=bf16[2]:16,C=bf16[2]:16", {}),
+    "flash_attention": ("Q=bf16[4]:16,K=bf16[4]:16,V=bf16[4]:16,O=bf16[4]:16,sm_scale=f32",
                         {"HEAD_DIM": 64}),
 }
 

@@ -124,6 +124,63 @@ def broadcast_slots(src: Layout, dst: Layout) -> list[int] | None:
     return [int(np.argmax(row)) for row in match]
 
 
+def swizzled(L: "_Lowering", swizzle: str, flat: Value) -> Value:
+    """Where element ``flat`` of a row-major buffer with ``swizzle`` (a shared type's
+    annotation) lives: ``flat ^ ((flat & mask) >> shift)``, which moves whole 16-byte
+    chunks, so vector accesses and ``ldmatrix`` rows stay contiguous."""
+    if not swizzle:
+        return flat
+    swz = _parse_swizzle(swizzle)
+    if swz.is_identity:
+        return flat
+    mask = ((1 << swz.bits) - 1) << (swz.base + swz.shift)
+    moved = L.b.binary("shr", L.b.binary("and", flat, L.b.const(mask, i32)),
+                       L.b.const(swz.shift, i32))
+    return L.b.binary("xor", flat, moved)
+
+
+class SwizzledOffsets:
+    """Element offsets ``S(lane + C)`` in a buffer with swizzle ``S``, for one
+    thread-dependent ``lane`` value and many compile-time offsets ``C``.
+
+    Computing ``S(lane + C)`` afresh for every ``C`` gives each access its own XOR
+    result; LLVM hoists those out of loops (they do not change between
+    iterations) and each occupies a register. When ``lane`` and every ``C`` have
+    no bits in common (``exact``, which the caller proves from powers of two),
+    ``S`` is linear over XOR and ``S(lane + C) = (S(lane) ^ K) + R``, where ``K``
+    is the XOR that ``C`` makes in the 16-byte-chunk bits and ``R`` is the rest of
+    ``C``: a handful of distinct ``S(lane) ^ K`` values, each plus a constant that
+    becomes an immediate offset. Otherwise each offset is swizzled as a whole.
+    """
+
+    def __init__(self, L: "_Lowering", swizzle: str, lane: Value, exact: bool) -> None:
+        self.L, self.lane, self.exact = L, lane, exact
+        swz = _parse_swizzle(swizzle) if swizzle else None
+        self.swz = None if swz is None or swz.is_identity else swz
+        self.parts: dict[int, Value] = {}
+
+    def at(self, const: int) -> Value:
+        b, s = self.L.b, self.swz
+        if s is None:
+            return b.add(self.lane, b.const(const, i32)) if const else self.lane
+        if not self.exact:
+            return swizzled(self.L, str(s), b.add(self.lane, b.const(const, i32)))
+        chunk = ((1 << s.bits) - 1) << s.base
+        key = (const & chunk) ^ ((const >> s.shift) & chunk)
+        if key not in self.parts:
+            if 0 not in self.parts:
+                self.parts[0] = swizzled(self.L, str(s), self.lane)
+            self.parts[key] = b.binary("xor", self.parts[0], b.const(key, i32))
+        rest = const & ~chunk
+        return b.add(self.parts[key], b.const(rest, i32)) if rest else self.parts[key]
+
+
+@lru_cache(maxsize=64)
+def _parse_swizzle(text: str):   # -> shared_layouts.Swizzle
+    from tilelang.ir.shared_layouts import parse_swizzle
+    return parse_swizzle(text)
+
+
 _COMBINE = {"sum": "add", "max": "maximum", "min": "minimum"}
 
 

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from tilelang.ir import ops as o
 from tilelang.ir import thread_ops as th
+from tilelang.passes.blocked_layout import Blocked
+from tilelang.passes.lower_layouts import SwizzledOffsets, swizzled
 from tilelang.ir.types import VECTOR_BYTES, DType, ScalarType, TileType, i32, i64
 from tilelang.ir.values import Value
 from tilelang.passes.vectorize import slot_run
@@ -113,11 +115,12 @@ def lower_copy(L: "_Lowering", op: o.CopyOp) -> None:
     nbytes = v * size
     use_cp_async = getattr(op, "is_async", False) and nbytes in (4, 8, 16) and \
         t.dtype.bits >= 8
+    where = buffer_offsets(L, lay, buf.type.swizzle)
     for r in range(0, lay.slots, v):
         if lay.never_valid(r):
             continue
         addr, pred = _element(L, op.tensor, op.offsets, t, r, None)
-        dst = L.b.add(L.b.mul(L.flat(lay, r), L.b.const(size, i32)), base)
+        dst = L.b.add(L.b.mul(where(r), L.b.const(size, i32)), base)
         # cp.async has no predicate, so groups with padding slots in some threads
         # (which must not write past the buffer) take the synchronous path.
         if use_cp_async and lay.always_valid(r):
@@ -127,6 +130,19 @@ def lower_copy(L: "_Lowering", op: o.CopyOp) -> None:
             continue
         values = _load(L, t.dtype, v, addr=addr, pred=pred, other=None)
         L.b.emit0(th.StSharedOp, addr=dst, values=tuple(values), pred=L.valid(lay, r))
+
+
+def buffer_offsets(L: "_Lowering", lay: Any, swizzle: str) -> Any:
+    """``r -> `` the element offset where slot ``r`` of a row-major register tile in
+    layout ``lay`` lives in a buffer with ``swizzle``. A blocked slot's flat index is
+    ``tid * vec`` plus a constant, in separate bits when the block size and ``vec``
+    are powers of two, so the swizzle costs a few values per thread
+    (``SwizzledOffsets``)."""
+    if not swizzle or not isinstance(lay, Blocked):
+        return lambda r: swizzled(L, swizzle, L.flat(lay, r))
+    exact = lay.threads & (lay.threads - 1) == 0 and lay.vec & (lay.vec - 1) == 0
+    offs = SwizzledOffsets(L, swizzle, L.b.mul(L.tid, L.b.const(lay.vec, i32)), exact)
+    return lambda r: offs.at(lay.slot_base(r))
 
 
 def shared_width(t: TileType, layout: Any) -> int:
@@ -142,18 +158,21 @@ def shared_width(t: TileType, layout: Any) -> int:
     return max(v, 1)
 
 
-def lower_shared_load(L: "_Lowering", t: TileType, base: Value) -> list[Value]:
-    """The slots of a register tile of type ``t`` read from a buffer at byte ``base``."""
+def lower_shared_load(L: "_Lowering", t: TileType, base: Value,
+                      swizzle: str = "") -> list[Value]:
+    """The slots of a register tile of type ``t`` read from a buffer at byte ``base``
+    (row-major, with ``swizzle``: a shared type's annotation)."""
     lay = L.layout(t)
     v = shared_width(t, lay)
     size = _itemsize(t.dtype)
     slots: list[Value] = []
+    where = buffer_offsets(L, lay, swizzle)
     for r in range(0, lay.slots, v):
-        flat = L.flat(lay, r)
+        elem = where(r)
         valid = L.valid(lay, r)
         if valid is not None:  # padding reads element 0 (there is no predicate)
-            flat = L.b.where(valid, flat, L.b.const(0, i32))
-        addr = L.b.add(L.b.mul(flat, L.b.const(size, i32)), base)
+            elem = L.b.where(valid, elem, L.b.const(0, i32))
+        addr = L.b.add(L.b.mul(elem, L.b.const(size, i32)), base)
         results = tuple(L.b.builder.fresh(ScalarType(t.dtype)) for _ in range(v))
         L.b.builder.emit(th.LdSharedOp(results=results, loc=L.b.loc, dtype=t.dtype, vec=v,
                                        addr=addr))
@@ -161,14 +180,16 @@ def lower_shared_load(L: "_Lowering", t: TileType, base: Value) -> list[Value]:
     return slots
 
 
-def lower_shared_store(L: "_Lowering", tile: Any, base: Value) -> None:
-    """Write the register tile ``tile`` (a lower-to-threads ``Tile``) to a buffer at ``base``."""
+def lower_shared_store(L: "_Lowering", tile: Any, base: Value, swizzle: str = "") -> None:
+    """Write the register tile ``tile`` (a lower-to-threads ``Tile``) to a buffer at
+    ``base`` (row-major, with ``swizzle``)."""
     lay = tile.layout
     v = shared_width(tile.type, lay)
     size = _itemsize(tile.type.dtype)
+    where = buffer_offsets(L, lay, swizzle)
     for r in range(0, len(tile.slots), v):
         if lay.never_valid(r):
             continue
-        addr = L.b.add(L.b.mul(L.flat(lay, r), L.b.const(size, i32)), base)
+        addr = L.b.add(L.b.mul(where(r), L.b.const(size, i32)), base)
         L.b.emit0(th.StSharedOp, addr=addr, values=tuple(tile.slots[r:r + v]),
                   pred=L.valid(lay, r))

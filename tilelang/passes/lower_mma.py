@@ -19,6 +19,7 @@ from tilelang.ir import thread_ops as th
 from tilelang.ir.layouts import warp_tiled
 from tilelang.ir.types import ScalarType, TileType, bf16, f16, f32, i32
 from tilelang.ir.values import Value
+from tilelang.passes.lower_layouts import SwizzledOffsets
 
 if TYPE_CHECKING:
     from tilelang.passes.lower_to_threads import Tile, _Lowering
@@ -109,6 +110,25 @@ def lower_dot_mma(L: "_Lowering", a: "Tile", b: "Tile", acc: "Tile", out_t: Tile
     a_col = B.mul(B.binary("shr", quad, c(1)), c(8))
     b_row = B.add(r8, B.mul(B.binary("and", quad, c(1)), c(8)))
     b_kcol = B.mul(B.binary("and", quad, c(1)), c(8))
+    # Each ldmatrix address is a lane part plus a constant (mi, nj, ks) part, kept
+    # apart so that the swizzle costs a few registers, not one per address.
+    pow2 = lambda x: x & (x - 1) == 0  # noqa: E731
+    # (lane, tile and warp parts of rows and columns fall in separate bits when the
+    # row length and the warp tile are powers of two: SwizzledOffsets' condition)
+    a_off = SwizzledOffsets(L, _swizzle_of(a), B.add(B.mul(a_row, c(k)), a_col),
+                            exact=pow2(k) and pow2(WM))
+    if b_from_nk:
+        b_off = SwizzledOffsets(L, _swizzle_of(b), B.add(B.mul(B.add(col0, r8), c(k)), b_kcol),
+                                exact=pow2(k) and pow2(WN))
+    else:
+        b_off = SwizzledOffsets(L, _swizzle_of(b), B.add(B.mul(b_row, c(n)), col0),
+                                exact=pow2(n) and pow2(WN))
+
+    def a_addr(const: int) -> Value:
+        return B.add(B.mul(a_off.at(const), c(2)), a_base)
+
+    def b_addr(const: int) -> Value:
+        return B.add(B.mul(b_off.at(const), c(2)), b_base)
     for ks in range(k // MMA_K):
         a_frag = {}
         for mi in range(WM // MMA_M):
@@ -116,23 +136,16 @@ def lower_dot_mma(L: "_Lowering", a: "Tile", b: "Tile", acc: "Tile", out_t: Tile
                 first = 4 * (mi * (k // MMA_N) + 2 * ks)
                 a_frag[mi] = list(a.slots[first:first + 8])
                 continue
-            row = B.add(a_row, c(mi * MMA_M))
-            col = B.add(a_col, c(ks * MMA_K))
-            addr = B.add(B.mul(B.add(B.mul(row, c(k)), col), c(2)), a_base)
+            addr = a_addr(mi * MMA_M * k + ks * MMA_K)
             a_frag[mi] = _ldmatrix(B, in_dt, 4, False, addr)
         b_frag = {}
         for nj in range(WN // MMA_N):
             if b_from_nk:
                 # matrix j: rows n (lane % 8), columns k 8j..8j+7; the plain load gives
                 # lane l the elements (k = 2 (l % 4) + {0, 1}, n = l / 4) mma wants
-                nrow = B.add(r8, c(nj * MMA_N))
-                nrow = B.add(col0, nrow)
-                kcol = B.add(b_kcol, c(ks * MMA_K))
-                addr = B.add(B.mul(B.add(B.mul(nrow, c(k)), kcol), c(2)), b_base)
+                addr = b_addr(nj * MMA_N * k + ks * MMA_K)
             else:
-                krow = B.add(b_row, c(ks * MMA_K))
-                col = B.add(col0, c(nj * MMA_N))
-                addr = B.add(B.mul(B.add(B.mul(krow, c(n)), col), c(2)), b_base)
+                addr = b_addr(ks * MMA_K * n + nj * MMA_N)
             b_frag[nj] = _ldmatrix(B, in_dt, 2, not b_from_nk, addr)
         for mi, nj in tiles:
             res = tuple(B.builder.fresh(ScalarType(f32)) for _ in range(4))
@@ -153,6 +166,12 @@ def lower_dot_mma(L: "_Lowering", a: "Tile", b: "Tile", acc: "Tile", out_t: Tile
     lay = L.layout(out_t)
     return [L.fetch(L.flat(lay, r), f32, base=off_c, valid=L.valid(lay, r))
             for r in range(lay.slots)]
+
+
+def _swizzle_of(x: object) -> str:
+    """The swizzle of the buffer a shared operand is read from ("" for a stashed tile)."""
+    buf = getattr(x, "buf", None)
+    return buf.type.swizzle if buf is not None else ""
 
 
 def accumulator_grid_of(lay: object, m: int, n: int, warps: int) -> tuple[int, int] | None:

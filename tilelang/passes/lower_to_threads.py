@@ -34,7 +34,8 @@ from tilelang.ir.values import Block, Function, Module, Value
 from tilelang.passes.lower_mma import scratch_bytes as mma_scratch_bytes
 from tilelang.passes.blocked_layout import Blocked, blocked, row_major_strides
 from tilelang.passes.lower_layouts import (Assigned, assigned, broadcast_slots,
-                                           lower_reduce_in_registers, owner, slot_coords)
+                                           lower_reduce_in_registers, owner, slot_coords,
+                                           swizzled)
 from tilelang.passes.thread_builder import ThreadBuilder
 from tilelang.ir.staging_ops import AsyncCommitOp, AsyncWaitOp, SharedSliceOp
 from tilelang.passes.shared_operands import SharedOperand, shared_operand_values
@@ -68,6 +69,11 @@ class Shared:
             raise IRError("lower-to-threads: a tl.shared_slice view has a runtime offset; "
                           "address it with Shared.base() (a bug in the lowering)")
         return self.static_offset
+
+    def element(self, L: "_Lowering", flat: Value) -> Value:
+        """Where row-major element ``flat`` lives, in elements from ``base`` (the
+        buffer's swizzle applied)."""
+        return swizzled(L, self.type.swizzle, flat)
 
     def base(self, b: ThreadBuilder) -> Value:
         """The i32 byte address of element 0 (emits the addition for a view)."""
@@ -373,12 +379,13 @@ class _Lowering:
             return self.bind(op.result, SharedOperand(op.result.type, buf))
         from tilelang.passes.lower_memory import lower_shared_load
         t = op.result.type
-        self.bind(op.result, self.new_tile(t, lower_shared_load(self, t, buf.base(self.b))))
+        self.bind(op.result, self.new_tile(t, lower_shared_load(self, t, buf.base(self.b),
+                                                                buf.type.swizzle)))
 
     def _op_SharedStoreOp(self, op: o.SharedStoreOp) -> None:
         from tilelang.passes.lower_memory import lower_shared_store
         buf: Shared = self.val(op.dst)
-        lower_shared_store(self, self.val(op.value), buf.base(self.b))
+        lower_shared_store(self, self.val(op.value), buf.base(self.b), buf.type.swizzle)
 
     # -- debugging ---------------------------------------------------------------------
     def _op_PrintOp(self, op: o.PrintOp) -> None:

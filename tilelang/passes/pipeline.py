@@ -164,7 +164,8 @@ class _Pipeliner:
         rings = {}
         for c in copies:
             st: SharedType = c.dst.type
-            ring = self.namer.fresh(SharedType((self.S, *st.shape), st.dtype), f"{c.dst.name}_ring")
+            ring = self.namer.fresh(SharedType((self.S, *st.shape), st.dtype, st.swizzle),
+                                    f"{c.dst.name}_ring")
             before.append(o.AllocSharedOp(results=(ring,), loc=c.loc))
             rings[c.dst.name] = ring
         lower, step = self.loop.lower, self.loop.step

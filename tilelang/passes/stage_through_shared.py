@@ -8,11 +8,14 @@ path (``lower_mma.mma_applies`` for the function's ``num_warps``), reached
 directly or through ``tl.reshape`` of unit dimensions and, for B only, one
 ``tl.trans``. It becomes, at the same place::
 
-    %x_smem = tl.alloc_shared() : shared<shape>     # the load's window shape
+    %x_smem = tl.alloc_shared() : shared<shape, swizzle = "...">   # the window shape
     tl.copy(tensor = X, offsets = [...], dst = %x_smem)
     %x = tl.shared_load(src = %x_smem) : tile<shape>
 
-``%x`` keeps its name, so the uses are untouched. Both forms read the window
+The buffer is swizzled (``operand_swizzle``: the ``swizzle`` annotation of its
+type, an XOR permutation of 16-byte chunks from ``shared_layouts.choose_swizzle``)
+so that the copies into it and the ``ldmatrix`` reads out of it are free of bank
+conflicts. ``%x`` keeps its name, so the uses are untouched. Both forms read the window
 with zeros outside the tensor. Loads inside loops are staged inside the loop
 body (the ``pipeline`` pass turns those buffers into ring buffers); loads with
 other uses, masks or an ``other`` value are left alone. lower-to-threads then
@@ -25,6 +28,8 @@ from dataclasses import replace
 
 from tilelang.ir import ops as o
 from tilelang.ir.rewrite import map_regions
+from tilelang.ir.layouts import LayoutError
+from tilelang.ir.shared_layouts import choose_swizzle
 from tilelang.ir.types import SharedType, TileType
 from tilelang.ir.values import Block, Function, Module, Value
 from tilelang.passes.shared_operands import dot_operand_ok, unit_reshape
@@ -69,12 +74,25 @@ def _feeds_dots_only(v: Value, uses: dict[str, list[o.Op]], warps: int,
     return True
 
 
+def operand_swizzle(t: TileType) -> str:
+    """The swizzle of a staged operand's buffer: the smallest under which its
+    ``ldmatrix`` row reads and 16-byte copies are free of bank conflicts (""
+    when none is needed or none exists for the shape)."""
+    rows, cols = t.shape[-2:] if t.rank >= 2 else (1, t.shape[0])
+    try:
+        swz = choose_swizzle((rows, cols), t.dtype.bits, ("ldmatrix", "vec16"))
+    except LayoutError:
+        return ""
+    return "" if swz.is_identity else str(swz)
+
+
 def _block(block: Block, staged: set[str], namer: Namer) -> Block:
     out: list[o.Op] = []
     for op in block.ops:
         if isinstance(op, o.LoadOp) and op.result.name in staged:
             t: TileType = op.result.type
-            buf = namer.fresh(SharedType(t.shape, t.dtype), f"{op.result.name}_smem")
+            buf = namer.fresh(SharedType(t.shape, t.dtype, operand_swizzle(t)),
+                              f"{op.result.name}_smem")
             out.append(o.AllocSharedOp(results=(buf,), loc=op.loc))
             out.append(o.CopyOp(loc=op.loc, tensor=op.tensor, offsets=op.offsets, dst=buf))
             out.append(o.SharedLoadOp(results=op.results, loc=op.loc, src=buf))
