@@ -165,14 +165,19 @@ class SwizzledOffsets:
             return b.add(self.lane, b.const(const, i32)) if const else self.lane
         if not self.exact:
             return swizzled(self.L, str(s), b.add(self.lane, b.const(const, i32)))
-        chunk = ((1 << s.bits) - 1) << s.base
-        key = (const & chunk) ^ ((const >> s.shift) & chunk)
+        key, rest = split_constant(s, const)
         if key not in self.parts:
             if 0 not in self.parts:
                 self.parts[0] = swizzled(self.L, str(s), self.lane)
             self.parts[key] = b.binary("xor", self.parts[0], b.const(key, i32))
-        rest = const & ~chunk
         return b.add(self.parts[key], b.const(rest, i32)) if rest else self.parts[key]
+
+
+def split_constant(swz, const: int) -> tuple[int, int]:
+    """``(K, R)`` with ``S(lane + const) == (S(lane) ^ K) + R`` for every ``lane`` that
+    shares no bits with ``const`` (``swz``: a ``shared_layouts.Swizzle``)."""
+    chunk = ((1 << swz.bits) - 1) << swz.base
+    return (const & chunk) ^ ((const >> swz.shift) & chunk), const & ~chunk
 
 
 @lru_cache(maxsize=64)
