@@ -3,27 +3,41 @@
 from __future__ import annotations
 
 from tilelang.errors import IRError
-from tilelang.ir.ops import Trait, YieldOp
+from tilelang.ir.ops import Op, Trait, YieldOp
 from tilelang.ir.values import Block, Function, Module, Value
 
 
-def verify_module(module: Module) -> None:
+class VerifiedOps:
+    """Ops whose own ``verify()`` passed. Ops are immutable, so one that a pass kept
+    unchanged needs no second check: the pass manager shares one of these across a
+    pipeline (the SSA, dominance and terminator checks still run every time)."""
+
+    def __init__(self) -> None:
+        self._ops: dict[int, Op] = {}   # holding the op keeps its id from being reused
+
+    def check(self, op: Op) -> None:
+        if id(op) not in self._ops:
+            op.verify()
+            self._ops[id(op)] = op
+
+
+def verify_module(module: Module, verified: VerifiedOps | None = None) -> None:
     """Raise ``IRError`` describing the first broken invariant of ``module``."""
     names = [f.name for f in module.functions]
     if len(set(names)) != len(names):
         raise IRError(f"duplicate function names in module: {names}")
     for fn in module.functions:
-        verify_function(fn)
+        verify_function(fn, verified)
 
 
-def verify_function(fn: Function) -> None:
+def verify_function(fn: Function, verified: VerifiedOps | None = None) -> None:
     defined: set[str] = set()
     for p in fn.params:
         _define(p, defined, fn.name)
     if tuple(fn.body.args) != tuple(fn.params):
         raise IRError(f"function {fn.name}: body arguments must be the parameters")
     _verify_block(fn.body, frozenset(p.name for p in fn.params), defined, fn.name,
-                  top_level=True)
+                  verified or VerifiedOps(), top_level=True)
 
 
 def _define(v: Value, defined: set[str], fn: str) -> None:
@@ -33,7 +47,7 @@ def _define(v: Value, defined: set[str], fn: str) -> None:
 
 
 def _verify_block(block: Block, visible: frozenset[str], defined: set[str], fn: str,
-                  top_level: bool = False) -> None:
+                  verified: VerifiedOps, top_level: bool = False) -> None:
     scope = set(visible)
     if not top_level:
         for a in block.args:
@@ -50,12 +64,12 @@ def _verify_block(block: Block, visible: frozenset[str], defined: set[str], fn: 
             raise IRError(f"function {fn}: {op.NAME} must be the last op of its block")
         if top_level and isinstance(op, YieldOp):
             raise IRError(f"function {fn}: tl.yield outside a region")
-        op.verify()
+        verified.check(op)
         regions = op.regions()
         if regions:  # regions see what is defined before their op
             frozen = frozenset(scope)
             for r in regions:
-                _verify_block(r, frozen, defined, fn)
+                _verify_block(r, frozen, defined, fn, verified)
         for r in op.results:
             _define(r, defined, fn)
             scope.add(r.name)
@@ -63,4 +77,4 @@ def _verify_block(block: Block, visible: frozenset[str], defined: set[str], fn: 
         raise IRError(f"function {fn}: body must end with tl.return")
 
 
-__all__ = ["verify_module", "verify_function"]
+__all__ = ["VerifiedOps", "verify_module", "verify_function"]

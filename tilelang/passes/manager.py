@@ -7,7 +7,7 @@ from typing import Callable
 
 from tilelang.errors import IRError
 from tilelang.ir.values import Module
-from tilelang.ir.verifier import verify_module
+from tilelang.ir.verifier import VerifiedOps, verify_module
 
 PassFn = Callable[[Module], Module]
 
@@ -24,13 +24,14 @@ def run_pipeline(module: Module, passes: list[tuple[str, PassFn]], *,
                  keep_stages: bool = False, verify: bool = True) -> PassResult:
     """Apply ``passes`` in order; ``keep_stages`` records the input and each output."""
     result = PassResult(module)
+    verified = VerifiedOps()   # ops a pass keeps unchanged are not re-verified
     if keep_stages:
         result.stages.append(("input", module))
     for name, fn in passes:
         module = fn(module)
         if verify:
             try:
-                verify_module(module)
+                verify_module(module, verified)
             except IRError as e:
                 raise IRError(f"IR is invalid after pass '{name}': {e}") from None
         if keep_stages:
