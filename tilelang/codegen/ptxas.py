@@ -9,8 +9,6 @@ own message when it fails.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
 import shutil
 import subprocess
@@ -19,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tilelang import knobs
+from tilelang.codegen.nvidia_wheels import executable, wheel_binary
 from tilelang.errors import CompileError
 
 __all__ = ["AssembleResult", "assemble", "find_ptxas", "ptxas_version"]
@@ -27,23 +26,9 @@ ENV_VAR = "TILELANG_PTXAS"
 TIMEOUT_S = 300
 
 
-def _executable(p: Path) -> bool:
-    return p.is_file() and os.access(p, os.X_OK)
-
-
 def _wheel_ptxas() -> Path | None:
-    """``bin/ptxas`` inside the ``nvidia`` namespace package (any CUDA wheel layout)."""
-    try:
-        spec = importlib.util.find_spec("nvidia")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for root in spec.submodule_search_locations:
-        for candidate in sorted(Path(root).glob("*/bin/ptxas"), reverse=True):
-            if _executable(candidate):
-                return candidate
-    return None
+    """``bin/ptxas`` of the nvidia-cuda-nvcc wheel (any CUDA wheel layout)."""
+    return wheel_binary("ptxas")
 
 
 def find_ptxas() -> Path | None:
@@ -51,7 +36,7 @@ def find_ptxas() -> Path | None:
     env = knobs.ptxas_path()
     if env:
         p = Path(env).expanduser()
-        if not _executable(p):
+        if not executable(p):
             raise CompileError(f"{ENV_VAR}={env} is not an executable file",
                                hint=f"point {ENV_VAR} at a ptxas binary, or unset it to use "
                                     "the nvidia-cuda-nvcc wheel's")

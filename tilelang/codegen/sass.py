@@ -28,8 +28,6 @@ only the size modifiers.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
 import shutil
 import subprocess
@@ -37,6 +35,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+from tilelang.codegen.nvidia_wheels import wheel_binary
 from tilelang.errors import CompileError
 
 __all__ = ["INSTALL_HINT", "access_bits", "access_widths", "count", "disassemble",
@@ -49,23 +48,7 @@ INSTALL_HINT = ("pip install nvidia-cuda-nvdisasm (the test extra; match nvidia-
                 "CUDA major), or put nvdisasm or cuobjdump on PATH")
 
 
-def _executable(p: Path) -> bool:
-    return p.is_file() and os.access(p, os.X_OK)
-
-
-def _wheel_binary(name: str) -> Path | None:
-    """``*/bin/<name>`` inside the ``nvidia`` namespace package (any CUDA wheel layout)."""
-    try:
-        spec = importlib.util.find_spec("nvidia")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for root in spec.submodule_search_locations:
-        for candidate in sorted(Path(root).glob(f"*/bin/{name}"), reverse=True):
-            if _executable(candidate):
-                return candidate
-    return None
+_wheel_binary = wheel_binary   # (a module attribute, so tests can replace it)
 
 
 def find_tool(name: str) -> Path | None:
