@@ -11,8 +11,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from tilelang.errors import LaunchError
 from tilelang.hardware import AMD_ARCHS, NVIDIA_ARCHS, max_shared_bytes
@@ -57,6 +59,19 @@ class CompiledKernel:
         return self.artifacts.get("cubin")
 
 
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Compiling creates hundreds of thousands of short-lived objects and no cycles
+    worth collecting; the collector's full passes over them would only cost time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class Target:
     """A compilation target: a pass pipeline and a way to run the result."""
 
@@ -73,9 +88,11 @@ class Target:
             entry = cache.load(key)
             if entry is not None:
                 return cache.rebuild(self, kernel, spec, key, entry, keep_stages)
-        result = self.lower(kernel, spec, keep_stages)
-        compiled = CompiledKernel(kernel.name, self.name, spec, result.module, result.stages)
-        self.finish(compiled)
+        with _no_cyclic_gc():
+            result = self.lower(kernel, spec, keep_stages)
+            compiled = CompiledKernel(kernel.name, self.name, spec, result.module,
+                                      result.stages)
+            self.finish(compiled)
         if key is not None:
             cache.store_compiled(key, compiled)
         return compiled
