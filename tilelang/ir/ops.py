@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Iterator
 
 from tilelang.errors import IRError
 from tilelang.ir.types import (
-    DType, ScalarType, SharedType, TensorType, TileType, Type, bool_, i32,
+    ScalarType, SharedType, TensorType, TileType, Type, bool_, i32,
 )
 from tilelang.ir.values import Block, Loc, Value
 

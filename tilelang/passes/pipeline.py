@@ -46,7 +46,7 @@ from tilelang.ir import ops as o
 from tilelang.ir.rewrite import map_operands, map_regions
 from tilelang.ir.staging_ops import AsyncCommitOp, AsyncWaitOp, SharedSliceOp
 from tilelang.ir.types import ScalarType, SharedType, TensorType, bool_
-from tilelang.ir.values import Block, Function, Loc, Module, Value
+from tilelang.ir.values import Block, Function, Module, Value
 from tilelang.passes.names import Namer
 
 
@@ -168,7 +168,7 @@ class _Pipeliner:
                                     f"{c.dst.name}_ring")
             before.append(o.AllocSharedOp(results=(ring,), loc=c.loc))
             rings[c.dst.name] = ring
-        lower, step = self.loop.lower, self.loop.step
+        lower = self.loop.lower
         for p in range(self.S - 1):
             iv_p = lower if p == 0 else self.binary(before, "add", lower,
                                                     self._times_step(before, p))

@@ -37,14 +37,13 @@ constants and ops left unused are for ``eliminate-dead-code`` to remove.
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from typing import Any
 
 from tilelang.ir import ops as o
 from tilelang.ir.ops import FieldKind, op_fields
 from tilelang.ir.rewrite import map_operands, map_regions
-from tilelang.ir.types import DType, ScalarType, bool_
+from tilelang.ir.types import DType, ScalarType
 from tilelang.ir.values import Block, Function, Module, Value
 
 Const = int  # folded values: Python ints (bools as 0/1), wrapped to the dtype
