@@ -11,16 +11,39 @@ from tilelang.ir.values import Loc, Value
 
 
 class ThreadBuilder:
-    """Emits scalar ops at the current source location through a ``Builder``."""
+    """Emits scalar ops at the current source location through a ``Builder``.
+
+    A pure scalar op identical to one already emitted in the current block or an
+    enclosing one is not emitted again: its earlier result is returned. Lowering
+    computes the same index arithmetic for many slots; sharing it as it is built
+    keeps the thread IR (and every later pass over it) small. What CSE would do
+    later, done early; convergent ops (shuffles) are always emitted.
+    """
 
     def __init__(self, builder: Builder) -> None:
         self.builder = builder
         self.loc: Loc | None = None
+        # id(op list) -> (the list, {op key: result}); holding the list keeps its id
+        self._memo: dict[int, tuple[list, dict]] = {}
 
     def emit1(self, cls: type[o.Op], type_: Any, hint: str | None = None, **fields: Any) -> Value:
-        """Emit a one-result op; return its result."""
+        """Emit a one-result op (or reuse an identical pure one); return its result."""
+        key = _memo_key(cls, type_, fields)
+        if key is not None:
+            for ops in reversed(self.builder._stack):
+                entry = self._memo.get(id(ops))
+                if entry is not None and entry[0] is ops:
+                    hit = entry[1].get(key)
+                    if hit is not None:
+                        return hit
         result = self.builder.fresh(type_, hint)
         self.builder.emit(cls(results=(result,), loc=self.loc, **fields))
+        if key is not None:
+            ops = self.builder._stack[-1]
+            entry = self._memo.get(id(ops))
+            if entry is None or entry[0] is not ops:
+                entry = self._memo[id(ops)] = (ops, {})
+            entry[1][key] = result
         return result
 
     def emit0(self, cls: type[o.Op], **fields: Any) -> None:
@@ -66,3 +89,22 @@ class ThreadBuilder:
         if v.type.dtype == dtype:
             return v
         return self.emit1(o.CastOp, ScalarType(dtype), value=v)
+
+
+_SHAREABLE = (o.ConstantOp, o.BinaryOp, o.UnaryOp, o.CastOp, o.WhereOp)
+
+
+def _memo_key(cls: type[o.Op], type_: Any, fields: dict[str, Any]) -> tuple | None:
+    """What makes two emissions of a pure scalar op the same value (``None``: never
+    shared). Constants are told apart by ``repr`` so that ``0.0`` and ``-0.0`` (equal
+    as numbers) stay two values."""
+    if cls not in _SHAREABLE:
+        return None
+    if cls is o.ConstantOp:
+        return cls, type_, repr(fields["value"])
+    try:
+        items = tuple(sorted(fields.items()))
+        hash(items)
+    except TypeError:
+        return None
+    return cls, type_, items
