@@ -102,6 +102,18 @@ def test_cache_hit_skips_binding_and_relaunches(fake):
     assert len(k_scale._compiled) >= 2
 
 
+def test_a_hit_reads_each_launch_addresses(fake):
+    """The layout of an array is worked out once; its address is read every launch."""
+    fake.param_formats = _abi_formats(k_scale, "X=f32[1],Y=f32[1],s=f32")
+    y = FakeDeviceArray((64,), address=0x20000)
+    for address in (0x40000, 0x50000):
+        k_scale[(4,)](FakeDeviceArray((64,), address=address), y, 2.0, target="sm_80")
+        assert fake.launches[-1]["params"][0] == address
+    # (an odd address is unaligned: a new specialization, still the right address)
+    k_scale[(4,)](FakeDeviceArray((64,), address=0x50004), y, 2.0, target="sm_80")
+    assert fake.launches[-1]["params"][0] == 0x50004
+
+
 def test_cubin_or_ptx_by_device(fake):
     plan = _plan(k_scale, "X=f32[1],Y=f32[1],s=f32")
     plan.load()

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from tilelang.ir import types as t
+from tilelang.ir.types import VECTOR_BYTES
 from tilelang.runtime.arrays import array_dtype, array_rank, is_array
 from tilelang.runtime.dtypes import from_numpy
 from tilelang.runtime.facts import array_facts, facts_of
@@ -38,6 +39,7 @@ class FastEntry:
 
     compiled: Any
     runtime_positions: tuple[int, ...]
+    all_runtime: bool          # every positional argument is a runtime one, in order
     constexprs: dict[str, Any]
     run: Any   # run(grid3, runtime_args, views, stream): the target's launch
 
@@ -57,32 +59,35 @@ def fast_key(kernel: Any, target: str, args: tuple, kwargs: dict[str, Any],
     """The dispatch key of a launch, or ``None`` when only the general path can tell.
     Appends to ``views`` each runtime argument's device view (``None`` for scalars and
     for arrays read only by the target), in order."""
-    is_constexpr, constexpr_names = _kernel_layout(kernel)
+    # (this runs on every launch: names are bound to locals, calls kept few)
+    is_constexpr, constexpr_names = kernel.__dict__.get("_dispatch_layout") or \
+        _kernel_layout(kernel)
     if len(args) > len(is_constexpr):
         return None
     parts: list[Any] = [target, num_warps, num_stages]
+    add, add_view, describers = parts.append, views.append, _DESCRIBERS
     for a, const in zip(args, is_constexpr):
         tp = type(a)
         if const:
-            parts.append((tp, a))
+            add((tp, a))
             continue
         if tp is int:   # the scalar dtypes as strings: cheaper to hash than DTypes
-            parts.append("i32" if _I32_MIN <= a < _I32_MAX else "i64")
+            add("i32" if _I32_MIN <= a < _I32_MAX else "i64")
         elif tp is float:
-            parts.append("f32")
+            add("f32")
         elif tp is bool:
-            parts.append("bool")
+            add("bool")
         else:
-            describe = _DESCRIBERS.get(tp)
+            describe = describers.get(tp)
             if describe is None:
-                describe = _DESCRIBERS[tp] = _describer_for(a)
+                describe = describers[tp] = _describer_for(a)
             info = describe(a)
             if info is None:
                 return None
-            parts.append((tp, info[4], info[1], info[2]))
-            views.append(info[3])
+            add(info[0])
+            add_view(info[1])
             continue
-        views.append(None)
+        add_view(None)
     if kwargs:
         for name, value in kwargs.items():
             if name not in constexpr_names:
@@ -91,9 +96,9 @@ def fast_key(kernel: Any, target: str, args: tuple, kwargs: dict[str, Any],
     return tuple(parts)
 
 
-# (dtype, rank, facts, device view or None, the dtype as the key holds it) of an
-# array, or None for a non-array
-Description = "tuple[t.DType, int, tuple[str, ...], Any] | None"
+# (the key's part for an array: its type, dtype, rank and facts; its device view or
+# None), or None for a non-array
+Description = "tuple[tuple, Any] | None"
 _DESCRIBERS: dict[type, Any] = {}
 
 
@@ -121,55 +126,76 @@ def _describe_numpy(a: np.ndarray) -> Any:
     dtype = _NUMPY_DTYPES.get(np_dtype)
     if dtype is None:
         return None
-    return dtype, a.ndim, array_facts(a, dtype), None, np_dtype
+    return (np.ndarray, np_dtype, a.ndim, array_facts(a, dtype)), None
 
 
 def _describe_general(a: Any) -> Any:
     dtype = array_dtype(a)
     if dtype is None:
         return None
-    return dtype, array_rank(a), array_facts(a, dtype), None, dtype
+    return (type(a), dtype, array_rank(a), array_facts(a, dtype)), None
 
 
 def _describe_cai_on_device(a: Any) -> Any:
     """``_describe_cai`` for arrays that name their device (``a.device.id``)."""
     info = _describe_cai(a)
-    if info is None or info[3] is None:
+    if info is None or info[1] is None:
         return info
     device = getattr(a.device, "id", None)
     if type(device) is not int:
         return info
-    view = info[3]
-    return info[0], info[1], info[2], (view[0], view[1], view[2], device), info[4]
+    view = info[1]
+    return info[0], (view[0], view[1], view[2], device)
 
 
 def _describe_cai(a: Any) -> Any:
-    """A ``__cuda_array_interface__`` array, read once for the key and the launch."""
+    """A ``__cuda_array_interface__`` array, read once for the key and the launch.
+
+    What follows from the dtype, shape and strides alone (element strides, the
+    unit-stride and divisibility facts, the key's part for either alignment) is
+    worked out once per distinct layout; a launch reads the address and indexes."""
     iface = a.__cuda_array_interface__
+    shape = iface["shape"]
+    strides = iface.get("strides")
+    try:
+        static = _CAI_LAYOUTS[iface["typestr"], shape, strides]
+    except KeyError:
+        if len(_CAI_LAYOUTS) > 4096:           # a program cycling through many shapes
+            _CAI_LAYOUTS.clear()
+        static = _CAI_LAYOUTS[iface["typestr"], shape, strides] = _cai_layout(a, iface)
+    except TypeError:                          # a list shape or strides: not a key
+        static = _cai_layout(a, iface)
+    if static is None:
+        return _describe_general(a)
+    address = iface["data"][0]
+    return static[address % VECTOR_BYTES == 0], (address, static[2], static[3], None)
+
+
+def _cai_layout(a: Any, iface: dict) -> tuple | None:
+    """``(key part if unaligned, key part if aligned, shape, element strides)`` of a
+    ``__cuda_array_interface__`` layout; ``None`` for what the general path handles
+    (an unknown dtype, strides that are not whole elements)."""
     typestr = iface["typestr"]
     dtype = _NUMPY_DTYPES.get(typestr)
     if dtype is None:
-        return _describe_general(a)
+        return None
     itemsize = _ITEMSIZES[dtype]
-    shape = iface["shape"]
-    if type(shape) is not tuple:
-        shape = tuple(shape)
+    shape = tuple(iface["shape"])
     strides = iface.get("strides")
     if strides is None:
-        elems = _CONTIGUOUS.get(shape)
-        if elems is None:
-            elems = _CONTIGUOUS[shape] = contiguous_strides(shape)
+        elems = contiguous_strides(shape)
     elif any(s % itemsize for s in strides):
-        return _describe_general(a)            # the target reports the odd strides
+        return None                            # the target reports the odd strides
     else:
         elems = tuple(s // itemsize for s in strides)
-    address = iface["data"][0]
-    view = (address, shape, elems, None)
-    return dtype, len(shape), facts_of(address, shape, elems, itemsize), view, typestr
+    tp = type(a)
+    parts = tuple((tp, typestr, len(shape), facts_of(address, shape, elems, itemsize))
+                  for address in (1, 0))       # an odd address, then an aligned one
+    return parts[0], parts[1], shape, elems
 
 
-# element strides of C-contiguous shapes, and dtype sizes, as seen so far
-_CONTIGUOUS: dict[Any, tuple[int, ...]] = {}
+# the static part of each __cuda_array_interface__ layout seen so far
+_CAI_LAYOUTS: dict[tuple, tuple | None] = {}
 _ITEMSIZES = {d: max(1, d.bits // 8) for d in t.ALL_DTYPES}
 
 
@@ -218,7 +244,8 @@ def store(kernel: Any, key: tuple | None, target: Any, compiled: Any, args: tupl
     if len(positions) != len(runtime_args):
         return
     kernel.__dict__.setdefault("_dispatch", {})[key] = FastEntry(
-        compiled, positions, dict(constexprs), target.fast_runner(compiled, kernel))
+        compiled, positions, positions == tuple(range(len(args))), dict(constexprs),
+        target.fast_runner(compiled, kernel, runtime_args))
 
 
 def quick_grid(grid: Any) -> tuple[int, int, int] | None:

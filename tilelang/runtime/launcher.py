@@ -25,37 +25,44 @@ class Launcher:
         self.grid = grid
 
     def __call__(self, *args: Any, **kwargs: Any) -> None:
-        launch(self.kernel, self.grid, args, kwargs)
+        """Launch the kernel on the grid: a stored hit (``dispatch``) goes straight to the
+        target; otherwise bind, specialize, compile once, launch and store the hit."""
+        kernel, grid = self.kernel, self.grid
+        if kwargs:
+            target = kwargs.pop("target", None)
+            stream = kwargs.pop("stream", None)
+            num_warps = kwargs.pop("num_warps", None)
+            num_stages = kwargs.pop("num_stages", None)
+        else:
+            target = stream = num_warps = num_stages = None
+        tgt = resolve_target(target)
+        views: list[Any] = []
+        key = dispatch.fast_key(kernel, tgt.name, args, kwargs, num_warps, num_stages, views)
+        table = kernel.__dict__.get("_dispatch")
+        try:
+            hit = table.get(key) if table is not None and key is not None else None
+        except TypeError:   # an unhashable constexpr: the general path handles it
+            hit = None
+        if hit is not None:
+            grid3 = dispatch.quick_grid(grid) or normalize_grid(kernel, grid, hit.constexprs)
+            hit.run(grid3, args if hit.all_runtime else [args[i] for i in hit.runtime_positions],
+                    views, stream)
+            return
+        params, runtime_args, constexprs = bind_arguments(kernel, args, kwargs)
+        spec = kernel.make_specialization(params, constexprs, num_warps, num_stages)
+        grid3 = normalize_grid(kernel, grid, spec.constexpr_dict())
+        spec_key = (tgt.name, spec)
+        compiled = kernel.__dict__.setdefault("_compiled", {}).get(spec_key)
+        if compiled is None:
+            compiled = tgt.compile(kernel, spec)
+            kernel._compiled[spec_key] = compiled
+        tgt.launch(compiled, grid3, runtime_args, kernel, stream)
+        dispatch.store(kernel, key, tgt, compiled, args, runtime_args, spec.constexpr_dict())
 
 
 def launch(kernel: Any, grid: Any, args: tuple, kwargs: dict[str, Any]) -> None:
-    """Launch ``kernel`` on ``grid``: a stored hit (``dispatch``) goes straight to the
-    target; otherwise bind, specialize, compile once, launch and store the hit."""
-    if kwargs:
-        target = kwargs.pop("target", None)
-        stream = kwargs.pop("stream", None)
-        num_warps = kwargs.pop("num_warps", None)
-        num_stages = kwargs.pop("num_stages", None)
-    else:
-        target = stream = num_warps = num_stages = None
-    tgt = resolve_target(target)
-    views: list[Any] = []
-    key = dispatch.fast_key(kernel, tgt.name, args, kwargs, num_warps, num_stages, views)
-    hit = dispatch.lookup(kernel, key)
-    if hit is not None:
-        grid3 = dispatch.quick_grid(grid) or normalize_grid(kernel, grid, hit.constexprs)
-        hit.run(grid3, [args[i] for i in hit.runtime_positions], views, stream)
-        return
-    params, runtime_args, constexprs = bind_arguments(kernel, args, kwargs)
-    spec = kernel.make_specialization(params, constexprs, num_warps, num_stages)
-    grid3 = normalize_grid(kernel, grid, spec.constexpr_dict())
-    spec_key = (tgt.name, spec)
-    compiled = kernel.__dict__.setdefault("_compiled", {}).get(spec_key)
-    if compiled is None:
-        compiled = tgt.compile(kernel, spec)
-        kernel._compiled[spec_key] = compiled
-    tgt.launch(compiled, grid3, runtime_args, kernel, stream)
-    dispatch.store(kernel, key, tgt, compiled, args, runtime_args, spec.constexpr_dict())
+    """``kernel[grid](*args, **kwargs)``."""
+    Launcher(kernel, grid)(*args, **kwargs)
 
 
 def _fail(kernel: Any, message: str, hint: str | None = None) -> LaunchError:

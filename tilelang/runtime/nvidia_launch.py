@@ -114,21 +114,28 @@ def _no_stream() -> int:
 _STREAM_SOURCES: dict[type, Any] = {}
 
 
+def default_stream_source(args: Any) -> Any:
+    """What ``resolve_stream(None, args)`` calls to find the stream, chosen from the
+    arguments' types (a launch's dispatch key fixes them, so a cache hit can keep it):
+    the current torch or cupy stream's reader, else one that gives the default stream."""
+    for a in args:
+        source = _STREAM_SOURCES.get(type(a))
+        if source is None:
+            module = type(a).__module__
+            source = _STREAM_SOURCES[type(a)] = (
+                _torch_stream if module.startswith("torch") else
+                _cupy_stream if module.startswith("cupy") else _no_stream)
+        if source is not _no_stream:
+            return source
+    return _no_stream
+
+
 def resolve_stream(stream: Any, args: list[Any]) -> int:
     """The ``CUstream`` handle to launch on: ``stream`` (a torch or cupy stream, an object
     with ``__cuda_stream__``, a ``CUstream`` or an int), else the current torch or cupy
     stream when the arguments are torch tensors or cupy arrays, else the default stream."""
     if stream is None:
-        for a in args:
-            source = _STREAM_SOURCES.get(type(a))
-            if source is None:
-                module = type(a).__module__
-                source = _STREAM_SOURCES[type(a)] = (
-                    _torch_stream if module.startswith("torch") else
-                    _cupy_stream if module.startswith("cupy") else _no_stream)
-            if source is not _no_stream:
-                return source()
-        return 0
+        return default_stream_source(args)()
     if isinstance(stream, int):
         return stream
     for attr in ("cuda_stream", "ptr", "handle"):

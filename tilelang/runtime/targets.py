@@ -21,7 +21,7 @@ from tilelang.hardware import AMD_ARCHS, NVIDIA_ARCHS, max_shared_bytes
 from tilelang.ir.values import Function, Module
 from tilelang.passes import pipeline, run_pipeline
 from tilelang.passes.allocate_shared import with_shared_limit
-from tilelang.runtime.nvidia_launch import resolve_stream
+from tilelang.runtime.nvidia_launch import default_stream_source, resolve_stream
 
 NVIDIA_TARGETS = NVIDIA_ARCHS
 AMD_TARGETS = AMD_ARCHS
@@ -116,9 +116,10 @@ class Target:
                args: list[Any], kernel: Any, stream: Any = None) -> None:
         raise NotImplementedError
 
-    def fast_runner(self, compiled: CompiledKernel, kernel: Any) -> Any:
+    def fast_runner(self, compiled: CompiledKernel, kernel: Any, args: Any = ()) -> Any:
         """``run(grid, args, views, stream)`` for the launcher's cache hits, with what can
-        be decided per compiled kernel decided now (``views``: see ``dispatch``)."""
+        be decided per compiled kernel (and per the types of the runtime ``args`` of the
+        launch that stored the hit) decided now (``views``: see ``dispatch``)."""
         def run(grid: tuple[int, int, int], args: list[Any], views: list[Any],
                 stream: Any) -> None:
             self.launch(compiled, grid, args, kernel, stream)
@@ -214,10 +215,12 @@ class NvidiaTarget(Target):
         values = plan.values(args, None, kernel, self.name)
         plan.launch(grid, values, resolve_stream(stream, args), kernel)
 
-    def fast_runner(self, compiled: CompiledKernel, kernel: Any) -> Any:
+    def fast_runner(self, compiled: CompiledKernel, kernel: Any, args: Any = ()) -> Any:
         from tilelang.runtime import cuda_driver
         plan = self.plan(compiled, kernel)
         name = self.name
+        # the key of a hit fixes the arguments' types, and with them the default stream
+        current_stream = default_stream_source(args)
 
         def run(grid: tuple[int, int, int], args: list[Any], views: list[Any],
                 stream: Any) -> None:
@@ -225,7 +228,8 @@ class NvidiaTarget(Target):
                 self.launch(compiled, grid, args, kernel, stream)
                 return
             plan.launch(grid, plan.values(args, views, kernel, name),
-                        resolve_stream(stream, args), kernel)
+                        current_stream() if stream is None else resolve_stream(stream, args),
+                        kernel)
         return run
 
     def plan(self, compiled: CompiledKernel, kernel: Any) -> Any:
