@@ -28,13 +28,13 @@ class Launcher:
         """Launch the kernel on the grid: a stored hit (``dispatch``) goes straight to the
         target; otherwise bind, specialize, compile once, launch and store the hit."""
         kernel, grid = self.kernel, self.grid
+        target = stream = num_warps = num_stages = None
         if kwargs:
             target = kwargs.pop("target", None)
-            stream = kwargs.pop("stream", None)
-            num_warps = kwargs.pop("num_warps", None)
-            num_stages = kwargs.pop("num_stages", None)
-        else:
-            target = stream = num_warps = num_stages = None
+            if kwargs:   # (target= alone is the common case)
+                stream = kwargs.pop("stream", None)
+                num_warps = kwargs.pop("num_warps", None)
+                num_stages = kwargs.pop("num_stages", None)
         tgt = resolve_target(target)
         views: list[Any] = []
         key = dispatch.fast_key(kernel, tgt.name, args, kwargs, num_warps, num_stages, views)

@@ -176,6 +176,7 @@ class LaunchPlan:
                            (int if not p.is_tensor and p.dtype.name == "bool" else None)
                            for p in self.params]
         self.np_dtypes = [to_numpy(p.dtype) for p in self.params]
+        self.slots = tuple(zip(range(len(self.params)), self.params, self.converters))
         codes = [p.format for p in abi.params]
         self.struct = struct.Struct("@" + "".join(codes))
         self.buffer = ctypes.create_string_buffer(max(self.struct.size, 1))
@@ -201,11 +202,11 @@ class LaunchPlan:
         """The PTX parameter values in ABI order; a ``LaunchError`` for a host array, a
         tensor on another device or a rank that differs from the specialization's."""
         out: list[Any] = []
+        add = out.append
         ordinal = self.driver.ordinal
-        for i, p in enumerate(self.params):
+        for i, p, conv in self.slots:
             if p.rank is None:
-                conv = self.converters[i]
-                out.append(args[i] if conv is None else conv(args[i]))
+                add(args[i] if conv is None else conv(args[i]))
                 continue
             view = views[i] if views is not None else None
             if view is None:
@@ -219,7 +220,7 @@ class LaunchPlan:
                                     f"device is cuda:{ordinal}",
                             "move the arrays to one device and make it current "
                             "(torch.cuda.set_device / cupy.cuda.Device(...).use())")
-            out.append(address)
+            add(address)
             out += shape
             out += strides
         return out
