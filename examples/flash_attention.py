@@ -102,6 +102,24 @@ def run(target: str | None = "interp", batch: int = 1, heads: int = 2, seq: int 
     return err, err <= TOLERANCE
 
 
+TUNE_SPACE = dict(BM=[32, 64, 128], BN=[32, 64], num_warps=[4, 8])
+
+
+def tune_inputs(batch: int = 1, heads: int = 2, seq: int = 256, head_dim: int = 64,
+                causal: bool = False) -> dict:
+    """Inputs of ``tilelang tune examples/flash_attention.py:flash_attention --sizes ...``."""
+    rng = np.random.default_rng(0)
+    shape = (batch, heads, seq, head_dim)
+    q, k, v = (rng.standard_normal(shape).astype(ml_dtypes.bfloat16) for _ in range(3))
+    sm_scale = 1 / math.sqrt(head_dim)
+    ref = reference(q, k, v, sm_scale, causal)
+    return dict(args=(q, k, v, np.zeros(shape, ml_dtypes.bfloat16), sm_scale),
+                kwargs=dict(HEAD_DIM=head_dim, CAUSAL=causal),
+                grid=lambda meta: (tl.cdiv(seq, meta["BM"]), batch * heads),
+                reference=lambda **inputs: ref, rtol=0.0,
+                atol=TOLERANCE * float(np.max(np.abs(ref))))
+
+
 if __name__ == "__main__":
     ok_all = True
     for causal in (False, True):

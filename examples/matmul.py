@@ -67,6 +67,22 @@ def run(target: str | None = "interp", M: int = 500, N: int = 300, K: int = 200,
     return err, err <= TOLERANCE
 
 
+TUNE_SPACE = dict(BM=[32, 64, 128], BN=[32, 64, 128], BK=[32, 64], STAGES=[2, 3],
+                  num_warps=[4, 8])
+
+
+def tune_inputs(M: int = 256, N: int = 256, K: int = 256) -> dict:
+    """Inputs of ``tilelang tune examples/matmul.py:matmul --sizes M=..,N=..,K=..``."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((M, K)).astype(ml_dtypes.bfloat16)
+    b = rng.standard_normal((K, N)).astype(ml_dtypes.bfloat16)
+    ref = reference(a, b)
+    return dict(args=(a, b, np.zeros((M, N), ml_dtypes.bfloat16)),
+                grid=lambda meta: (tl.cdiv(M, meta["BM"]), tl.cdiv(N, meta["BN"])),
+                reference=lambda A, B, C: ref, rtol=0.0,
+                atol=TOLERANCE * float(np.max(np.abs(ref))))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--M", type=int, default=500)

@@ -1,6 +1,7 @@
 """The ``tilelang`` command line: ``tilelang ir FILE.py:KERNEL ...`` prints a kernel's IR;
 ``tilelang compile FILE.py:KERNEL ...`` writes PTX, cubin, a C launcher and a manifest;
-``tilelang layout EXPR [-o FILE.png]`` shows a register or shared layout.
+``tilelang layout EXPR [-o FILE.png]`` shows a register or shared layout;
+``tilelang tune FILE.py:KERNEL --sizes ...`` runs an autotuning sweep.
 
 Every subcommand is a thin layer over the library; bad arguments give a
 one-line error and exit status 2.
@@ -257,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     lay.set_defaults(run=cmd_layout)
     from tilelang.cli_cache import add_cache_parser
     add_cache_parser(sub)
+    from tilelang.cli_tune import add_tune_parser
+    add_tune_parser(sub)
     return parser
 
 
