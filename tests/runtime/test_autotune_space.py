@@ -41,14 +41,15 @@ def test_static_prune_keeps_reasons() -> None:
                Config(BM=40, BN=64, BK=32),
                Config(BM=256, BN=256, BK=32, num_warps=4),
                Config(BM=16, BN=16, BK=16, num_warps=8),
-               Config(BM=64, BN=64, num_stages=0)]
+               Config(BM=64, BN=64, num_stages=0),
+               Config(BM=32, BN=32, BK=32, num_warps=8)]   # 2 x 4 warps of m16n8 tiles
     kept, dropped = static_prune(configs, default_num_warps=4, uses_dot=True)
-    assert kept == configs[:1]
+    assert kept == [configs[0], configs[6]]
     reasons = dict(dropped)
     assert "num_warps=3" in reasons[configs[1]]
     assert "BM=40 is not a multiple of the mma shape (16)" in reasons[configs[2]]
     assert "register budget" in reasons[configs[3]] and "512 registers" in reasons[configs[3]]
-    assert "too small for 8 warps" in reasons[configs[4]]
+    assert "cannot be split among 8 warps" in reasons[configs[4]]
     assert "num_stages=0" in reasons[configs[5]]
 
 

@@ -161,8 +161,10 @@ def _static_reason(config: Config, default_num_warps: int, uses_dot: bool,
         if regs > MAX_ACC_REGISTERS:
             return (f"register budget: the {bm}x{bn} f32 accumulator needs {regs} registers "
                     f"per thread with {warps} warps (limit {MAX_ACC_REGISTERS} of 255)")
-        if bm * bn < warps * 256:
-            return f"tile {bm}x{bn} is too small for {warps} warps (16x16 per warp)"
+        from tilelang.passes.lower_mma import warp_grid   # the lowering's own rule
+        if warp_grid(bm, bn, warps) is None:
+            return (f"tile {bm}x{bn} cannot be split among {warps} warps in m16n8 mma "
+                    f"tiles")
     return None
 
 
