@@ -122,8 +122,8 @@ def static_prune(configs: Sequence[Config], *, default_num_warps: int,
     * in a kernel that calls ``tl.dot`` (``uses_dot``), the tile constexprs
       (``mma_tiles``, default: those named ``BM``/``BN``/``BK``/``BLOCK_M``...) must be
       multiples of the mma shape (16), and the ``BM x BN`` f32 accumulator must fit in
-      ``MAX_ACC_REGISTERS`` registers per thread and give every warp at least one
-      16 x 16 piece.
+      ``MAX_ACC_REGISTERS`` registers per thread and split evenly among the warps in
+      m16n8 mma tiles (``lower_mma.warp_grid``).
 
     Budgets only the compiler knows (shared memory after reuse and exchanges) are
     found by compiling: see ``workers.compile_candidates``.
