@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import ast
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from tilelang.errors import TileLangError
+from tilelang.frontend.source import import_file
 
 
 class UsageError(Exception):
@@ -32,15 +32,10 @@ def load_kernel(spec: str) -> Any:
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"no such file: {path}")
-    mod_spec = importlib.util.spec_from_file_location(f"_tilelang_cli_{file.stem}", file)
-    if mod_spec is None or mod_spec.loader is None:
-        raise UsageError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(mod_spec)
-    sys.path.insert(0, str(file.parent.resolve()))
     try:
-        mod_spec.loader.exec_module(module)
-    finally:
-        sys.path.pop(0)
+        module = import_file(file, "cli")
+    except ImportError:
+        raise UsageError(f"cannot import {path}") from None
     kernel = getattr(module, name, None)
     if not isinstance(kernel, Kernel):
         found = [k for k, v in vars(module).items() if isinstance(v, Kernel)]

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import ast
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from tilelang.cli import UsageError, _one_line
+from tilelang.frontend.source import import_file
 
 
 def parse_sizes(text: str | None) -> dict[str, Any]:
@@ -59,15 +58,10 @@ def _load(spec: str) -> tuple[Any, Any]:
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"no such file: {path}")
-    mod_spec = importlib.util.spec_from_file_location(f"_tilelang_tune_{file.stem}", file)
-    if mod_spec is None or mod_spec.loader is None:
-        raise UsageError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(mod_spec)
-    sys.path.insert(0, str(file.parent.resolve()))
     try:
-        mod_spec.loader.exec_module(module)
-    finally:
-        sys.path.pop(0)
+        module = import_file(file, "tune")
+    except ImportError:
+        raise UsageError(f"cannot import {path}") from None
     return module, getattr(module, name, None)
 
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import inspect
+import sys
 import textwrap
+from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable
 
 from tilelang.errors import CompileError, SourceLoc
@@ -50,3 +54,20 @@ class FunctionSource:
     @property
     def def_loc(self) -> SourceLoc:
         return self.loc(self.node)
+
+
+def import_file(file: Path, tag: str) -> ModuleType:
+    """Import the Python file ``file`` as a module named ``_tilelang_<tag>_<stem>``, with
+    its folder on ``sys.path`` while it runs (so it imports its neighbours); an
+    ``ImportError`` if it cannot be loaded. The command line and the autotuner's
+    workers load kernels this way."""
+    spec = importlib.util.spec_from_file_location(f"_tilelang_{tag}_{file.stem}", file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {file}")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(file.parent.resolve()))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.pop(0)
+    return module

@@ -14,14 +14,14 @@ signature in ``ParamSpec`` text form (``A=bf16[2]:16``) and the constexprs.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+from tilelang.frontend.source import import_file
 
 _LOADED: dict[tuple[str, str], Any] = {}
 
@@ -54,16 +54,7 @@ def load_kernel_from_file(file: str, name: str) -> Any:
     if cached is not None:
         return cached
     from tilelang.frontend.kernel import Kernel
-    path = Path(file)
-    spec = importlib.util.spec_from_file_location(f"_tilelang_tune_{path.stem}", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {file}")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent.resolve()))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.pop(0)
+    module = import_file(Path(file), "tune")
     obj = getattr(module, name, None)
     kernel = getattr(obj, "kernel", obj)
     if not isinstance(kernel, Kernel):
