@@ -189,13 +189,18 @@ def _cai_layout(a: Any, iface: dict) -> tuple | None:
     else:
         elems = tuple(s // itemsize for s in strides)
     tp = type(a)
-    parts = tuple((tp, typestr, len(shape), facts_of(address, shape, elems, itemsize))
-                  for address in (1, 0))       # an odd address, then an aligned one
+    # each distinct (type, dtype, rank, facts) becomes a small int: the key then hashes
+    # an int per array rather than a nested tuple (a one-to-one renaming)
+    parts = tuple(_PART_IDS.setdefault(part, len(_PART_IDS)) for part in (
+        (tp, typestr, len(shape), facts_of(address, shape, elems, itemsize))
+        for address in (1, 0)))                # an odd address, then an aligned one
     return parts[0], parts[1], shape, elems
 
 
-# the static part of each __cuda_array_interface__ layout seen so far
+# the static part of each __cuda_array_interface__ layout seen so far, and the ids of
+# the key parts they use
 _CAI_LAYOUTS: dict[tuple, tuple | None] = {}
+_PART_IDS: dict[tuple, int] = {}
 _ITEMSIZES = {d: max(1, d.bits // 8) for d in t.ALL_DTYPES}
 
 

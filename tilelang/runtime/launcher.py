@@ -12,6 +12,7 @@ from tilelang.runtime import dispatch
 from tilelang.runtime.arrays import array_dtype, array_dtype_name, array_rank, is_array
 from tilelang.runtime.dtypes import from_numpy
 from tilelang.runtime.facts import array_facts
+from tilelang.runtime.targets import _TARGETS as _KNOWN_TARGETS
 from tilelang.runtime.targets import resolve_target
 
 
@@ -35,7 +36,9 @@ class Launcher:
                 stream = kwargs.pop("stream", None)
                 num_warps = kwargs.pop("num_warps", None)
                 num_stages = kwargs.pop("num_stages", None)
-        tgt = resolve_target(target)
+        tgt = _KNOWN_TARGETS.get(target) if target is not None else None
+        if tgt is None:
+            tgt = resolve_target(target)
         views: list[Any] = []
         key = dispatch.fast_key(kernel, tgt.name, args, kwargs, num_warps, num_stages, views)
         table = kernel.__dict__.get("_dispatch")

@@ -241,6 +241,40 @@ class LaunchPlan:
                         "with target='interp' or 'emulate:" + target + "'")
         return view
 
+    def launch_hit(self, grid: tuple[int, int, int], args: Any, views: list[Any],
+                   stream: int, kernel: Any, target: str) -> None:
+        """``launch(grid, values(args, views, ...), stream)`` for a dispatch hit, in one
+        frame: the hit's key already fixed every tensor's rank, so only devices are
+        checked (this is the path whose host time counts)."""
+        out: list[Any] = []
+        add = out.append
+        ordinal = self.driver.ordinal
+        for i, p, conv in self.slots:
+            if p.rank is None:
+                add(args[i] if conv is None else conv(args[i]))
+                continue
+            view = views[i]
+            if view is None:
+                view = self.view(i, args[i], kernel, target)
+                if len(view[1]) != p.rank:
+                    return self.launch(grid, self.values(args, None, kernel, target), stream,
+                                       kernel)   # (reports the rank)
+            address, shape, strides, device = view
+            if device is not None and device != ordinal:
+                return self.launch(grid, self.values(args, views, kernel, target), stream,
+                                   kernel)       # (reports the device)
+            add(address)
+            out += shape
+            out += strides
+        function = self.function or self.load()
+        with self.lock:
+            try:
+                self.struct.pack_into(self.buffer, 0, *out)
+            except struct.error:
+                return self.launch(grid, out, stream, kernel)   # (reports the overflow)
+            self.driver.launch(function.function, grid, self.threads, self.shared_bytes,
+                               stream, self.params_address)
+
     def launch(self, grid: tuple[int, int, int], values: list[Any], stream: int,
                kernel: Any) -> None:
         """Pack ``values`` and call ``cuLaunchKernel``."""
