@@ -95,7 +95,7 @@ def run(target: str | None = "interp", batch: int = 1, heads: int = 2, seq: int 
     q, k, v = (rng.standard_normal(shape).astype(ml_dtypes.bfloat16) for _ in range(3))
     o = np.zeros(shape, ml_dtypes.bfloat16)
     sm_scale = 1 / math.sqrt(head_dim)
-    flash_attention[(tl.cdiv(seq, BM), batch * heads)](
+    flash_attention[(tl.cdiv(seq, BM), batch * heads)].with_host_arrays(
         q, k, v, o, sm_scale, HEAD_DIM=head_dim, CAUSAL=causal, BM=BM, BN=BN, target=target)
     ref = reference(q, k, v, sm_scale, causal)
     err = float(np.max(np.abs(o.astype(np.float64) - ref)) / np.max(np.abs(ref)))

@@ -61,7 +61,8 @@ def run(target: str | None = "interp", M: int = 500, N: int = 300, K: int = 200,
     a = rng.standard_normal((M, K)).astype(ml_dtypes.bfloat16)
     b = rng.standard_normal((K, N)).astype(ml_dtypes.bfloat16)
     c = np.zeros((M, N), ml_dtypes.bfloat16)
-    matmul[(tl.cdiv(M, BM), tl.cdiv(N, BN))](a, b, c, BM=BM, BN=BN, BK=BK, target=target)
+    grid = (tl.cdiv(M, BM), tl.cdiv(N, BN))
+    matmul[grid].with_host_arrays(a, b, c, BM=BM, BN=BN, BK=BK, target=target)
     ref = reference(a, b)
     err = float(np.max(np.abs(c.astype(np.float64) - ref)) / np.max(np.abs(ref)))
     return err, err <= TOLERANCE

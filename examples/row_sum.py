@@ -39,7 +39,7 @@ def run(target: str | None = "interp", M: int = 100, N: int = 300, BM: int = 32,
     rng = np.random.default_rng(0)
     x = rng.standard_normal((M, N)).astype(np.float32)
     out = np.zeros(M, np.float32)
-    row_sum[(tl.cdiv(M, BM), tl.cdiv(N, BN))](x, out, BM=BM, BN=BN, target=target)
+    row_sum[(tl.cdiv(M, BM), tl.cdiv(N, BN))].with_host_arrays(x, out, BM=BM, BN=BN, target=target)
     ref = reference(x)
     err = float(np.max(np.abs(out - ref)) / np.max(np.abs(ref)))
     return err, err <= TOLERANCE

@@ -37,7 +37,7 @@ def run(target: str | None = "interp", n: int = 10_000, BLOCK: int = 1024) -> tu
     x = rng.standard_normal(n).astype(np.float32)
     y = rng.standard_normal(n).astype(np.float32)
     z = np.zeros(n, np.float32)
-    vector_add[(tl.cdiv(n, BLOCK),)](x, y, z, BLOCK=BLOCK, target=target)
+    vector_add[(tl.cdiv(n, BLOCK),)].with_host_arrays(x, y, z, BLOCK=BLOCK, target=target)
     ref = reference(x, y)
     err = float(np.max(np.abs(z - ref)) / np.max(np.abs(ref)))
     return err, err <= TOLERANCE

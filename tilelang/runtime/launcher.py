@@ -25,6 +25,12 @@ class Launcher:
         self.kernel = kernel
         self.grid = grid
 
+    def with_host_arrays(self, *args: Any, **kwargs: Any) -> None:
+        """This launch with numpy arrays on any target: on a GPU they are copied to the
+        device and back (``host_arrays.py``); elsewhere it is the plain launch."""
+        from tilelang.runtime.host_arrays import launch_with_host_arrays
+        launch_with_host_arrays(self.kernel, self.grid, args, kwargs)
+
     def __call__(self, *args: Any, **kwargs: Any) -> None:
         """Launch the kernel on the grid: a stored hit (``dispatch``) goes straight to the
         target; otherwise bind, specialize, compile once, launch and store the hit."""

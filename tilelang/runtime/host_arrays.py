@@ -1,0 +1,68 @@
+"""Launching with numpy arrays on any target: ``kernel[grid].with_host_arrays(...)``.
+
+GPU targets take device arrays (a numpy array passed to one is a ``LaunchError``).
+For scripts and examples that keep their data in numpy, ``with_host_arrays``
+copies every numpy argument to device memory, launches, waits, copies the arrays
+back and frees the copies; on ``interp`` and ``emulate:*`` it is a plain launch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class DeviceCopy:
+    """Device memory holding a copy of a C-contiguous numpy array, exposed through
+    ``__cuda_array_interface__``."""
+
+    def __init__(self, driver: Any, host: np.ndarray) -> None:
+        self.driver = driver
+        self.host = host
+        self.address = driver.alloc(host.nbytes)
+        driver.copy_to_device(self.address, host)
+        self.shape = host.shape
+        self.dtype = host.dtype
+        self.__cuda_array_interface__ = {
+            "shape": host.shape, "typestr": host.dtype.str, "strides": None,
+            "data": (self.address, False), "version": 3}
+
+    def copy_back(self) -> None:
+        self.driver.copy_to_host(self.host, self.address)
+
+    def free(self) -> None:
+        self.driver.free(self.address)
+
+
+def launch_with_host_arrays(kernel: Any, grid: Any, args: tuple, kwargs: dict[str, Any],
+                            driver: Any = None) -> None:
+    """``kernel[grid](*args, **kwargs)`` with numpy arguments staged through device
+    memory when the launch's target is a GPU (see the module docstring)."""
+    from tilelang.runtime.cuda_driver import default_driver
+    from tilelang.runtime.targets import NvidiaTarget, resolve_target
+    target = resolve_target(kwargs.get("target"))
+    if not isinstance(target, NvidiaTarget):
+        kernel[grid](*args, **kwargs)
+        return
+    driver = driver or default_driver()
+    hosts = {id(a): a for a in (*args, *kwargs.values()) if isinstance(a, np.ndarray)}
+    copies: dict[int, DeviceCopy] = {}
+    try:
+        for key, host in hosts.items():
+            copies[key] = DeviceCopy(driver, np.ascontiguousarray(host))
+        dev_args = [copies[id(a)] if id(a) in copies else a for a in args]
+        dev_kwargs = {k: copies[id(v)] if id(v) in copies else v for k, v in kwargs.items()}
+        dev_kwargs["target"] = target.name
+        kernel[grid](*dev_args, **dev_kwargs)
+        driver.synchronize()
+        for key, copy in copies.items():
+            copy.copy_back()
+            if copy.host is not hosts[key]:          # a non-contiguous original
+                hosts[key][...] = copy.host
+    finally:
+        for copy in copies.values():
+            copy.free()
+
+
+__all__ = ["DeviceCopy", "launch_with_host_arrays"]
