@@ -23,9 +23,8 @@ class UsageError(Exception):
     """Bad command-line arguments (exit status 2)."""
 
 
-def load_kernel(spec: str) -> Any:
-    """The kernel object named by ``FILE.py:KERNEL``."""
-    from tilelang.frontend.kernel import Kernel
+def load_target(spec: str, tag: str = "cli") -> tuple[Any, str, str]:
+    """``(module, name, path)`` for ``FILE.py:NAME``: the file imported as a module."""
     path, sep, name = spec.rpartition(":")
     if not sep or not path or not name:
         raise UsageError(f"expected FILE.py:KERNEL, got {spec!r}")
@@ -33,9 +32,15 @@ def load_kernel(spec: str) -> Any:
     if not file.is_file():
         raise UsageError(f"no such file: {path}")
     try:
-        module = import_file(file, "cli")
+        return import_file(file, tag), name, path
     except ImportError:
         raise UsageError(f"cannot import {path}") from None
+
+
+def load_kernel(spec: str) -> Any:
+    """The kernel object named by ``FILE.py:KERNEL``."""
+    from tilelang.frontend.kernel import Kernel
+    module, name, path = load_target(spec)
     kernel = getattr(module, name, None)
     if not isinstance(kernel, Kernel):
         found = [k for k, v in vars(module).items() if isinstance(v, Kernel)]

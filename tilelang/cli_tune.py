@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import ast
-from pathlib import Path
 from typing import Any, Sequence
 
-from tilelang.cli import UsageError, _one_line
-from tilelang.frontend.source import import_file
+from tilelang.cli import UsageError, _one_line, load_target
 
 
 def parse_sizes(text: str | None) -> dict[str, Any]:
@@ -52,16 +50,7 @@ def parse_space(items: Sequence[str]) -> dict[str, list[Any]]:
 
 def _load(spec: str) -> tuple[Any, Any]:
     """The module of ``FILE.py`` and its object ``KERNEL``."""
-    path, sep, name = spec.rpartition(":")
-    if not sep or not path or not name:
-        raise UsageError(f"expected FILE.py:KERNEL, got {spec!r}")
-    file = Path(path)
-    if not file.is_file():
-        raise UsageError(f"no such file: {path}")
-    try:
-        module = import_file(file, "tune")
-    except ImportError:
-        raise UsageError(f"cannot import {path}") from None
+    module, name, _ = load_target(spec, "tune")
     return module, getattr(module, name, None)
 
 

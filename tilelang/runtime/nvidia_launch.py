@@ -200,7 +200,9 @@ class LaunchPlan:
 
     def values(self, args: list[Any], views: list[Any], kernel: Any, target: str) -> list[Any]:
         """The PTX parameter values in ABI order; a ``LaunchError`` for a host array, a
-        tensor on another device or a rank that differs from the specialization's."""
+        tensor on another device or a rank that differs from the specialization's.
+        ``views[i]`` is tensor ``i``'s view when the dispatch key was read from it (the
+        key then fixed the rank), else ``None`` and the view is read here."""
         out: list[Any] = []
         add = out.append
         ordinal = self.driver.ordinal
@@ -211,10 +213,10 @@ class LaunchPlan:
             view = views[i] if views is not None else None
             if view is None:
                 view = self.view(i, args[i], kernel, target)
+                if len(view[1]) != p.rank:
+                    raise _fail(kernel, f"argument '{p.name}' has rank {len(view[1])}, the "
+                                        f"kernel was specialized for rank {p.rank}")
             address, shape, strides, device = view
-            if len(shape) != p.rank:
-                raise _fail(kernel, f"argument '{p.name}' has rank {len(shape)}, the kernel was "
-                                    f"specialized for rank {p.rank}")
             if device is not None and device != ordinal:
                 raise _fail(kernel, f"argument '{p.name}' is on cuda:{device}, but the current "
                                     f"device is cuda:{ordinal}",
@@ -240,40 +242,6 @@ class LaunchPlan:
                         "__cuda_array_interface__/DLPack device array; or run on the CPU "
                         "with target='interp' or 'emulate:" + target + "'")
         return view
-
-    def launch_hit(self, grid: tuple[int, int, int], args: Any, views: list[Any],
-                   stream: int, kernel: Any, target: str) -> None:
-        """``launch(grid, values(args, views, ...), stream)`` for a dispatch hit, in one
-        frame: the hit's key already fixed every tensor's rank, so only devices are
-        checked (this is the path whose host time counts)."""
-        out: list[Any] = []
-        add = out.append
-        ordinal = self.driver.ordinal
-        for i, p, conv in self.slots:
-            if p.rank is None:
-                add(args[i] if conv is None else conv(args[i]))
-                continue
-            view = views[i]
-            if view is None:
-                view = self.view(i, args[i], kernel, target)
-                if len(view[1]) != p.rank:
-                    return self.launch(grid, self.values(args, None, kernel, target), stream,
-                                       kernel)   # (reports the rank)
-            address, shape, strides, device = view
-            if device is not None and device != ordinal:
-                return self.launch(grid, self.values(args, views, kernel, target), stream,
-                                   kernel)       # (reports the device)
-            add(address)
-            out += shape
-            out += strides
-        function = self.function or self.load()
-        with self.lock:
-            try:
-                self.struct.pack_into(self.buffer, 0, *out)
-            except struct.error:
-                return self.launch(grid, out, stream, kernel)   # (reports the overflow)
-            self.driver.launch(function.function, grid, self.threads, self.shared_bytes,
-                               stream, self.params_address)
 
     def launch(self, grid: tuple[int, int, int], values: list[Any], stream: int,
                kernel: Any) -> None:

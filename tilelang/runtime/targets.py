@@ -227,9 +227,9 @@ class NvidiaTarget(Target):
             if (self.driver or cuda_driver._DEFAULT) is not plan.driver:  # replaced since
                 self.launch(compiled, grid, args, kernel, stream)
                 return
-            plan.launch_hit(grid, args, views,
-                            current_stream() if stream is None else resolve_stream(stream, args),
-                            kernel, name)
+            plan.launch(grid, plan.values(args, views, kernel, name),
+                        current_stream() if stream is None else resolve_stream(stream, args),
+                        kernel)
         return run
 
     def plan(self, compiled: CompiledKernel, kernel: Any) -> Any:
