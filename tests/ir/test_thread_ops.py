@@ -50,6 +50,8 @@ def build(vec: int = 8, num: int = 4, trans: bool = False, pending: int = 1) -> 
     a = (frag * 2)[:8]
     acc0 = emit(ops.ConstantOp, (S(f32),), value=0.0).result
     d = emit(th.MmaOp, (S(f32),) * 4, a=a, b=a[:4], c=(acc0,) * 4).results
+    emit(th.MfmaOp, (S(f32),) * 16, shape="32x32x8", a=a[:4], b=a[4:], c=(acc0,) * 16)
+    emit(th.MfmaOp, (S(f32),) * 4, shape="16x16x16", a=a[:4], b=a[:4], c=d)
     lane = emit(ops.ConstantOp, (S(i32),), value=1).result
     s = emit(th.ShflOp, (S(f32),), mode="bfly", value=d[0], lane=lane).result
     emit(th.AtomicAddGlobalOp, addr=cbase, value=s, pred=pred)
@@ -84,6 +86,7 @@ def test_printed_thread_ir_reads_like_the_hardware():
     text = print_module(build())
     assert "th.ldmatrix(addr = %" in text and "{dtype = bf16, num = 4, trans = false}" in text
     assert 'th.mma(a = [' in text and '{shape = "m16n8k16"}' in text
+    assert 'th.mfma(a = [' in text and '{shape = "32x32x8"}' in text
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -97,6 +100,18 @@ def test_printed_thread_ir_reads_like_the_hardware():
                             lane=x["i32"]), "at most 32 bits"),
     (lambda b, x: th.MmaOp(results=(b.fresh(S(f32)),) * 4, a=(x["bf16"],) * 4,
                            b=(x["bf16"],) * 4, c=(x["f32"],) * 4), "8 A, 4 B and 4 C"),
+    (lambda b, x: th.MfmaOp(results=(b.fresh(S(f32)),) * 4, shape="32x32x8",
+                            a=(x["bf16"],) * 4, b=(x["bf16"],) * 4, c=(x["f32"],) * 4),
+     "4 A, 4 B and 16 C"),
+    (lambda b, x: th.MfmaOp(results=(b.fresh(S(f32)),) * 4, shape="16x16x16",
+                            a=(x["f32"],) * 4, b=(x["f32"],) * 4, c=(x["f32"],) * 4),
+     "f16 or bf16"),
+    (lambda b, x: th.MfmaOp(results=(b.fresh(S(f32)),) * 4, shape="4x4x4",
+                            a=(x["bf16"],) * 4, b=(x["bf16"],) * 4, c=(x["f32"],) * 4),
+     "unknown mfma shape"),
+    (lambda b, x: th.MfmaOp(results=(b.fresh(S(bf16)),) * 4, shape="16x16x16",
+                            a=(x["bf16"],) * 4, b=(x["bf16"],) * 4, c=(x["bf16"],) * 4),
+     "C elements must be f32"),
 ])
 def test_thread_op_verification(bad, message):
     b = Builder()

@@ -597,3 +597,51 @@ def warp_tiled(operand: str, shape: tuple[int, int], warps: tuple[int, int]) -> 
              "c": [spatial(wm, wn)]}[operand] + [local(*per_warp)]
     # Unit factors change nothing; leaving them out keeps the printed form short.
     return Product.of(*[p for p in parts if p.num_threads * p.num_slots > 1], frag)
+
+
+# ---------------------------------------------------------------------------
+# CDNA MFMA fragments (wave64; f16 / bf16_1k inputs, f32 accumulator)
+# ---------------------------------------------------------------------------
+# AMD CDNA ISA / matrix instruction calculator, lane l in [0, 64), register i:
+#   32x32x8:  A (32x8,  MxK): row = l % 32, col = 4*(l // 32) + i
+#             B (8x32,  KxN): row = 4*(l // 32) + i, col = l % 32
+#             C (32x32):      row = 8*(i // 4) + 4*(l // 32) + i % 4, col = l % 32
+#   16x16x16: A (16x16, MxK): row = l % 16, col = 4*(l // 16) + i
+#             B (16x16, KxN): row = 4*(l // 16) + i, col = l % 16
+#             C (16x16):      row = 4*(l // 16) + i, col = l % 16
+# tests/ir/test_layouts_mfma.py checks each expression against these formulas.
+
+def mfma_32x32x8_a() -> Layout:
+    """The A fragment (32x8, M x K) of ``v_mfma_f32_32x32x8{f16,bf16_1k}``."""
+    return column_spatial(32, 2) * local(1, 4)
+
+
+def mfma_32x32x8_b() -> Layout:
+    """The B fragment (8x32, K x N) of ``v_mfma_f32_32x32x8{f16,bf16_1k}``."""
+    return spatial(2, 32) * local(4, 1)
+
+
+def mfma_32x32x8_c() -> Layout:
+    """The C/D fragment (32x32, f32, 16 registers) of ``v_mfma_f32_32x32x8*``."""
+    return local(4, 1) * spatial(2, 32) * local(4, 1)
+
+
+def mfma_16x16x16_a() -> Layout:
+    """The A fragment (16x16, M x K) of ``v_mfma_f32_16x16x16{f16,bf16_1k}``."""
+    return column_spatial(16, 4) * local(1, 4)
+
+
+def mfma_16x16x16_b() -> Layout:
+    """The B fragment (16x16, K x N) of ``v_mfma_f32_16x16x16{f16,bf16_1k}``."""
+    return spatial(4, 16) * local(4, 1)
+
+
+def mfma_16x16x16_c() -> Layout:
+    """The C/D fragment (16x16, f32, 4 registers) of ``v_mfma_f32_16x16x16*``."""
+    return spatial(4, 16) * local(4, 1)
+
+
+MFMA_FRAGMENTS: dict[str, dict[str, Callable[[], Layout]]] = {
+    "32x32x8": {"a": mfma_32x32x8_a, "b": mfma_32x32x8_b, "c": mfma_32x32x8_c},
+    "16x16x16": {"a": mfma_16x16x16_a, "b": mfma_16x16x16_b, "c": mfma_16x16x16_c},
+}

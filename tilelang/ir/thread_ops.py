@@ -19,7 +19,8 @@ Memory rules: every access is aligned to its size (``vec * itemsize`` bytes;
 has the element size of the tensor it touches (atomics: exactly its dtype);
 an access without ``pred`` is made by every thread, so every thread's address
 must be valid. ``tl.print`` prints from every thread. Ops with the
-``CONVERGENT`` trait are warp-collective: all 32 lanes of a warp run them
+``CONVERGENT`` trait are warp-collective: all lanes of a warp (32 on NVIDIA,
+a 64-lane wavefront on AMD: the function's ``warp_size`` attribute) run them
 together, so passes must not move them into code that only some lanes reach.
 """
 
@@ -33,6 +34,9 @@ from tilelang.ir.types import DType, ScalarType, TensorType, bf16, bool_, f16, f
 from tilelang.ir.values import Value
 
 MMA_SHAPES = {"m16n8k16": (16, 8, 16)}
+# CDNA MFMA shapes (M, N, K) and the f32 accumulator elements each of 64 lanes holds.
+MFMA_SHAPES = {"32x32x8": (32, 32, 8), "16x16x16": (16, 16, 16)}
+MFMA_C_ELEMENTS = {"32x32x8": 16, "16x16x16": 4}
 
 
 def _scalar(v: Value, dtype: DType | None = None) -> bool:
@@ -282,6 +286,39 @@ class MmaOp(Op):
         _check_results(self, 4, self.c[0].type.dtype)
 
 
+@dataclass(frozen=True, kw_only=True)
+class MfmaOp(Op):
+    """CDNA ``v_mfma_f32_{shape}{f16,bf16_1k}``: wavefront-collective ``D = A @ B + C``.
+
+    All 64 lanes of a wavefront run it together. Per lane: 4 ``a`` and 4 ``b``
+    elements of one dtype (f16 or bf16) and ``c`` of f32 (16 elements for
+    ``32x32x8``, 4 for ``16x16x16``); the results have C's count and type. Element
+    order is the ISA's register order, given as layouts in ``tilelang.ir.layouts``
+    (``mfma_32x32x8_a/b/c``, ``mfma_16x16x16_a/b/c``); cbsz/abid/blgp are 0.
+    """
+
+    NAME: ClassVar[str] = "th.mfma"
+    TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE, Trait.CONVERGENT})
+    shape: str = attr("32x32x8")
+    a: tuple[Value, ...] = operands()
+    b: tuple[Value, ...] = operands()
+    c: tuple[Value, ...] = operands()
+
+    def verify(self) -> None:
+        if self.shape not in MFMA_SHAPES:
+            self._fail(f"unknown mfma shape {self.shape!r}; expected one of "
+                       + ", ".join(MFMA_SHAPES))
+        nc = MFMA_C_ELEMENTS[self.shape]
+        if len(self.a) != 4 or len(self.b) != 4 or len(self.c) != nc:
+            self._fail(f"{self.shape} takes 4 A, 4 B and {nc} C elements per lane")
+        ab = {v.type for v in self.a + self.b}
+        if len(ab) != 1 or next(iter(ab)) not in (ScalarType(f16), ScalarType(bf16)):
+            self._fail("A and B elements must share one dtype, f16 or bf16")
+        if {v.type for v in self.c} != {ScalarType(f32)}:
+            self._fail("C elements must be f32")
+        _check_results(self, nc, f32)
+
+
 SHFL_MODES = ("bfly", "idx", "down", "up")
 
 
@@ -291,7 +328,7 @@ class ShflOp(Op):
 
     ``bfly``: lane ``l ^ lane``; ``idx``: lane ``lane``; ``down``: ``l + lane`` (own
     value past the end); ``up``: ``l - lane`` (own value before the start). The
-    ``lane`` operand is in ``[0, 32)``.
+    ``lane`` operand is in ``[0, warp_size)`` (32 on NVIDIA, 64 on AMD).
     """
 
     NAME: ClassVar[str] = "th.shfl"
@@ -313,7 +350,7 @@ class ShflOp(Op):
 
 THREAD_OPS: tuple[type[Op], ...] = (
     ThreadIdOp, TensorPtrOp, LdGlobalOp, StGlobalOp, AtomicAddGlobalOp, LdSharedOp,
-    StSharedOp, CpAsyncOp, CpAsyncCommitOp, CpAsyncWaitOp, LdMatrixOp, MmaOp, ShflOp,
+    StSharedOp, CpAsyncOp, CpAsyncCommitOp, CpAsyncWaitOp, LdMatrixOp, MmaOp, MfmaOp, ShflOp,
 )
 
 register_ops(THREAD_OPS)
