@@ -62,11 +62,13 @@ class BlockState:
         self.shared = shared                    # SharedMemory
         self.open_group: list[Any] = []         # cp.async records not yet committed
         self.groups: list[list[Any]] = []       # committed groups, oldest first
+        self.wgmma: Any = None                  # emu_wgmma.WgmmaState, made on first use
 
     def new_block(self) -> None:
         self.shared.new_block()
         self.open_group = []
         self.groups = []
+        self.wgmma = None
 
 
 def lanes(v: Any, n: int) -> np.ndarray:

@@ -55,7 +55,7 @@ from tilelang.ir import ops as o
 from tilelang.ir import thread_ops as th
 from tilelang.ir.types import ScalarType, TensorType, TileType
 from tilelang.ir.values import Block, Function, Value
-from tilelang.runtime import emu_global, emu_shared, emu_warp, interp_ops
+from tilelang.runtime import emu_global, emu_shared, emu_warp, emu_wgmma, interp_ops
 from tilelang.runtime.emu_core import (
     CTX, STATE, WARP, BlockState, Closure, Env, Fault, Prep, Slot, lane_list, lanes,
     uniform_value,
@@ -128,6 +128,7 @@ _COMPILERS: dict[type[o.Op], Callable[[Any, Slot, Prep], Closure]] = {
     o.PrintOp: _compile_print,
     o.AssertOp: _compile_assert,
     **emu_global.COMPILERS, **emu_shared.COMPILERS, **emu_warp.COMPILERS,
+    **emu_wgmma.COMPILERS,
 }
 
 

@@ -1,0 +1,144 @@
+"""The emulator's wgmma ops against numpy.
+
+Each kernel copies a byte image of shared memory, built here with
+``tilelang.ir.shared_layouts.Swizzle`` (CuTe's ``Swizzle<b, 3, 3>`` on element
+offsets, i.e. ``Swizzle<b, 4, 3>`` on bytes: the PTX ISA's 32/64/128-byte
+swizzle modes) or with the no-swizzle core-matrix layout, into shared memory,
+runs chained ``th.wgmma`` ops over K, and stores the accumulator fragment,
+which is mapped back with the PTX ISA's m64nNk16 D layout written out here.
+"""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+try:
+    from emu_irkit import T
+except ImportError:
+    from tests.runtime.emu_irkit import T
+from tilelang.errors import KernelError
+from tilelang.ir import hopper_ops as hp
+from tilelang.ir.shared_layouts import Swizzle
+from tilelang.ir.types import bf16, f32, i64
+from tilelang.runtime.emulator import run_threads
+
+BF16 = ml_dtypes.bfloat16
+
+
+def d_pos(n: int, threads: int):
+    """(row, col) of accumulator element i of every thread, PTX ISA m64nNk16 D."""
+    tid = np.arange(threads)
+    wg, warp, lane = tid // 128, (tid // 32) % 4, tid % 32
+    g, t = lane // 4, lane % 4
+    rows = [64 * wg + 16 * warp + g + 8 * ((i // 2) % 2) for i in range(n // 2)]
+    cols = [8 * (i // 4) + 2 * t + i % 2 for i in range(n // 2)]
+    return np.stack(rows), np.stack(cols)
+
+
+def image(mat: np.ndarray, width: int) -> np.ndarray:
+    """The K-major shared image of ``mat`` (rows x K) for one swizzle width
+    (K == width / 2 elements, one swizzle atom wide), as bf16 elements."""
+    rows, k = mat.shape
+    out = np.zeros(rows * k, BF16)
+    if width == 0:   # 8x8 core matrices, 128 contiguous bytes each; K-chunks lbo apart
+        r, c = np.indices(mat.shape)
+        off = (c // 8) * (rows * 8) + (r // 8) * 64 + (r % 8) * 8 + c % 8
+    else:
+        bits = {32: 1, 64: 2, 128: 3}[width]
+        off = Swizzle(bits, 3, 3).apply(np.arange(rows * k).reshape(rows, k))
+    out[off.ravel()] = mat.ravel()
+    return out
+
+
+def wgmma_kernel(n: int, width: int, warpgroups: int = 1, fence: bool = True,
+                 wait: bool = True, pending: int = 0, read_early: bool = False):
+    threads = 128 * warpgroups
+    ka = 16 if width == 0 else width // 2
+    a_bytes, b_bytes = 64 * warpgroups * ka * 2, n * ka * 2
+    k = T("wgmma", threads=threads, shared=a_bytes + b_bytes)
+    X, D = k.tensor(bf16, 1, "X"), k.tensor(f32, 1, "D")
+    tid = k.tid()
+    for j in range((a_bytes + b_bytes) // 16 // threads + 1):
+        chunk = k.add(tid, j * threads)
+        ok = k.bin("lt", chunk, (a_bytes + b_bytes) // 16)
+        vals = k.ld_global(bf16, k.gaddr(X, k.mul(chunk, 8), 2), vec=8, pred=ok)
+        k.st_shared(k.mul(chunk, 16), vals, pred=ok)
+    k.emit(hp.FenceProxyAsyncOp)
+    k.barrier()
+    if fence:
+        k.emit(hp.WgmmaFenceOp)
+    wg = k.bin("shr", tid, 7)
+    acc = [k.const(0.0, f32)] * (n // 2)
+    for ks in range(ka // 16):
+        if width == 0:
+            a_addr = k.mul(wg, 64 * 16 * 2)
+            da = k.one(hp.WgmmaDescOp, i64, lbo=64 * warpgroups * 16, sbo=128, swizzle=0,
+                       addr=a_addr)
+            db = k.one(hp.WgmmaDescOp, i64, lbo=n * 16, sbo=128, swizzle=0,
+                       addr=k.const(a_bytes))
+        else:
+            a_addr = k.add(k.mul(wg, 64 * width), ks * 32)
+            da = k.one(hp.WgmmaDescOp, i64, lbo=16, sbo=8 * width, swizzle=width, addr=a_addr)
+            db = k.one(hp.WgmmaDescOp, i64, lbo=16, sbo=8 * width, swizzle=width,
+                       addr=k.const(a_bytes + ks * 32))
+        acc = k.emit(hp.WgmmaOp, (f32,) * (n // 2), n=n, dtype=bf16, scale_d=ks > 0,
+                     a_desc=da, b_desc=db, c=tuple(acc)).results
+    k.emit(hp.WgmmaCommitOp)
+    if read_early:
+        k.st_global(k.gaddr(D, tid, 4), [acc[0]])
+    if wait:
+        acc = k.emit(hp.WgmmaWaitOp, (f32,) * len(acc), pending=pending, values=acc).results
+    for i, v in enumerate(acc):
+        k.st_global(k.gaddr(D, k.add(k.mul(tid, n // 2), i), 4), [v])
+    return k.build()
+
+
+def run_case(n, width, warpgroups=1, **kw):
+    rng = np.random.default_rng(n + width)
+    ka = 16 if width == 0 else width // 2
+    A = rng.integers(-4, 5, (64 * warpgroups, ka)).astype(BF16)
+    B = rng.integers(-4, 5, (n, ka)).astype(BF16)       # N x K (K-major B)
+    X = np.concatenate([image(A, width), image(B, width)])
+    if width == 0 and warpgroups == 1:
+        pass
+    D = np.zeros(128 * warpgroups * n // 2, np.float32)
+    run_threads(wgmma_kernel(n, width, warpgroups, **kw), (1,), [X, D])
+    rows, cols = d_pos(n, 128 * warpgroups)
+    got = np.zeros((64 * warpgroups, n), np.float32)
+    got[rows, cols] = D.reshape(-1, n // 2).T
+    return got, A.astype(np.float64) @ B.astype(np.float64).T
+
+
+@pytest.mark.parametrize("n, width, warpgroups", [
+    (8, 0, 1), (64, 0, 1), (16, 32, 1), (32, 64, 1), (64, 128, 1), (128, 128, 2), (256, 64, 1),
+])
+def test_wgmma_multiplies_every_swizzle_mode(n, width, warpgroups):
+    got, ref = run_case(n, width, warpgroups)
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_reading_the_accumulator_before_its_wait_is_reported():
+    with pytest.raises(KernelError, match="before th.wgmma_wait") as e:
+        run_case(16, 32, read_early=True)
+    assert "tkern.py" in str(e.value)
+
+
+def test_a_wait_that_leaves_the_group_pending_is_reported():
+    with pytest.raises(KernelError, match="still among the 1 groups"):
+        run_case(16, 32, pending=1)
+
+
+def test_a_missing_fence_is_reported():
+    with pytest.raises(KernelError, match="no th.wgmma_fence"):
+        run_case(16, 32, fence=False)
+
+
+def test_descriptor_value_is_the_encoded_one():
+    from tilelang.runtime.emu_wgmma import chunk_addresses
+    d = hp.encode_descriptor(1024, 16, 1024, 128)
+    addr = chunk_addresses(d, 16)
+    # 128B swizzle: chunk c of row r lands at chunk c ^ (r % 8) of that row
+    r = np.arange(16)[:, None]
+    assert (addr == 1024 + (r // 8) * 1024 + (r % 8) * 128 + ((np.arange(2) ^ (r % 8)) * 16)).all()
