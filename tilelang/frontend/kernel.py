@@ -24,6 +24,17 @@ from tilelang.ir.verifier import verify_module
 
 RESERVED_LAUNCH_KEYWORDS = ("target", "stream", "num_warps", "num_stages")
 
+# the runtime's Launcher class, imported on the first launch (the frontend does not
+# import the runtime at import time); kept here because kernel[grid] runs per launch
+_LAUNCHER: Any = None
+
+
+def _load_launcher() -> Any:
+    global _LAUNCHER
+    from tilelang.runtime.launcher import Launcher
+    _LAUNCHER = Launcher
+    return Launcher
+
 
 @dataclass(frozen=True)
 class ParamSpec:
@@ -60,6 +71,8 @@ class Specialization:
     constexprs: tuple[tuple[str, Any], ...]
     num_warps: int
     num_stages: int | None = None
+    # kernel options that change the IR (``KERNEL_OPTIONS``), as (name, value) pairs
+    options: tuple[tuple[str, Any], ...] = ()
 
     def constexpr_dict(self) -> dict[str, Any]:
         return dict(self.constexprs)
@@ -81,13 +94,15 @@ class Kernel:
     """A ``@tl.kernel`` function. Launch with ``kernel[grid](*args, **constexprs)``."""
 
     def __init__(self, fn: Callable[..., Any], num_warps: int = 4,
-                 num_stages: int | None = None) -> None:
+                 num_stages: int | None = None, persistent: bool | int = False,
+                 group_m: int | None = None) -> None:
         self.fn = fn
         self.name = fn.__name__
         self.source = FunctionSource(fn)
         self.signature = inspect.signature(fn)
         self.num_warps = num_warps
         self.num_stages = num_stages
+        self.options = _tile_order_options(self, persistent, group_m)
         self.param_kinds: dict[str, str | None] = {}
         for p in self.signature.parameters.values():
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
@@ -97,7 +112,19 @@ class Kernel:
                 raise CompileError(f"parameter name '{p.name}' is reserved for launch options",
                                    kernel=self.name, loc=self.source.def_loc,
                                    hint=f"rename it; reserved: {', '.join(RESERVED_LAUNCH_KEYWORDS)}")
+            if p.name in _TILE_PARAMS:
+                raise CompileError(f"parameter name '{p.name}' is reserved for persistent "
+                                   f"kernels", kernel=self.name, loc=self.source.def_loc,
+                                   hint="rename it")
             self.param_kinds[p.name] = _annotation_kind(p.annotation)
+        if self.persistent:
+            # The logical grid of tiles reaches a persistent kernel as two trailing i32
+            # scalars that the launcher passes (keyword-only, after any defaults).
+            extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=int)
+                     for n in _TILE_PARAMS]
+            self.signature = self.signature.replace(
+                parameters=[*self.signature.parameters.values(), *extra])
+            self.param_kinds.update(dict.fromkeys(_TILE_PARAMS))
         self.constexpr_names = tuple(n for n, k in self.param_kinds.items() if k == "constexpr")
         self._modules: dict[Specialization, Module] = {}
         self.__doc__ = fn.__doc__
@@ -107,8 +134,8 @@ class Kernel:
         return f"<tl.kernel {self.name} at {self.source.file}:{self.source.def_loc.line}>"
 
     def __getitem__(self, grid: Any) -> Callable[..., None]:
-        from tilelang.runtime.launcher import Launcher
-        return Launcher(self, grid)
+        launcher = _LAUNCHER or _load_launcher()
+        return launcher(self, grid)
 
     def __call__(self, *args: Any, **kwargs: Any) -> None:
         raise LaunchError("a kernel is launched with a grid: kernel[grid](*args)",
@@ -127,6 +154,8 @@ class Kernel:
         """
         from tilelang.frontend.signature import parse_signature
         from tilelang.runtime.targets import get_target
+        if self.persistent:
+            signature = _with_tile_params(signature)
         params = parse_signature(self, signature)
         spec = self.make_specialization(params, constexprs, num_warps)
         return get_target(target).compile(self, spec, keep_stages=True)
@@ -150,7 +179,8 @@ class Kernel:
                               loc=self.source.def_loc,
                               hint=f"constexpr parameters: {list(self.constexpr_names)}")
         return Specialization(params, tuple(values), num_warps or self.num_warps,
-                              num_stages if num_stages is not None else self.num_stages)
+                              num_stages if num_stages is not None else self.num_stages,
+                              self.options)
 
     def trace(self, spec: Specialization) -> Module:
         """The tile IR of this kernel for ``spec`` (cached)."""
@@ -184,6 +214,7 @@ class Kernel:
         attrs = [("num_warps", spec.num_warps)]
         if spec.num_stages is not None:
             attrs.append(("num_stages", spec.num_stages))
+        attrs += list(spec.options)
         attrs += [(k, v) for k, v in spec.constexprs if _printable(v)]
         fn = Function(self.name, params, body, tuple(attrs), self.source.def_loc)
         module = Module((fn,))
@@ -235,11 +266,68 @@ class TLFunc:
 
 
 def kernel(fn: Callable[..., Any] | None = None, *, num_warps: int = 4,
-           num_stages: int | None = None) -> Any:
-    """Decorate a kernel: ``@tl.kernel`` or ``@tl.kernel(num_warps=8)``."""
-    if fn is None:
-        return lambda f: Kernel(f, num_warps=num_warps, num_stages=num_stages)
-    return Kernel(fn, num_warps=num_warps, num_stages=num_stages)
+           num_stages: int | None = None, persistent: bool | int = False,
+           group_m: int | None = None) -> Any:
+    """Decorate a kernel: ``@tl.kernel`` or ``@tl.kernel(num_warps=8)``.
+
+    ``group_m=G`` walks a 2-D grid of output tiles in grouped (L2-friendly) order,
+    ``G`` rows of tiles at a time; ``persistent=True`` launches one program per SM
+    slot (SMs x occupancy) that loops over the grid's tiles, ``persistent=N``
+    exactly ``N`` programs. See docs/persistent.md.
+    """
+    def make(f: Callable[..., Any]) -> Kernel:
+        cls = PersistentKernel if persistent else Kernel
+        return cls(f, num_warps=num_warps, num_stages=num_stages, persistent=persistent,
+                   group_m=group_m)
+    return make if fn is None else make(fn)
+
+
+# kernel options that enter the specialization (and are recorded as function attributes)
+KERNEL_OPTIONS = ("persistent", "group_m")
+# the persistent kernel's logical-grid parameters (tilelang.passes.persistent.TILE_PARAMS)
+_TILE_PARAMS = ("tl_tiles_x", "tl_tiles_y")
+
+
+def _tile_order_options(k: Kernel, persistent: Any, group_m: Any) -> tuple[tuple[str, Any], ...]:
+    """The validated ``persistent``/``group_m`` options as ``Specialization.options``."""
+    if isinstance(persistent, bool):
+        k.persistent, k.num_programs = persistent, None
+    elif isinstance(persistent, int) and persistent >= 1:
+        k.persistent, k.num_programs = True, persistent
+    else:
+        raise CompileError(f"persistent must be True/False or a number of programs >= 1, "
+                           f"got {persistent!r}", kernel=k.name, loc=k.source.def_loc)
+    if group_m is not None and (isinstance(group_m, bool) or not isinstance(group_m, int)
+                                or group_m < 1):
+        raise CompileError(f"group_m must be an int >= 1 (rows of tiles per group), got "
+                           f"{group_m!r}", kernel=k.name, loc=k.source.def_loc,
+                           hint="e.g. @tl.kernel(group_m=8)")
+    options: list[tuple[str, Any]] = []
+    if k.persistent:
+        options.append(("persistent", True))
+    if group_m is not None:
+        options.append(("group_m", group_m))
+    return tuple(options)
+
+
+def _with_tile_params(signature: Any) -> Any:
+    """A ``Kernel.compile`` signature with the persistent kernel's i32 grid parameters."""
+    if isinstance(signature, dict):
+        return {**dict.fromkeys(_TILE_PARAMS, "i32"), **signature}
+    text = signature or ""
+    missing = [n for n in _TILE_PARAMS if f"{n}=" not in text.replace(" ", "")]
+    return ",".join([text, *(f"{n}=i32" for n in missing)]) if text else \
+        ",".join(f"{n}=i32" for n in missing)
+
+
+class PersistentKernel(Kernel):
+    """A ``@tl.kernel(persistent=...)``: ``kernel[grid]`` takes the grid of tiles the
+    plain kernel would use and launches a fixed number of programs that loop over it
+    (``tilelang.runtime.persistent_launch``)."""
+
+    def __getitem__(self, grid: Any) -> Callable[..., None]:
+        from tilelang.runtime.persistent_launch import PersistentLauncher
+        return PersistentLauncher(self, grid)
 
 
 def func(fn: Callable[..., Any]) -> TLFunc:

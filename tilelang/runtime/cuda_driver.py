@@ -50,6 +50,12 @@ class CudaDriver:
         self.context: Any = None
         self.capability: tuple[int, int] = (0, 0)
 
+    @property
+    def raw(self) -> Any:
+        """The bindings module itself (set once ``ensure`` has run), for the calls on
+        the launch hot path."""
+        return self._cu
+
     # -- errors ----------------------------------------------------------------------
 
     def describe(self, code: Any) -> str:

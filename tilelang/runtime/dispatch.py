@@ -54,6 +54,25 @@ def _kernel_layout(kernel: Any) -> tuple[tuple[bool, ...], frozenset[str]]:
     return layout
 
 
+def key_reader(kernel: Any, count: int) -> Any:
+    """The generated key function (``hit_codegen.key_function``) for launches of
+    ``kernel`` with ``count`` positional arguments and no keywords, built once per
+    count: it gives ``fast_key``'s key, or ``None`` where ``fast_key`` would."""
+    readers = kernel.__dict__.setdefault("_key_readers", {})
+    reader = readers.get(count)
+    if reader is None:
+        from tilelang.runtime.hit_codegen import key_function
+        is_constexpr = _kernel_layout(kernel)[0]
+        reader = readers[count] = key_function(is_constexpr[:count], _DESCRIBERS,
+                                               _describer_for) \
+            if count <= len(is_constexpr) else _no_key
+    return reader
+
+
+def _no_key(*args: Any) -> None:
+    return None
+
+
 def fast_key(kernel: Any, target: str, args: tuple, kwargs: dict[str, Any],
              num_warps: Any, num_stages: Any, views: list[Any]) -> tuple | None:
     """The dispatch key of a launch, or ``None`` when only the general path can tell.
@@ -275,4 +294,4 @@ def quick_grid(grid: Any) -> tuple[int, int, int] | None:
     return None
 
 
-__all__ = ["FastEntry", "fast_key", "lookup", "quick_grid", "store"]
+__all__ = ["FastEntry", "fast_key", "key_reader", "lookup", "quick_grid", "store"]

@@ -46,7 +46,14 @@ class Launcher:
         if tgt is None:
             tgt = resolve_target(target)
         views: list[Any] = []
-        key = dispatch.fast_key(kernel, tgt.name, args, kwargs, num_warps, num_stages, views)
+        readers = kernel.__dict__.get("_key_readers")
+        reader = readers.get(len(args)) if readers is not None else None
+        if reader is None:
+            reader = dispatch.key_reader(kernel, len(args))
+        key = None if kwargs else reader(args, tgt.name, num_warps, num_stages, views)
+        if key is None:
+            views.clear()
+            key = dispatch.fast_key(kernel, tgt.name, args, kwargs, num_warps, num_stages, views)
         table = kernel.__dict__.get("_dispatch")
         try:
             hit = table.get(key) if table is not None and key is not None else None

@@ -243,6 +243,47 @@ class LaunchPlan:
                         "with target='interp' or 'emulate:" + target + "'")
         return view
 
+    def runner(self, kernel: Any, target: str, current_stream: Any, current_driver: Any,
+               fallback: Any) -> Any:
+        """``run(grid, args, views, stream)``: ``values`` and ``launch`` in one generated
+        function (``hit_codegen.plan_runner``), for the launcher's cache hits.
+        ``current_stream()`` gives the stream when the launch names none;
+        ``fallback(grid, args, stream)`` launches when ``current_driver()`` is no longer
+        this plan's driver."""
+        from tilelang.runtime.hit_codegen import plan_runner
+
+        def view_of(i: int, x: Any) -> DeviceView:
+            view = self.view(i, x, kernel, target)
+            if len(view[1]) != self.params[i].rank:
+                raise _fail(kernel, f"argument '{self.params[i].name}' has rank "
+                                    f"{len(view[1])}, the kernel was specialized for rank "
+                                    f"{self.params[i].rank}")
+            return view
+
+        def device_fail(i: int, device: int) -> None:
+            raise _fail(kernel, f"argument '{self.params[i].name}' is on cuda:{device}, but "
+                                f"the current device is cuda:{self.driver.ordinal}",
+                        "move the arrays to one device and make it current "
+                        "(torch.cuda.set_device / cupy.cuda.Device(...).use())")
+
+        namespace = {
+            "fallback": fallback, "current_driver": current_driver, "driver": self.driver,
+            "plan": self, "view_of": view_of, "device_fail": device_fail,
+            "pack_fail": lambda e: self.pack_failed(e, kernel),
+            "current_stream": current_stream, "resolve_stream": resolve_stream,
+            "lock": self.lock, "pack": self.struct.pack_into, "buffer": self.buffer,
+            "cu_launch": self.driver.raw.cuLaunchKernel, "threads": self.threads,
+            "shared_bytes": self.shared_bytes, "params_address": self.params_address,
+            "struct_error": struct.error,
+        }
+        namespace.update({f"conv{i}": c for i, c in enumerate(self.converters) if c is not None})
+        return plan_runner([p.rank for p in self.params], self.converters, namespace)
+
+    def pack_failed(self, error: Exception, kernel: Any) -> None:
+        raise _fail(kernel, f"a launch argument does not fit its PTX parameter ({error}); "
+                            f"shapes and strides are passed as i32",
+                    "split the tensor: dimensions and strides must be below 2^31") from None
+
     def launch(self, grid: tuple[int, int, int], values: list[Any], stream: int,
                kernel: Any) -> None:
         """Pack ``values`` and call ``cuLaunchKernel``."""
@@ -251,10 +292,7 @@ class LaunchPlan:
             try:
                 self.struct.pack_into(self.buffer, 0, *values)
             except struct.error as e:
-                raise _fail(kernel, f"a launch argument does not fit its PTX parameter ({e}); "
-                                    f"shapes and strides are passed as i32",
-                            "split the tensor: dimensions and strides must be below 2^31") \
-                    from None
+                self.pack_failed(e, kernel)
             self.driver.launch(function.function, grid, self.threads, self.shared_bytes,
                                stream, self.params_address)
 

@@ -6,7 +6,8 @@
 * ``sm_80``, ``sm_90a``: PTX from the NVIDIA code generator (and a cubin where
   ``ptxas`` is installed), launched through the CUDA driver
   (``cuda_driver.py``, ``nvidia_launch.py``); without a device, a ``LaunchError``;
-* ``gfx90a``, ``gfx942``: recognized names without a code generator yet.
+* ``gfx90a``, ``gfx942``: recognized names without a code generator yet;
+  ``emulate:gfx90a`` / ``emulate:gfx942`` run their wave64 MFMA lowering.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from tilelang.errors import LaunchError
-from tilelang.hardware import AMD_ARCHS, NVIDIA_ARCHS, max_shared_bytes
+from tilelang.hardware import AMD_ARCHS, ARCHS, NVIDIA_ARCHS
 from tilelang.ir.values import Function, Module
 from tilelang.passes import pipeline, run_pipeline
-from tilelang.passes.allocate_shared import with_shared_limit
+from tilelang.passes.target_facts import with_target_facts
 from tilelang.runtime.nvidia_launch import default_stream_source, resolve_stream
 
 NVIDIA_TARGETS = NVIDIA_ARCHS
@@ -101,8 +102,9 @@ class Target:
         """Trace and run the target's pipeline (a ``PassResult``)."""
         module = kernel.trace(spec)
         if self.arch is not None:
-            # Passes know no targets: the shared-memory budget travels as an attribute.
-            module = with_shared_limit(module, max_shared_bytes(self.arch))
+            # Passes know no targets: the shared-memory budget, warp size and the
+            # matrix instructions travel as function attributes.
+            module = with_target_facts(module, ARCHS[self.arch])
         return run_pipeline(module, pipeline(self.pipeline_name), keep_stages=keep_stages)
 
     def finish(self, compiled: CompiledKernel) -> None:
@@ -222,15 +224,13 @@ class NvidiaTarget(Target):
         # the key of a hit fixes the arguments' types, and with them the default stream
         current_stream = default_stream_source(args)
 
-        def run(grid: tuple[int, int, int], args: list[Any], views: list[Any],
-                stream: Any) -> None:
-            if (self.driver or cuda_driver._DEFAULT) is not plan.driver:  # replaced since
-                self.launch(compiled, grid, args, kernel, stream)
-                return
-            plan.launch(grid, plan.values(args, views, kernel, name),
-                        current_stream() if stream is None else resolve_stream(stream, args),
-                        kernel)
-        return run
+        def current_driver() -> Any:
+            return self.driver or cuda_driver._DEFAULT
+
+        def fallback(grid: tuple[int, int, int], args: list[Any], stream: Any) -> None:
+            self.launch(compiled, grid, args, kernel, stream)   # the driver was replaced
+
+        return plan.runner(kernel, name, current_stream, current_driver, fallback)
 
     def plan(self, compiled: CompiledKernel, kernel: Any) -> Any:
         """The ``LaunchPlan`` of ``compiled`` on this target's driver (built once)."""
@@ -259,16 +259,17 @@ def get_target(name: str) -> Target:
     target: Target | None = None
     if name in NVIDIA_TARGETS:
         target = NvidiaTarget(name)
-    elif name.startswith("emulate:") and name[len("emulate:"):] in NVIDIA_TARGETS:
+    elif name.startswith("emulate:") and name[len("emulate:"):] in GPU_TARGETS:
         target = EmulateTarget(name[len("emulate:"):])
-    elif name in AMD_TARGETS or name.startswith("emulate:") and \
-            name[len("emulate:"):] in AMD_TARGETS:
+    elif name in AMD_TARGETS:
         raise LaunchError(f"target '{name}' needs the AMD code generator, which this build "
                           f"of tilelang does not include yet",
-                          hint="available: interp, emulate:sm_80, emulate:sm_90a, sm_80, sm_90a")
+                          hint="available: interp, emulate:sm_80, emulate:sm_90a, "
+                               "emulate:gfx90a, emulate:gfx942, sm_80, sm_90a")
     if target is None:
         raise LaunchError(f"unknown target '{name}'",
-                          hint="targets: interp, emulate[:sm_80|:sm_90a], sm_80, sm_90a")
+                          hint="targets: interp, emulate[:sm_80|:sm_90a|:gfx90a|:gfx942], "
+                               "sm_80, sm_90a")
     _TARGETS[name] = target
     return target
 
