@@ -97,3 +97,56 @@ def test_a_hit_after_the_driver_is_replaced_uses_the_new_driver(fake):
     finally:
         set_default_driver(previous)
     assert len(other.launches) == 1
+
+
+class _TorchDtype:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"torch.{self.name}"
+
+
+_F32 = _TorchDtype("float32")
+
+
+class FakeTorchTensor:
+    """The parts of ``torch.Tensor`` a launch reads (a CUDA tensor, no memory behind it)."""
+
+    def __init__(self, shape, address, strides=None, device=0, dtype=_F32, is_cuda=True):
+        self.shape, self.dtype, self.is_cuda = tuple(shape), dtype, is_cuda
+        self._address, self._device = address, device
+        self._strides = strides or tuple(int(np.prod(shape[i + 1:])) for i in range(len(shape)))
+
+    def data_ptr(self) -> int:
+        return self._address
+
+    def stride(self) -> tuple:
+        return self._strides
+
+    def get_device(self) -> int:
+        return self._device if self.is_cuda else -1
+
+    @property
+    def device(self):
+        return type("Device", (), {"index": self._device})()
+
+    def __dlpack__(self):   # what marks it as an array for the general path
+        raise AssertionError("a launch reads torch tensors through their methods")
+
+
+def test_torch_tensors_are_described_once_per_layout(fake):
+    fake.param_formats = _abi_formats(k_mixed, "X=f32[2],s=f32,Y=f32[2],t=i32")
+    y = FakeTorchTensor((16, 4), 0x2000)
+    for address in (0x1000, 0x3000):
+        k_mixed[(2,)](FakeTorchTensor((16, 4), address, strides=(8, 1)), 2.0, y, 8, 1,
+                      target="sm_80")
+        assert fake.launches[-1]["params"] == [address, 16, 4, 8, 1, 2.0, 0x2000, 16, 4, 4, 1, 1]
+    before = len(k_mixed._compiled)
+    k_mixed[(2,)](FakeTorchTensor((16, 4), 0x1004), 2.0, y, 8, 1, target="sm_80")
+    assert len(k_mixed._compiled) == before + 1          # unaligned: its own specialization
+    with pytest.raises(tl.LaunchError, match="cuda:3"):
+        k_mixed[(2,)](FakeTorchTensor((16, 4), 0x1000, device=3), 2.0, y, 8, 1, target="sm_80")
+    with pytest.raises(tl.LaunchError, match="unsupported dtype"):
+        k_mixed[(2,)](FakeTorchTensor((16, 4), 0x1000, dtype=_TorchDtype("complex64")), 2.0, y,
+                      8, 1, target="sm_80")

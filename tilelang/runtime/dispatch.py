@@ -128,7 +128,7 @@ def _describer_for(a: Any) -> Any:
     if isinstance(a, np.generic):   # numpy scalars: the general path decides
         return _not_an_array
     if getattr(a, "is_cuda", None) is not None and callable(getattr(a, "data_ptr", None)):
-        return _describe_general               # torch: its dtype and strides by method
+        return _describe_torch                 # torch: its dtype and strides by method
     if hasattr(a, "__cuda_array_interface__"):
         # cupy arrays name their device (a property of the class); looking for a missing
         # attribute on every launch would be slow, so the type decides once
@@ -153,6 +153,38 @@ def _describe_general(a: Any) -> Any:
     if dtype is None:
         return None
     return (type(a), dtype, array_rank(a), array_facts(a, dtype)), None
+
+
+def _describe_torch(a: Any) -> Any:
+    """A torch tensor: like ``_describe_cai``, what follows from its dtype, shape and
+    strides is worked out once per distinct layout; a launch reads the address and
+    the device. Host tensors take the general description (no view)."""
+    if not a.is_cuda:
+        return _describe_general(a)
+    layout = (a.dtype, a.shape, a.stride())
+    try:
+        static = _TORCH_LAYOUTS[layout]
+    except KeyError:
+        if len(_TORCH_LAYOUTS) > 4096:
+            _TORCH_LAYOUTS.clear()
+        static = _TORCH_LAYOUTS[layout] = _torch_layout(a)
+    if static is None:
+        return _describe_general(a)
+    address = a.data_ptr()
+    return static[address % VECTOR_BYTES == 0], (address, static[2], static[3], a.get_device())
+
+
+def _torch_layout(a: Any) -> tuple | None:
+    """``_cai_layout``'s tuple for a torch tensor's layout (``None``: an unknown dtype)."""
+    dtype = array_dtype(a)
+    if dtype is None:
+        return None
+    shape, strides = tuple(a.shape), tuple(a.stride())
+    tp = type(a)
+    parts = tuple(_PART_IDS.setdefault(part, len(_PART_IDS)) for part in (
+        (tp, dtype, len(shape), facts_of(address, shape, strides, _ITEMSIZES[dtype]))
+        for address in (1, 0)))
+    return parts[0], parts[1], shape, strides
 
 
 def _describe_cai_on_device(a: Any) -> Any:
@@ -219,6 +251,7 @@ def _cai_layout(a: Any, iface: dict) -> tuple | None:
 # the static part of each __cuda_array_interface__ layout seen so far, and the ids of
 # the key parts they use
 _CAI_LAYOUTS: dict[tuple, tuple | None] = {}
+_TORCH_LAYOUTS: dict[tuple, tuple | None] = {}
 _PART_IDS: dict[tuple, int] = {}
 _ITEMSIZES = {d: max(1, d.bits // 8) for d in t.ALL_DTYPES}
 
