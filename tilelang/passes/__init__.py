@@ -6,13 +6,14 @@ from tilelang.errors import LaunchError
 from tilelang.passes import (allocate_shared, assign_layouts, cse, dce, insert_barriers,
                              lower_to_threads, simplify)
 from tilelang.passes.manager import PassFn, PassResult, run_pipeline
-from tilelang.passes import vectorize
+from tilelang.passes import persistent, vectorize
 # "pipeline" the pass module; the name ``pipeline`` below is the pipeline lookup function
 from tilelang.passes import pipeline as software_pipeline, stage_through_shared  # noqa: E402
 
 PASSES: dict[str, PassFn] = {
     "eliminate-common-subexpressions": cse.run,
     "eliminate-dead-code": dce.run,
+    "persistent-tiles": persistent.run,
     "vectorize": vectorize.run,
     "assign-layouts": assign_layouts.run,
     "stage-through-shared": stage_through_shared.run,
@@ -24,10 +25,10 @@ PASSES: dict[str, PassFn] = {
 }
 
 PIPELINES: dict[str, tuple[str, ...]] = {
-    "interp": ("eliminate-common-subexpressions", "eliminate-dead-code"),
-    "nvidia": ("eliminate-common-subexpressions", "eliminate-dead-code", "assign-layouts",
-               "stage-through-shared", "pipeline", "vectorize", "allocate-shared",
-               "lower-to-threads", "insert-barriers", "simplify",
+    "interp": ("persistent-tiles", "eliminate-common-subexpressions", "eliminate-dead-code"),
+    "nvidia": ("persistent-tiles", "eliminate-common-subexpressions", "eliminate-dead-code",
+               "assign-layouts", "stage-through-shared", "pipeline", "vectorize",
+               "allocate-shared", "lower-to-threads", "insert-barriers", "simplify",
                "eliminate-common-subexpressions", "eliminate-dead-code"),
 }
 

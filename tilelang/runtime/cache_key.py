@@ -3,11 +3,12 @@
 A key covers the kernel's source (its text, the text of the ``@tl.func`` helpers
 and plain functions it names, and the values of the global constants it
 reads), the constexprs, each runtime parameter's dtype, rank and tensor facts,
-``num_warps``/``num_stages``, the target, the toolchain the target uses and a
-hash of tilelang's own sources. Anything the key cannot describe stably (a
-constexpr or global whose only printable form is an address) makes the kernel
-uncacheable on disk: ``cache_key`` returns ``None`` and the kernel compiles as
-if there were no disk cache.
+``num_warps``/``num_stages``, the kernel options (``persistent``, ``group_m``), the
+target, the toolchain the target uses and a hash of tilelang's own sources.
+Anything the key cannot describe stably (a constexpr or global whose only
+printable form is an address) makes the kernel uncacheable on disk:
+``cache_key`` returns ``None`` and the kernel compiles as if there were no disk
+cache.
 """
 
 from __future__ import annotations
@@ -148,6 +149,7 @@ def make_key(kernel: Any, spec: Any, target: str) -> CacheKey | None:
             "constexprs": [[n, encode_value(v)] for n, v in spec.constexprs],
             "num_warps": spec.num_warps,
             "num_stages": spec.num_stages,
+            "options": [[n, encode_value(v)] for n, v in getattr(spec, "options", ())],
             "target": target,
             "toolchain": toolchain(target),
             "compiler": compiler_hash(),
