@@ -47,3 +47,9 @@ def ptxas_path() -> str | None:
     """``TILELANG_PTXAS``: the ptxas binary to use instead of the nvidia-cuda-nvcc wheel's."""
     value = os.environ.get("TILELANG_PTXAS", "").strip()
     return value or None
+
+
+def hipcc_path() -> str | None:
+    """``TILELANG_HIPCC``: the hipcc binary to use instead of the one on ``PATH``."""
+    value = os.environ.get("TILELANG_HIPCC", "").strip()
+    return value or None
