@@ -53,12 +53,14 @@ def image(mat: np.ndarray, width: int) -> np.ndarray:
 
 
 def wgmma_kernel(n: int, width: int, warpgroups: int = 1, fence: bool = True,
-                 wait: bool = True, pending: int = 0, read_early: bool = False):
+                 wait: bool = True, pending: int = 0, read_early: bool = False,
+                 reg_a: bool = False):
     threads = 128 * warpgroups
     ka = 16 if width == 0 else width // 2
     a_bytes, b_bytes = 64 * warpgroups * ka * 2, n * ka * 2
     k = T("wgmma", threads=threads, shared=a_bytes + b_bytes)
     X, D = k.tensor(bf16, 1, "X"), k.tensor(f32, 1, "D")
+    Ag = k.tensor(bf16, 1, "Ag")          # A row-major, for the register-A form
     tid = k.tid()
     for j in range((a_bytes + b_bytes) // 16 // threads + 1):
         chunk = k.add(tid, j * threads)
@@ -83,8 +85,20 @@ def wgmma_kernel(n: int, width: int, warpgroups: int = 1, fence: bool = True,
             da = k.one(hp.WgmmaDescOp, i64, lbo=16, sbo=8 * width, swizzle=width, addr=a_addr)
             db = k.one(hp.WgmmaDescOp, i64, lbo=16, sbo=8 * width, swizzle=width,
                        addr=k.const(a_bytes + ks * 32))
+        if reg_a:   # a_i = A[16 warp + g + 8 ((i // 2) % 2), 16 ks + 2 t + i % 2 + 8 (i // 4)]
+            warp, lane = k.bin("and", k.bin("shr", tid, 5), 3), k.bin("and", tid, 31)
+            g, t = k.bin("shr", lane, 2), k.bin("and", lane, 3)
+            row0 = k.add(k.add(k.mul(wg, 64), k.mul(warp, 16)), g)
+            regs = []
+            for i in range(8):
+                row = k.add(row0, 8 * ((i // 2) % 2))
+                col = k.add(k.mul(t, 2), 16 * ks + i % 2 + 8 * (i // 4))
+                regs += k.ld_global(bf16, k.gaddr(Ag, k.add(k.mul(row, ka), col), 2))
+            kw = dict(a=tuple(regs))
+        else:
+            kw = dict(a_desc=da)
         acc = k.emit(hp.WgmmaOp, (f32,) * (n // 2), n=n, dtype=bf16, scale_d=ks > 0,
-                     a_desc=da, b_desc=db, c=tuple(acc)).results
+                     b_desc=db, c=tuple(acc), **kw).results
     k.emit(hp.WgmmaCommitOp)
     if read_early:
         k.st_global(k.gaddr(D, tid, 4), [acc[0]])
@@ -101,10 +115,8 @@ def run_case(n, width, warpgroups=1, **kw):
     A = rng.integers(-4, 5, (64 * warpgroups, ka)).astype(BF16)
     B = rng.integers(-4, 5, (n, ka)).astype(BF16)       # N x K (K-major B)
     X = np.concatenate([image(A, width), image(B, width)])
-    if width == 0 and warpgroups == 1:
-        pass
     D = np.zeros(128 * warpgroups * n // 2, np.float32)
-    run_threads(wgmma_kernel(n, width, warpgroups, **kw), (1,), [X, D])
+    run_threads(wgmma_kernel(n, width, warpgroups, **kw), (1,), [X, D, A.ravel()])
     rows, cols = d_pos(n, 128 * warpgroups)
     got = np.zeros((64 * warpgroups, n), np.float32)
     got[rows, cols] = D.reshape(-1, n // 2).T
@@ -116,6 +128,12 @@ def run_case(n, width, warpgroups=1, **kw):
 ])
 def test_wgmma_multiplies_every_swizzle_mode(n, width, warpgroups):
     got, ref = run_case(n, width, warpgroups)
+    np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("n, width, warpgroups", [(64, 128, 1), (32, 64, 2)])
+def test_wgmma_with_a_in_registers(n, width, warpgroups):
+    got, ref = run_case(n, width, warpgroups, reg_a=True)
     np.testing.assert_array_equal(got, ref)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import llvmlite.binding as llvm
 from llvmlite import ir
 
-from tilelang.codegen import llvm_debug, llvm_ops, llvm_thread
+from tilelang.codegen import llvm_debug, llvm_hopper, llvm_ops, llvm_thread
 from tilelang.codegen.llvm_math import I8, I32, llvm_type
 from tilelang.codegen.llvm_ops import KernelEmitter, TensorArgs
 from tilelang.errors import CompileError
@@ -53,7 +53,8 @@ TARGETS: dict[str, NvidiaTarget] = {
     "sm_90a": NvidiaTarget("sm_90a", "+ptx80", max_shared_bytes("sm_90a")),
 }
 
-HANDLERS = {**llvm_ops.HANDLERS, **llvm_thread.HANDLERS, **llvm_debug.HANDLERS}
+HANDLERS = {**llvm_ops.HANDLERS, **llvm_thread.HANDLERS, **llvm_debug.HANDLERS,
+            **llvm_hopper.HANDLERS}
 
 _STRUCT_CODES = {
     "f16": "e", "bf16": "H", "f32": "f", "f64": "d", "bool": "B", "i8": "b", "u8": "B",
@@ -124,6 +125,11 @@ def _num_threads(fn: Function) -> int:
         raise CompileError(f"num_threads = {n}: a block has 1 to 1024 threads",
                            kernel=fn.name, loc=fn.loc, hint="use num_warps between 1 and 32")
     return n
+
+
+def _uses_wgmma(fn: Function) -> bool:
+    from tilelang.ir import hopper_ops, ops as o
+    return any(isinstance(op, hopper_ops.WgmmaDescOp) for op in o.walk(fn.body))
 
 
 def _shared_bytes(fn: Function) -> int:
@@ -218,7 +224,9 @@ def build_module(fn: Function, target: str) -> ir.Module:
     if abi.shared_bytes > 0:
         smem = ir.GlobalVariable(module, ir.ArrayType(I8, 0), SHARED_SYMBOL, addrspace=3)
         smem.linkage = "external"
-        smem.align = 16
+        # wgmma's swizzles act on absolute shared-address bits 4-9: its operands need
+        # the 1024-byte alignment their offsets were planned with
+        smem.align = 1024 if _uses_wgmma(fn) else 16
         # Seen through an opaque pointer: llvmlite types the global as [0 x i8]*.
         smem = ir.FormattedConstant(ir.PointerType(addrspace=3), smem.get_reference())
     _annotate(module, llfn, abi.num_threads)

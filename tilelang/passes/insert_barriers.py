@@ -3,8 +3,10 @@
 Contract. Input and output: thread IR. Shared memory is treated as one region:
 a read after a write, or a write after a read, with no barrier between them in
 some execution order gets a barrier right before the later access. Accesses
-are shared loads/stores, ``ldmatrix`` (read), and ``cp_async_wait`` (the point
-where asynchronous copies land: a write). Loops are handled by analysing the
+are shared loads/stores, ``ldmatrix`` and ``wgmma`` (reads; a ``wgmma``'s
+asynchronous read ends at its ``wgmma_wait``, which the lowering puts before any
+later shared write), and ``cp_async_wait`` (the point where asynchronous copies
+land: a write). Loops are handled by analysing the
 body with the state at its end joined into the state at its start, so an
 access that conflicts with one of the previous iteration is guarded too. Two
 writes are not separated: the lowering never lets two threads write one
@@ -17,9 +19,10 @@ from dataclasses import dataclass, replace
 
 from tilelang.ir import ops as o
 from tilelang.ir import thread_ops as th
+from tilelang.ir.hopper_ops import WgmmaOp
 from tilelang.ir.values import Block, Function, Module
 
-_READS = (th.LdSharedOp, th.LdMatrixOp)
+_READS = (th.LdSharedOp, th.LdMatrixOp, WgmmaOp)
 _WRITES = (th.StSharedOp, th.CpAsyncWaitOp)
 
 
