@@ -10,6 +10,7 @@ from tilelang.ir.verifier import verify_module
 from tilelang.ir import thread_ops  # noqa: F401  (registers the thread-IR ops by name)
 from tilelang.ir import hopper_ops  # noqa: F401  (registers the wgmma thread-IR ops)
 from tilelang.ir import tma_ops  # noqa: F401  (registers the mbarrier/TMA thread-IR ops)
+from tilelang.ir import tma_staging_ops  # noqa: F401  (tile-IR TMA pipeline ops)
 
 __all__ = [
     "ALL_OPS", "OPS_BY_NAME", "Block", "Builder", "DType", "FieldKind", "Function", "Loc",

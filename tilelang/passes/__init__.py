@@ -9,6 +9,7 @@ from tilelang.passes.manager import PassFn, PassResult, run_pipeline
 from tilelang.passes import persistent, vectorize
 # "pipeline" the pass module; the name ``pipeline`` below is the pipeline lookup function
 from tilelang.passes import pipeline as software_pipeline, stage_through_shared  # noqa: E402
+from tilelang.passes import pipeline_tma  # noqa: E402
 
 PASSES: dict[str, PassFn] = {
     "eliminate-common-subexpressions": cse.run,
@@ -17,6 +18,7 @@ PASSES: dict[str, PassFn] = {
     "vectorize": vectorize.run,
     "assign-layouts": assign_layouts.run,
     "stage-through-shared": stage_through_shared.run,
+    "pipeline-tma": pipeline_tma.run,
     "pipeline": software_pipeline.run,
     "allocate-shared": allocate_shared.run,
     "lower-to-threads": lower_to_threads.run,
@@ -27,7 +29,7 @@ PASSES: dict[str, PassFn] = {
 PIPELINES: dict[str, tuple[str, ...]] = {
     "interp": ("persistent-tiles", "eliminate-common-subexpressions", "eliminate-dead-code"),
     "nvidia": ("persistent-tiles", "eliminate-common-subexpressions", "eliminate-dead-code",
-               "assign-layouts", "stage-through-shared", "pipeline", "vectorize",
+               "assign-layouts", "stage-through-shared", "pipeline-tma", "pipeline", "vectorize",
                "allocate-shared", "lower-to-threads", "insert-barriers", "simplify",
                "eliminate-common-subexpressions", "eliminate-dead-code"),
 }

@@ -181,7 +181,8 @@ def place(intervals: list[Interval], align: int = BUFFER_ALIGN) -> dict[str, int
 
 def _function(fn: Function) -> Function:
     intervals = _Liveness(fn).intervals()
-    offsets = place(intervals)
+    from tilelang.passes.pipeline_tma import shared_align  # TMA swizzles: up to 1024
+    offsets = place(intervals, shared_align(fn, BUFFER_ALIGN))
     total = max((offsets[i.name] + i.size for i in intervals), default=0)
     limit = fn.attr(LIMIT_ATTR)
     if isinstance(limit, int) and not isinstance(limit, bool):

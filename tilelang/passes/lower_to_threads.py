@@ -372,6 +372,27 @@ class _Lowering:
         from tilelang.passes.lower_memory import lower_copy
         lower_copy(self, op)
 
+    # the TMA pipeline ops (pipeline-tma), lowered in lower_tma.py
+    def _op_MbarrierInitRingOp(self, op: Any) -> None:
+        from tilelang.passes.lower_tma import lower_init
+        lower_init(self, op)
+
+    def _op_MbarrierExpectOp(self, op: Any) -> None:
+        from tilelang.passes.lower_tma import lower_expect
+        lower_expect(self, op)
+
+    def _op_TmaCopyOp(self, op: Any) -> None:
+        from tilelang.passes.lower_tma import lower_copy
+        lower_copy(self, op)
+
+    def _op_MbarrierWaitRingOp(self, op: Any) -> None:
+        from tilelang.passes.lower_tma import lower_wait
+        lower_wait(self, op)
+
+    def _op_MbarrierInvalRingOp(self, op: Any) -> None:
+        from tilelang.passes.lower_tma import lower_inval
+        lower_inval(self, op)
+
     def _op_SharedLoadOp(self, op: o.SharedLoadOp) -> None:
         buf: Shared = self.val(op.src)
         if op.result.name in self.shared_operands:
@@ -486,7 +507,8 @@ def scratch_area_bytes(fn: Function) -> int:
 
 def user_area_base(fn: Function) -> int:
     """Byte where the buffers placed by allocate-shared begin (after the scratch area)."""
-    return _align(scratch_area_bytes(fn), BUFFER_ALIGN)
+    from tilelang.passes.pipeline_tma import shared_align  # TMA swizzles: up to 1024
+    return _align(scratch_area_bytes(fn), shared_align(fn, BUFFER_ALIGN))
 
 
 def scratch_needed(block: Block, threads: int) -> int:

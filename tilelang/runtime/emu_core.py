@@ -62,12 +62,14 @@ class BlockState:
         self.shared = shared                    # SharedMemory
         self.open_group: list[Any] = []         # cp.async records not yet committed
         self.groups: list[list[Any]] = []       # committed groups, oldest first
+        self.mbarriers: dict[int, Any] = {}     # shared offset -> emu_tma.Mbarrier
         self.wgmma: Any = None                  # emu_wgmma.WgmmaState, made on first use
 
     def new_block(self) -> None:
         self.shared.new_block()
         self.open_group = []
         self.groups = []
+        self.mbarriers = {}
         self.wgmma = None
 
 

@@ -166,9 +166,11 @@ class SharedMemory:
             row, _, rng = self._first(bad, gidx)
             raise Fault(
                 f"{verb} of a cp.async destination before cp.async.wait_group completed "
-                f"it: {who(threads[row])} {verb}s {rng} of shared memory",
-                "wait for the copy's group (th.cp_async_wait) before touching its "
-                "destination, and put a barrier after the wait when other threads read it")
+                f"it (or of a TMA destination before its mbarrier phase did): "
+                f"{who(threads[row])} {verb}s {rng} of shared memory",
+                "wait for the copy's group (th.cp_async_wait) or its mbarrier phase "
+                "(th.mbarrier_wait) before touching its destination, and put a barrier "
+                "after a cp.async wait when other threads read it")
 
     def _race(self, bad: np.ndarray, gidx: np.ndarray, threads: np.ndarray, verb: str,
               last: np.ndarray, many: np.ndarray, ops: np.ndarray, past: str) -> None:

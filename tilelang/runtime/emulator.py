@@ -62,6 +62,7 @@ from tilelang.runtime.emu_core import (
 )
 from tilelang.runtime.interp_ops import LaunchContext, storage
 from tilelang.runtime.interpreter import _check_grid, _convert_arg
+from tilelang.runtime import emu_tma  # noqa: E402  (mbarriers and TMA loads)
 
 __all__ = ["EmulatedKernel", "prepare_threads", "run_threads"]
 
@@ -128,6 +129,7 @@ _COMPILERS: dict[type[o.Op], Callable[[Any, Slot, Prep], Closure]] = {
     o.PrintOp: _compile_print,
     o.AssertOp: _compile_assert,
     **emu_global.COMPILERS, **emu_shared.COMPILERS, **emu_warp.COMPILERS,
+    **emu_tma.COMPILERS,
     **emu_wgmma.COMPILERS,
 }
 

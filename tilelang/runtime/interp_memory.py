@@ -14,6 +14,7 @@ import numpy as np
 
 from tilelang.ir import ops as o
 from tilelang.ir.staging_ops import AsyncCommitOp, AsyncWaitOp, SharedSliceOp
+from tilelang.ir import tma_staging_ops as tma
 from tilelang.runtime.interp_ops import (
     CTX, Closure, Env, Fault, Slot, compute, make_scalar, storage,
 )
@@ -290,6 +291,12 @@ COMPILERS: dict[type[o.Op], Callable[[Any, Slot], Closure]] = {
     SharedSliceOp: _compile_shared_slice,
     AsyncCommitOp: _compile_nothing,
     AsyncWaitOp: _compile_nothing,
+    # TMA copies complete at once here, like cp.async ones: the barriers have nothing to do
+    tma.TmaCopyOp: _compile_copy,
+    tma.MbarrierInitRingOp: _compile_nothing,
+    tma.MbarrierExpectOp: _compile_nothing,
+    tma.MbarrierWaitRingOp: _compile_nothing,
+    tma.MbarrierInvalRingOp: _compile_nothing,
     o.PrintOp: _compile_print,
     o.AssertOp: _compile_assert,
 }

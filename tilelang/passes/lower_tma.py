@@ -1,0 +1,79 @@
+"""lower-to-threads for the TMA pipeline ops (``tma_staging_ops``): mbarriers and TMA loads.
+
+One elected thread (thread 0) initializes the barriers, announces each stage's
+transaction bytes and issues the TMA loads; every op is predicated on that
+election rather than branched, so control flow stays block-uniform. Every
+thread waits on a stage's barrier (``th.mbarrier_wait``), which also makes the
+landed data visible to it. Barrier ``s`` of a ``shared<S x i64>`` buffer is the
+8 bytes at ``base + 8 * s``.
+
+Initialization is followed by ``fence.mbarrier_init`` (the inits must reach the
+asynchronous proxy before a TMA copy completes on them) and a block barrier
+(no thread may wait on a barrier before it is initialized).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tilelang.ir import ops as o
+from tilelang.ir import tma_ops as tma
+from tilelang.ir import tma_staging_ops as ts
+from tilelang.ir.types import i32
+from tilelang.ir.values import Value
+
+if TYPE_CHECKING:
+    from tilelang.passes.lower_to_threads import _Lowering
+
+BAR_BYTES = 8
+
+
+def _elect(L: "_Lowering") -> Value:
+    return L.b.cmp("eq", L.tid, L.b.const(0, i32))
+
+
+def _bar(L: "_Lowering", bars: Value, stage: Value | int) -> Value:
+    base = L.val(bars).base(L.b)
+    if isinstance(stage, int):
+        return L.b.add(base, L.b.const(BAR_BYTES * stage, i32)) if stage else base
+    off = L.b.mul(L.b.cast(L.val(stage), i32), L.b.const(BAR_BYTES, i32))
+    return L.b.add(base, off)
+
+
+def lower_init(L: "_Lowering", op: ts.MbarrierInitRingOp) -> None:
+    elect = _elect(L)
+    for s in range(op.bars.type.shape[0]):
+        L.b.emit0(tma.MbarrierInitOp, count=op.count, bar=_bar(L, op.bars, s), pred=elect)
+    L.b.emit0(tma.FenceMbarrierInitOp)
+    L.b.emit0(o.BarrierOp)
+
+
+def lower_expect(L: "_Lowering", op: ts.MbarrierExpectOp) -> None:
+    L.b.emit0(tma.MbarrierExpectTxOp, bytes=op.bytes, bar=_bar(L, op.bars, op.stage),
+              pred=_elect(L))
+
+
+def lower_copy(L: "_Lowering", op: ts.TmaCopyOp) -> None:
+    dst = L.val(op.dst)
+    mode = ts.tma_swizzle_mode(op.dst.type)
+    assert mode is not None  # TmaCopyOp.verify
+    coords = tuple(L.b.cast(L.val(v), i32) for v in op.offsets)
+    L.b.emit0(tma.TmaLoadOp, box=tuple(op.dst.type.shape), swizzle=mode,
+              tensor=L.val(op.tensor), dst=dst.base(L.b), bar=_bar(L, op.bars, op.stage),
+              coords=coords, pred=_elect(L))
+
+
+def lower_wait(L: "_Lowering", op: ts.MbarrierWaitRingOp) -> None:
+    L.b.emit0(tma.MbarrierWaitOp, bar=_bar(L, op.bars, op.stage),
+              parity=L.b.cast(L.val(op.parity), i32))
+
+
+def lower_inval(L: "_Lowering", op: ts.MbarrierInvalRingOp) -> None:
+    # every thread has passed its last wait before any barrier is invalidated
+    L.b.emit0(o.BarrierOp)
+    elect = _elect(L)
+    for s in range(op.bars.type.shape[0]):
+        L.b.emit0(tma.MbarrierInvalOp, bar=_bar(L, op.bars, s), pred=elect)
+
+
+__all__ = ["lower_copy", "lower_expect", "lower_init", "lower_inval", "lower_wait"]

@@ -1,0 +1,219 @@
+"""pipeline-tma: software-pipeline ``tl.pipeline`` loops with TMA loads completing on
+one mbarrier per stage (Hopper), before the ``pipeline`` pass sees them.
+
+Contract. Input and output: verified tile-IR modules; the interpreter gives the
+same results before and after. Only functions with the attribute ``tma = true``
+(recorded by the runtime's target from ``GpuArch.has_tma``) change; others come
+out identical, so targets without TMA keep the ``pipeline`` pass's cp.async ring.
+
+A loop is rewritten when it has eligible copies (the ``pipeline`` pass's rules)
+of which at least one may be a TMA load: its tensor is known 16-byte aligned
+with a unit inner stride and 16-byte-multiple strides (the ``aligned``,
+``unit_stride`` and ``divisible`` facts), its element size is whole bytes, the
+buffer's shape is a box (every dimension at most 256) and the buffer's swizzle
+is one a TMA swizzle mode produces (``tma_swizzle_mode``), with each stage a
+multiple of the mode's repeat (``8 * mode`` bytes, 128 when unswizzled). The
+other eligible copies stay ``cp.async`` copies in the same ring. The loop becomes::
+
+    bars = tl.alloc_shared : shared<S x i64>; tl.mbarrier_init(bars) {count = 1}
+    for p in 0 .. S-2:                            # prologue
+        if iv_p in range:
+            tl.mbarrier_expect(bars, p) {bytes}   # the stage's TMA bytes, one arrival
+            tl.tma_copy(..., stage p, bars, p)    # and cp.async copies, if any
+        tl.async_commit()                         # only with cp.async copies
+    for iv ...:                                   # iteration i, stage s = i % S
+        tl.async_wait(S-2)                        # only with cp.async copies
+        tl.mbarrier_wait(bars, s, (i // S) & 1)   # stage s's TMA bytes have landed
+        tl.barrier()                              # every thread is done with stage
+                                                  # (i-1) % S, refilled below
+        ... the body, reading stage s ...
+        if iv + (S-1)*step in range: expect + copies into stage (i+S-1) % S
+        tl.async_commit()
+    tl.async_wait(0); tl.mbarrier_inval(bars)
+
+Stage ``s`` is filled once every ``S`` iterations, so iteration ``i`` waits for
+the phase numbered ``i // S`` of its barrier, whose parity is ``(i // S) & 1``.
+Copies of iterations past the trip count are not issued and never waited for.
+Swizzled TMA buffers need their base aligned to the swizzle's repeat: the pass
+records the largest such alignment as the function attribute ``shared_align``,
+which ``allocate-shared`` and ``lower-to-threads`` honour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from math import prod
+
+from tilelang.ir import ops as o
+from tilelang.ir.rewrite import map_operands, map_regions
+from tilelang.ir.staging_ops import AsyncCommitOp, AsyncWaitOp, SharedSliceOp
+from tilelang.ir.tma_staging_ops import (
+    MbarrierExpectOp, MbarrierInitRingOp, MbarrierInvalRingOp, MbarrierWaitRingOp, TmaCopyOp,
+    tma_swizzle_mode,
+)
+from tilelang.ir.types import SharedType, TensorType, i64
+from tilelang.ir.values import Block, Function, Module, Value
+from tilelang.passes.names import Namer
+from tilelang.passes.pipeline import _Pipeliner
+
+TMA_ATTR = "tma"
+ALIGN_ATTR = "shared_align"
+MAX_BOX = 256
+
+
+def run(module: Module) -> Module:
+    return Module(tuple(_function(f) if f.attr(TMA_ATTR, False) is True else f
+                        for f in module.functions))
+
+
+def shared_align(fn: Function, default: int) -> int:
+    """The alignment ``fn``'s shared buffers need: ``default`` or the recorded one."""
+    a = fn.attr(ALIGN_ATTR, default)
+    return max(default, a) if isinstance(a, int) and a > 0 and a & (a - 1) == 0 else default
+
+
+def tma_eligible(copy: o.CopyOp) -> bool:
+    """Whether ``copy`` may be one TMA box load (see the module docstring)."""
+    tt, dt = copy.tensor.type, copy.dst.type
+    if not isinstance(tt, TensorType) or not isinstance(dt, SharedType):
+        return False
+    if not (tt.aligned and tt.unit_stride and tt.divisible) or not 1 <= tt.rank <= 5:
+        return False
+    if tt.dtype.bits % 8 or dt.rank != tt.rank or max(dt.shape) > MAX_BOX:
+        return False
+    mode = tma_swizzle_mode(dt)
+    if mode is None:
+        return False
+    return prod(dt.shape) * (dt.dtype.bits // 8) % (8 * mode or 128) == 0
+
+
+def _function(fn: Function) -> Function:
+    namer = Namer(fn)
+    consts = {op.result.name: op.value for op in o.walk(fn.body)
+              if isinstance(op, o.ConstantOp)}
+    align = [128]
+    body = _block(fn.body, namer, consts, align)
+    if body == fn.body:
+        return fn
+    attrs = [(k, v) for k, v in fn.attrs if k != ALIGN_ATTR]
+    attrs.append((ALIGN_ATTR, max(align[0], shared_align(fn, 128))))
+    return replace(fn, body=body, attrs=tuple(attrs))
+
+
+def _block(block: Block, namer: Namer, consts: dict[str, object], align: list[int]) -> Block:
+    out: list[o.Op] = []
+    for op in block.ops:
+        op = map_regions(op, lambda b: _block(b, namer, consts, align))
+        if isinstance(op, o.ForOp) and op.kind == "pipeline" and op.stages >= 2:
+            out.extend(_TmaPipeliner(op, namer, consts, align).rewrite())
+        else:
+            out.append(op)
+    return Block(block.args, tuple(out))
+
+
+class _TmaPipeliner(_Pipeliner):
+    """The ``pipeline`` pass's rewrite with TMA copies on per-stage mbarriers."""
+
+    def __init__(self, loop: o.ForOp, namer: Namer, consts: dict[str, object],
+                 align: list[int]) -> None:
+        super().__init__(loop, namer, consts)
+        self.align = align
+        self.tma: set[int] = set()
+        self.has_async = False
+        self.bars: Value | None = None
+
+    def rewrite(self) -> list[o.Op]:
+        copies = self.eligible()
+        tma = [c for c in copies if tma_eligible(c)]
+        if not tma:
+            return [self.loop]  # the pipeline pass's cp.async ring
+        self.tma = {id(c) for c in tma}
+        self.has_async = len(tma) < len(copies)
+        for c in tma:
+            mode = tma_swizzle_mode(c.dst.type) or 0
+            self.align[0] = max(self.align[0], 8 * mode)
+        before: list[o.Op] = []
+        rings = {}
+        for c in copies:
+            st: SharedType = c.dst.type
+            ring = self.namer.fresh(SharedType((self.S, *st.shape), st.dtype, st.swizzle),
+                                    f"{c.dst.name}_ring")
+            before.append(o.AllocSharedOp(results=(ring,), loc=c.loc))
+            rings[c.dst.name] = ring
+        self.bars = self.namer.fresh(SharedType((self.S,), i64), "bars")
+        before.append(o.AllocSharedOp(results=(self.bars,), loc=self.loc))
+        before.append(MbarrierInitRingOp(loc=self.loc, count=1, bars=self.bars))
+        lower = self.loop.lower
+        for p in range(self.S - 1):
+            iv_p = lower if p == 0 else self.binary(before, "add", lower,
+                                                    self._times_step(before, p))
+            self._issue(before, copies, rings, iv_p, self.const(before, p))
+        body = self._tma_body(copies, rings)
+        after: list[o.Op] = [AsyncWaitOp(loc=self.loc, pending=0)] if self.has_async else []
+        after.append(MbarrierInvalRingOp(loc=self.loc, bars=self.bars))
+        return [*before, replace(self.loop, body=body), *after]
+
+    def _tma_body(self, copies: list[o.CopyOp], rings: dict[str, Value]) -> Block:
+        S, iv = self.S, self.iv
+        top: list[o.Op] = []
+        if self.has_async:
+            top.append(AsyncWaitOp(loc=self.loc, pending=S - 2))
+        it = self._iteration(top)
+        s_const = self.const(top, S)
+        stage = self.binary(top, "mod", it, s_const)
+        phase = self.binary(top, "floordiv", it, s_const)
+        parity = self.binary(top, "and", phase, self.const(top, 1))
+        top.append(MbarrierWaitRingOp(loc=self.loc, bars=self.bars, stage=stage, parity=parity))
+        top.append(o.BarrierOp(loc=self.loc))
+        drop = {c.dst.name for c in copies}
+        removed = {id(c) for c in copies}
+        ops: list[o.Op] = []
+        for op in self.loop.body.ops[:-1]:
+            if id(op) in removed:
+                continue
+            if isinstance(op, o.AllocSharedOp) and op.result.name in drop:
+                ops.append(SharedSliceOp(results=op.results, loc=op.loc,
+                                         src=rings[op.result.name], index=stage))
+                continue
+            ops.append(op)
+        tail: list[o.Op] = []
+        iv_n = self.binary(tail, "add", iv, self._times_step(tail, S - 1))
+        it_n = iv_n if it is iv else self.binary(tail, "add", it, self.const(tail, S - 1))
+        stage_n = self.binary(tail, "mod", it_n, s_const)
+        self._issue(tail, copies, rings, iv_n, stage_n)
+        block = self.loop.body
+        return Block(block.args, (*top, *ops, *tail, block.ops[-1]))
+
+    def _issue(self, out: list[o.Op], copies: list[o.CopyOp], rings: dict[str, Value],
+               iv: Value, stage: Value) -> None:
+        """``if iv in range``: announce the stage's TMA bytes, then issue every copy."""
+        cond = self._in_range(out, iv)
+        nbytes = sum(prod(c.dst.type.shape) * (c.dst.type.dtype.bits // 8)
+                     for c in copies if id(c) in self.tma)
+        then: list[o.Op] = [MbarrierExpectOp(loc=self.loc, bytes=nbytes, bars=self.bars,
+                                             stage=stage)]
+        mapping = {self.iv.name: iv}
+        for c in copies:
+            for op in self._slice(c) or []:
+                if op.results[0].name in mapping:
+                    continue
+                new = tuple(self.namer.fresh(r.type, r.name) for r in op.results)
+                then.append(replace(map_operands(op, lambda v: mapping.get(v.name, v)),
+                                    results=new))
+                mapping.update({r.name: n for r, n in zip(op.results, new)})
+            dst = self._emit(then, SharedSliceOp, c.dst.type, c.dst.name, src=rings[c.dst.name],
+                             index=stage)
+            moved = map_operands(c, lambda v: mapping.get(v.name, v))
+            if id(c) in self.tma:
+                then.append(TmaCopyOp(loc=c.loc, tensor=moved.tensor, offsets=moved.offsets,
+                                      dst=dst, bars=self.bars, stage=stage))
+            else:
+                then.append(replace(moved, dst=dst, is_async=True))
+        then.append(o.YieldOp(loc=self.loc))
+        out.append(o.IfOp(loc=self.loc, cond=cond, then=Block((), tuple(then)),
+                          orelse=Block((), (o.YieldOp(loc=self.loc),))))
+        if self.has_async:
+            out.append(AsyncCommitOp(loc=self.loc))
+
+
+__all__ = ["ALIGN_ATTR", "TMA_ATTR", "run", "shared_align", "tma_eligible"]
