@@ -43,11 +43,13 @@ class GpuArch:
     vector_bytes: int = 16
     has_cp_async: bool = True
     has_ldmatrix: bool = True
+    mma: str = "mma.sync"   # NVIDIA tensor-core instruction for tl.dot: "mma.sync" | "wgmma"
 
 
 ARCHS: dict[str, GpuArch] = {a.name: a for a in (
     GpuArch("sm_80", "nvidia", 163 * 1024, num_sms=108),   # A100: 164 KiB per SM, 1 reserved
-    GpuArch("sm_90a", "nvidia", 227 * 1024, num_sms=132),  # H100 SXM: 228 KiB, 1 reserved
+    # H100 SXM: 228 KiB, 1 reserved; tl.dot on warpgroup MMA (lower_wgmma)
+    GpuArch("sm_90a", "nvidia", 227 * 1024, num_sms=132, mma="wgmma"),
     # CDNA2 / CDNA3: 64 KiB of LDS per workgroup, wave64, MFMA f32 <- f16/bf16
     # (bf16 through the *_1k forms), 16-byte global (dwordx4) and LDS (ds_read_b128) accesses
     GpuArch("gfx90a", "amd", 64 * 1024, warp_size=64, mfma_shapes=("32x32x8", "16x16x16"),
