@@ -46,10 +46,6 @@ import bench_rows as br  # noqa: E402
 from tilelang.errors import TileLangError  # noqa: E402
 
 
-class Unavailable(Exception):
-    """A baseline (or a tilelang variant) that cannot run here, with the reason."""
-
-
 # -- environment ---------------------------------------------------------------------------
 
 def gpu_or_reason() -> tuple[str | None, str]:
@@ -89,7 +85,7 @@ def triton_or_reason(torch: Any) -> tuple[Any, str]:
 def device_info(target: str) -> dict[str, str]:
     from tilelang.runtime.cuda_driver import default_driver
     d = default_driver()
-    cu = d.raw()
+    cu = d.raw
     err, raw = cu.cuDeviceGetName(256, d.device)
     name = raw.split(b"\0", 1)[0].decode() if isinstance(raw, bytes) else str(raw)
     version = int(d.check(cu.cuDriverGetVersion(), "cuDriverGetVersion"))
@@ -140,6 +136,7 @@ class Runner:
         ref = br.reference(problem)
         tol = br.tolerance(row.kind)
         tried: list[dict[str, Any]] = []
+        arrays = None
         for variant in row.variants:
             key = (row.kind, row.size, variant)
             if self.check and key in self._tiny_done:
@@ -147,15 +144,19 @@ class Runner:
                 continue
             result: dict[str, Any] = {"config": variant.label}
             try:
-                arrays, fetch = self._arrays(problem)
+                if arrays is None:
+                    arrays, reset, fetch = self._arrays(problem)
+                reset()                                    # a variant must write it all
                 launch = br.tilelang_launch(problem, variant, arrays, self.target)
                 launch()                                   # compile, and the checked run
                 err = br.relative_error(br.output_slice(problem, fetch()), ref)
                 result.update(error=err, ok=err <= tol)
                 ms = self.time(launch)
                 result.update(ms=ms, rate=row.rate(ms))
-            except (TileLangError, Unavailable) as e:
+            except TileLangError as e:
                 result.update(ok=False, failed=str(e).splitlines()[0])
+            except Exception as e:  # noqa: BLE001 -- reported in the row; the run goes on
+                result.update(ok=False, failed=f"{type(e).__name__}: {e}".splitlines()[0])
             tried.append(result)
             if self.check:
                 self._tiny_done[key] = result
@@ -168,26 +169,34 @@ class Runner:
             best.pop("rate", None)
         return best
 
-    def _arrays(self, problem: br.Problem) -> tuple[dict[str, Any], Callable[[], np.ndarray]]:
-        """The problem's arrays where the target reads them, and a function returning
-        the output as numpy (the output zeroed first)."""
-        host = problem.host
-        host[problem.output][...] = 0
+    def _arrays(self, problem: br.Problem) -> tuple[dict[str, Any], Callable[[], None],
+                                                    Callable[[], np.ndarray]]:
+        """The problem's arrays where the target reads them, a function zeroing the
+        output and one returning it as numpy."""
+        host, name = problem.host, problem.output
         if self.check:
-            return host, lambda: host[problem.output]
+            def reset_host() -> None:
+                host[name][...] = 0
+            return host, reset_host, lambda: host[name]
         if self.torch is not None:
             dev = {k: to_torch(self.torch, v) for k, v in host.items()}
-            return dev, lambda: from_torch(dev[problem.output])
+            return dev, lambda: dev[name].zero_(), lambda: from_torch(dev[name])
         from tilelang.runtime.cuda_driver import default_driver
         from tilelang.runtime.host_arrays import DeviceCopy
         d = default_driver()
+        # device memory for the rest of the run (a few rows' worth; no torch to free it)
         dev = {k: DeviceCopy(d, np.ascontiguousarray(v)) for k, v in host.items()}
+        out = dev[name]
+
+        def reset() -> None:
+            out.host[...] = 0
+            d.copy_to_device(out.address, out.host)
 
         def fetch() -> np.ndarray:
             d.synchronize()
-            dev[problem.output].copy_back()
-            return dev[problem.output].host
-        return dev, fetch
+            out.copy_back()
+            return out.host
+        return dev, reset, fetch
 
     # baselines --------------------------------------------------------------------------
     def _baseline(self, name: str, row: br.Row, problem: br.Problem | None) -> dict[str, Any]:
@@ -213,7 +222,7 @@ class Runner:
                     "note": "measured on a GPU only"}
         from tilelang.runtime.cuda_driver import default_driver
         d = default_driver()
-        cu = d.raw()
+        cu = d.raw
         n = row.p["bytes"]
         src, dst = d.alloc(n), d.alloc(n)
         try:

@@ -129,3 +129,34 @@ def test_grid_parameters_are_the_launchers():
     a = np.zeros((32, 32), ml_dtypes.bfloat16)
     with pytest.raises(LaunchError, match="set by the launcher"):
         variant(persistent=True)[(1, 1)](a, a, a, tl_tiles_x=3, target="interp")
+
+
+@tl.kernel(persistent=True)
+def persistent_copy(X: tl.Tensor, Y: tl.Tensor, BLOCK: tl.constexpr = 64):
+    off = tl.program_id(0) * BLOCK
+    tl.store(Y, (off,), tl.load(X, (off,), (BLOCK,)))
+
+
+def test_gpu_launch_runs_sms_times_occupancy_programs_with_the_tile_grid():
+    from tests.runtime.fake_cuda import FakeCu, FakeDeviceArray
+    from tilelang.codegen import ptxas
+    from tilelang.runtime import targets
+    from tilelang.runtime.cuda_driver import CudaDriver, set_default_driver
+    if ptxas.find_ptxas() is None:
+        pytest.skip("ptxas is not installed")
+    cu = FakeCu(capability=(8, 0))
+    previous = set_default_driver(CudaDriver(cu=cu))
+    try:
+        cu.param_formats = "QiiQiiii"     # two 1-D tensors, then tl_tiles_x, tl_tiles_y
+        x = FakeDeviceArray((64 * 5000,), address=0x7000_0000)
+        y = FakeDeviceArray((64 * 5000,), address=0x7100_0000)
+        persistent_copy[(5000,)](x, y, target="sm_80")
+        persistent_copy[(40, 3)](x, y, target="sm_80")
+    finally:
+        set_default_driver(previous)
+        targets.detect_gpu_target(refresh=True)
+    # the fake device has no SM-count attribute: the A100's 108 SMs x 16 blocks of 128
+    # threads; a grid with fewer tiles than that runs one program per tile
+    first, second = cu.launches[-2:]
+    assert first["grid"] == (108 * 16, 1, 1) and first["params"][-2:] == [5000, 1]
+    assert second["grid"] == (120, 1, 1) and second["params"][-2:] == [40, 3]

@@ -106,7 +106,7 @@ def device_sms(tgt: Any, arch: Any) -> int:
         from tilelang.runtime.cuda_driver import default_driver
         driver = getattr(tgt, "driver", None) or default_driver()
         driver.ensure()
-        cu = driver.raw()
+        cu = driver.raw
         return int(driver.check(cu.cuDeviceGetAttribute(
             cu.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, driver.device),
             "cuDeviceGetAttribute"))
