@@ -19,8 +19,11 @@ def S(dtype):
     return ScalarType(dtype)
 
 
-def build(vec: int = 8, num: int = 4, trans: bool = False, pending: int = 1) -> Module:
-    """A thread-IR kernel that uses every thread op once."""
+def build(vec: int = 8, num: int = 4, trans: bool = False, pending: int = 1,
+          wave64: bool = False) -> Module:
+    """A thread-IR kernel that uses every thread op once: the NVIDIA ones with
+    32-lane warps, or (``wave64``) ``th.mfma`` instead of ``ldmatrix``/``mma`` with
+    64-lane wavefronts."""
     b = Builder()
     A = b.fresh(TensorType(bf16, 2), "A")
     C = b.fresh(TensorType(f32, 2), "C")
@@ -45,13 +48,17 @@ def build(vec: int = 8, num: int = 4, trans: bool = False, pending: int = 1) -> 
     emit(th.CpAsyncCommitOp)
     emit(th.CpAsyncWaitOp, pending=pending)
     emit(ops.BarrierOp)
-    frag = emit(th.LdMatrixOp, (S(bf16),) * (2 * num), dtype=bf16, num=num, trans=trans,
-                addr=off).results
-    a = (frag * 2)[:8]
     acc0 = emit(ops.ConstantOp, (S(f32),), value=0.0).result
-    d = emit(th.MmaOp, (S(f32),) * 4, a=a, b=a[:4], c=(acc0,) * 4).results
-    emit(th.MfmaOp, (S(f32),) * 16, shape="32x32x8", a=a[:4], b=a[4:], c=(acc0,) * 16)
-    emit(th.MfmaOp, (S(f32),) * 4, shape="16x16x16", a=a[:4], b=a[:4], c=d)
+    if wave64:
+        a = emit(th.LdSharedOp, (S(bf16),) * 8, dtype=bf16, vec=8, addr=off).results
+        d = emit(th.MfmaOp, (S(f32),) * 4, shape="16x16x16", a=a[:4], b=a[4:],
+                 c=(acc0,) * 4).results
+        emit(th.MfmaOp, (S(f32),) * 16, shape="32x32x8", a=a[4:], b=a[:4], c=(d[0],) * 16)
+    else:
+        frag = emit(th.LdMatrixOp, (S(bf16),) * (2 * num), dtype=bf16, num=num, trans=trans,
+                    addr=off).results
+        a = (frag * 2)[:8]
+        d = emit(th.MmaOp, (S(f32),) * 4, a=a, b=a[:4], c=(acc0,) * 4).results
     lane = emit(ops.ConstantOp, (S(i32),), value=1).result
     s = emit(th.ShflOp, (S(f32),), mode="bfly", value=d[0], lane=lane).result
     emit(th.AtomicAddGlobalOp, addr=cbase, value=s, pred=pred)
@@ -60,22 +67,23 @@ def build(vec: int = 8, num: int = 4, trans: bool = False, pending: int = 1) -> 
     emit(th.StGlobalOp, addr=cbase, values=tuple(more))
     emit(ops.ReturnOp)
     body = b.pop((A, C))
-    fn = Function("k", (A, C), body, (("num_threads", 128), ("shared_bytes", 4096)))
+    attrs = (("num_threads", 128), ("shared_bytes", 4096)) + ((("warp_size", 64),) if wave64
+                                                               else ())
+    fn = Function("k", (A, C), body, attrs)
     return Module((fn,))
 
 
 def test_every_thread_op_is_used_and_registered():
-    m = build()
-    used = {type(op) for op in ops.walk(m.functions[0].body)}
+    used = {type(op) for m in (build(), build(wave64=True)) for op in ops.walk(m.functions[0].body)}
     assert set(th.THREAD_OPS) <= used
     assert all(ops.OPS_BY_NAME[cls.NAME] is cls for cls in th.THREAD_OPS)
 
 
 @settings(max_examples=20, deadline=None)
 @given(st.sampled_from([1, 2, 4, 8]), st.sampled_from([2, 4]), st.booleans(),
-       st.integers(0, 3))
-def test_thread_ir_round_trips(vec, num, trans, pending):
-    m = build(vec=vec, num=num, trans=trans, pending=pending)
+       st.integers(0, 3), st.booleans())
+def test_thread_ir_round_trips(vec, num, trans, pending, wave64):
+    m = build(vec=vec, num=num, trans=trans, pending=pending, wave64=wave64)
     verify_module(m)
     text = print_module(m)
     assert parse_module(text) == m
@@ -86,7 +94,8 @@ def test_printed_thread_ir_reads_like_the_hardware():
     text = print_module(build())
     assert "th.ldmatrix(addr = %" in text and "{dtype = bf16, num = 4, trans = false}" in text
     assert 'th.mma(a = [' in text and '{shape = "m16n8k16"}' in text
-    assert 'th.mfma(a = [' in text and '{shape = "32x32x8"}' in text
+    text = print_module(build(wave64=True))
+    assert 'th.mfma(a = [' in text and '{shape = "32x32x8"}' in text and "warp_size = 64" in text
 
 
 @pytest.mark.parametrize("bad, message", [

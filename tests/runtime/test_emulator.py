@@ -346,7 +346,7 @@ def test_the_hand_built_kernel_using_every_thread_op_is_accepted():
         from tests.ir.test_thread_ops import build
     except ImportError:  # pragma: no cover - tests/ not importable as a package
         pytest.skip("tests.ir is not importable")
-    for kw in ({}, {"vec": 4, "num": 2, "trans": True, "pending": 0}):
+    for kw in ({}, {"vec": 4, "num": 2, "trans": True, "pending": 0}, {"wave64": True}):
         m = build(**kw)
         verify_module(m)
         kernel = prepare_threads(m.functions[0])

@@ -569,7 +569,8 @@ def ldmatrix_result(num: int = 4, trans: bool = False,
 _FRAGMENTS = {"a": mma_m16n8k16_a, "b": mma_m16n8k16_b, "c": mma_m16n8k16_c}
 
 
-def warp_tiled(operand: str, shape: tuple[int, int], warps: tuple[int, int]) -> Layout:
+def warp_tiled(operand: str, shape: tuple[int, int], warps: tuple[int, int],
+               fragments: str = "m16n8k16") -> Layout:
     """The block layout of an mma operand tile for ``warps = (wm, wn)`` warps, row-major.
 
     Warp ``w = wr * wn + wc`` (threads ``32w..32w+31``) owns one contiguous
@@ -583,16 +584,24 @@ def warp_tiled(operand: str, shape: tuple[int, int], warps: tuple[int, int]) -> 
     A is replicated over the warps of one warp row and B over one warp column:
     each warp holds exactly the A rows and B columns its C sub-tile needs.
     ``divide(warp_tiled(op, ...), fragment)`` gives back the warp/tile part.
+    ``fragments`` names the instruction: ``"m16n8k16"`` (mma.sync, 32-lane warps)
+    or an MFMA shape (``"32x32x8"``, ``"16x16x16"``: 64-lane wavefronts, whose
+    fragments replace ``mma_*`` above).
     """
     if operand not in _FRAGMENTS:
         raise LayoutError(f"operand must be 'a', 'b' or 'c', not {operand!r}")
-    frag = _FRAGMENTS[operand]()
+    table = _FRAGMENTS if fragments == "m16n8k16" else MFMA_FRAGMENTS.get(fragments)
+    if table is None:
+        raise LayoutError(f"unknown matrix instruction {fragments!r}; expected m16n8k16, "
+                          + ", ".join(MFMA_FRAGMENTS))
+    frag = table[operand]()
     wm, wn = warps
     split = {"a": (wm, 1), "b": (1, wn), "c": (wm, wn)}[operand]
     per_warp = [s // (f * w) for s, f, w in zip(shape, frag.shape, split)]
     if any(s % (f * w) for s, f, w in zip(shape, frag.shape, split)) or min(per_warp) < 1:
         raise LayoutError(f"{operand.upper()} tile {shape} does not split into {split} warps "
-                          f"of {frag.shape[0]}x{frag.shape[1]} mma tiles")
+                          f"of {frag.shape[0]}x{frag.shape[1]} "
+                          f"{'mma' if table is _FRAGMENTS else 'mfma'} tiles")
     parts = {"a": [spatial(wm, 1), replicate(wn, 2)], "b": [replicate(wm, 2), spatial(1, wn)],
              "c": [spatial(wm, wn)]}[operand] + [local(*per_warp)]
     # Unit factors change nothing; leaving them out keeps the printed form short.

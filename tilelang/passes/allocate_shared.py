@@ -50,6 +50,7 @@ from tilelang.ir.types import SharedType
 from tilelang.ir.values import Block, Function, Loc, Module
 from tilelang.passes.lower_to_threads import BUFFER_ALIGN, scratch_area_bytes, user_area_base
 from tilelang.passes.shared_operands import shared_operand_values
+from tilelang.passes.dot_instr import DotUnit
 
 LIMIT_ATTR = "max_shared_bytes"
 TOTAL_ATTR = "shared_user_bytes"
@@ -111,7 +112,7 @@ class _Liveness:
         self.allocs: dict[str, o.AllocSharedOp] = {}
         self.uses: list[tuple[str, list[o.Op]]] = []  # buffer, enclosing ops outermost first
         self.views: dict[str, set[str]] = {}    # value -> the buffers it may read
-        self.in_place = shared_operand_values(fn.body, int(fn.attr("num_warps", 4)))
+        self.in_place = shared_operand_values(fn.body, DotUnit.of(fn))
         self.escaped: set[str] = set()
         self._walk(fn.body, [])
 

@@ -11,16 +11,16 @@ or inserts ``tl.convert_layout`` (lowered as an exchange through shared memory).
 
 Rules:
 
-* ``tl.dot`` on tensor cores (``lower_mma.mma_applies``) gives its result, and
-  wants its accumulator, in the mma accumulator layout
-  ``warp_tiled("c", (M, N), (wm, wn))``: the accumulator then lives in mma
-  fragments across the whole loop. The warp grid is ``(num_warps, 1)`` when the
-  function reduces a 2-D tile along its rows and the shape allows (each row then
-  stays inside one warp, so row reductions are shuffles), else
-  ``lower_mma.warp_grid``'s choice. A and B are wanted blocked (lowering stages
-  them through shared memory for ``ldmatrix``), except an A already in the
-  accumulator layout of a one-column warp grid, which feeds the tensor cores
-  from registers;
+* ``tl.dot`` on matrix units (``dot_instr.DotUnit.select``: ``mma.sync`` on
+  NVIDIA, ``th.mfma`` on AMD) gives its result, and wants its accumulator, in
+  the instruction's accumulator layout ``warp_tiled("c", (M, N), (wm, wn), shape)``:
+  the accumulator then lives in fragments across the whole loop. The warp grid
+  is ``(num_warps, 1)`` when the function reduces a 2-D tile along its rows and
+  the shape allows (each row then stays inside one warp, so row reductions are
+  shuffles), else ``DotInstr.warp_grid``'s choice. A and B are wanted blocked
+  (lowering stages them through shared memory), except, for ``mma.sync``, an A
+  already in the accumulator layout of a one-column warp grid, which feeds the
+  tensor cores from registers (an MFMA accumulator is not an A fragment);
 * elementwise ops, ``where`` and casts take the layout of their first operand
   that has one; the other operands are brought to it;
 * ``reduce`` of a tile in an assigned layout gives ``layouts.reduce``'s layout
@@ -32,6 +32,10 @@ Rules:
 * a loop-carried value takes the layout of the value its body yields when its
   initial value is cheap or blocked (decided by re-running the body analysis
   until the layouts stop changing);
+* on targets with MFMA (64 KiB of LDS), a ``tl.store`` of a tile in an assigned
+  layout that holds each element once writes from registers: converting it to
+  blocked would need the whole tile in the scratch area beside the pipeline's
+  buffers (a 128x128 bf16 epilogue alone is 32 KiB);
 * every other op (memory, ``trans``, ``if`` results, printing) works on blocked
   tiles.
 """
@@ -43,12 +47,12 @@ from typing import Any
 
 from tilelang.ir import ops as o
 from tilelang.ir.layouts import LayoutError, drop_axis, insert_axis, parse_layout, reduce
-from tilelang.ir.layouts import warp_tiled
 from tilelang.ir.rewrite import map_operands
 from tilelang.ir.types import TileType
 from tilelang.ir.values import Block, Function, Module, Value
 from tilelang.passes.lower_layouts import broadcast_slots
-from tilelang.passes.lower_mma import MMA_M, mma_applies, warp_grid
+from tilelang.passes.dot_instr import DotInstr, DotUnit
+from tilelang.passes.lower_wgmma import wgmma_applies
 
 _ELEMENTWISE = (o.BinaryOp, o.UnaryOp, o.WhereOp, o.CastOp)
 
@@ -101,7 +105,8 @@ def _reshaped(layout: str, src: tuple[int, ...], dst: tuple[int, ...]) -> str:
 class _Assign:
     def __init__(self, fn: Function) -> None:
         self.fn = fn
-        self.warps = int(fn.attr("num_warps", 4))
+        self.unit = DotUnit.of(fn)
+        self.warps = self.unit.warps
         self.prefer_rows = any(
             isinstance(op, o.ReduceOp) and op.value.type.rank == 2 and op.axis == 1
             for op in o.walk(fn.body))
@@ -254,6 +259,10 @@ class _Assign:
             return self._if(op)
         if isinstance(op, (o.SplatOp, o.ArangeOp)):
             return self.emit(map_operands(op, self.val))
+        if isinstance(op, o.StoreOp) and self.unit.mfma_shapes and op.mask is None:
+            lay = _layout_of(self.val(op.value))
+            if lay and parse_layout(lay).is_injective():
+                return self._with(op, {op.value.name: lay}, "")
         self._with(op, {x.name: "" for x in _operands(op) if isinstance(x.type, TileType)}, "")
 
     def _with(self, op: o.Op, wants: dict[str, str], result_layout: str) -> None:
@@ -270,33 +279,36 @@ class _Assign:
 
     def _dot(self, op: o.DotOp) -> None:
         a, b, acc = op.a.type, op.b.type, op.acc.type
-        if not mma_applies(a, b, acc, self.warps):
+        ins = self.unit.select(a, b, acc, rows=self.prefer_rows)
+        if ins is None:
             return self._with(op, {x.name: "" for x in (op.a, op.b, op.acc)}, "")
         (m, _), n = a.shape, b.shape[1]
-        grid = warp_grid(m, n, self.warps)
-        if self.prefer_rows and m % (MMA_M * self.warps) == 0:
-            grid = (self.warps, 1)
-        lay = str(warp_tiled("c", (m, n), grid))
-        wants = {op.a.name: self._register_a(op, grid), op.b.name: ""}
+        grid = ins.warp_grid(m, n, self.warps)
+        if self.prefer_rows and m % (ins.m * self.warps) == 0 or \
+                not ins.is_mfma and wgmma_applies(self.fn, a, b, acc):
+            grid = (self.warps, 1)   # (wgmma: one m64 row block per warpgroup)
+        assert grid is not None   # select() checked that the warps tile C
+        lay = str(ins.tiled("c", (m, n), grid))
+        wants = {op.a.name: self._register_a(op, ins, grid), op.b.name: ""}
         wants[op.acc.name] = lay   # (an operand used twice keeps the accumulator's want)
         self._with(op, wants, lay)
 
-    def _register_a(self, op: o.DotOp, grid: tuple[int, int]) -> str:
+    def _register_a(self, op: o.DotOp, ins: DotInstr, grid: tuple[int, int]) -> str:
         """A's layout when A can feed the tensor cores from registers: it is already
         in the accumulator layout of this warp grid with one warp column (an
         m16n8 accumulator pair holds exactly an m16k16 A fragment, as FlashAttention
         reuses P); else blocked (A is staged through shared memory)."""
         cur = _layout_of(self.val(op.a))
-        if not cur or grid[1] != 1:
+        if not cur or grid[1] != 1 or ins.is_mfma:
             return ""
-        want = warp_tiled("c", op.a.type.shape, grid)
+        want = ins.tiled("c", op.a.type.shape, grid)
         return cur if parse_layout(cur).same_as(want) else ""
 
     def _reduce(self, op: o.ReduceOp) -> None:
         src = _layout_of(self.val(op.value))
         if not src or not isinstance(op.result.type, TileType):
             return self._with(op, {}, "")
-        red = reduce(parse_layout(src), op.axis).layout
+        red = reduce(parse_layout(src), op.axis, self.unit.warp_size).layout
         lay = red if op.keepdims else drop_axis(red, op.axis)
         self._with(op, {}, str(lay))
 

@@ -203,7 +203,7 @@ def lower_reduce_in_registers(L: "_Lowering", src: "Tile", axis: int, fn: str,
     which is the replicated layout ``reduce`` describes.
     """
     lay: Assigned = src.layout   # type: ignore[assignment]
-    red = reduce(lay.expr, axis)
+    red = reduce(lay.expr, axis, L.warp_size)
     if red.cross_warp or red.shuffle_masks is None:
         return None
     acc_dt = _acc_dtype(src.type.dtype)

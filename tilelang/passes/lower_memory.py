@@ -114,7 +114,7 @@ def lower_copy(L: "_Lowering", op: o.CopyOp) -> None:
     v = group_width(op.vec, lay)
     nbytes = v * size
     use_cp_async = getattr(op, "is_async", False) and nbytes in (4, 8, 16) and \
-        t.dtype.bits >= 8
+        t.dtype.bits >= 8 and L.async_copy
     where = buffer_offsets(L, lay, buf.type.swizzle)
     for r in range(0, lay.slots, v):
         if lay.never_valid(r):

@@ -63,13 +63,14 @@ def lower_dot_mma(L: "_Lowering", a: "Tile", b: "Tile", acc: "Tile", out_t: Tile
     (m, k), n = a.type.shape, b.type.shape[1]
     # An accumulator in its mma layout (assign-layouts) stays in registers: its slots
     # are the C fragments, tile (mi, nj) in row-major order, 4 f32 each.
-    keep = accumulator_grid(acc, m, n, L.threads // 32)
-    wm, wn = keep or warp_grid(m, n, L.threads // 32)  # type: ignore[misc]
+    warps = L.unit.warps
+    keep = accumulator_grid(acc, m, n, warps)
+    wm, wn = keep or warp_grid(m, n, warps)  # type: ignore[misc]
     from tilelang.passes.shared_operands import SharedOperand, mma_operand_bases  # (cycle)
     B = L.b
     # A and B are register tiles stashed in scratch, or SharedOperands read in place
     # A in the accumulator layout of a one-column grid is already in fragments
-    a_regs = wn == 1 and accumulator_grid(a, m, k, L.threads // 32) == (wm, 1)
+    a_regs = wn == 1 and accumulator_grid(a, m, k, warps) == (wm, 1)
     a_base, b_base, off_c = mma_operand_bases(L, None if a_regs else a, b)
     b_from_nk = isinstance(b, SharedOperand) and b.trans  # B = trans(N x K row-major buffer)
     if keep is None:
@@ -154,7 +155,7 @@ def lower_dot_mma(L: "_Lowering", a: "Tile", b: "Tile", acc: "Tile", out_t: Tile
             frags[(mi, nj)] = list(res)
 
     if keep is not None:
-        if accumulator_grid_of(L.layout(out_t), m, n, L.threads // 32) != keep:
+        if accumulator_grid_of(L.layout(out_t), m, n, warps) != keep:
             raise IRError("lower-to-threads: tl.dot result and accumulator layouts differ "
                           "(assign-layouts gives them one layout)")
         return [v for mi_nj in tiles for v in frags[mi_nj]]

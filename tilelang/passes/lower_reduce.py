@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable
 from tilelang.ir import ops as o
 from tilelang.ir.types import DType, ScalarType, TileType, f32, i32
 from tilelang.ir.values import Value
-from tilelang.passes.lower_mma import lower_dot_mma, mma_applies
+from tilelang.passes.lower_mma import lower_dot_mma
 
 if TYPE_CHECKING:
     from tilelang.passes.lower_to_threads import Tile, _Lowering
@@ -95,8 +95,17 @@ def lower_dot(L: "_Lowering", op: o.DotOp) -> None:
     acc: "Tile" = L.val(op.acc)
     k_, n_ = a.type.shape[1], bt.type.shape[1]
     out_t: TileType = op.result.type
-    if mma_applies(a.type, bt.type, acc.type, L.threads // 32):
-        slots = lower_dot_mma(L, a, bt, acc, out_t)
+    ins = L.unit.select(a.type, bt.type, acc.type)
+    if ins is not None:
+        from tilelang.passes.lower_wgmma import try_lower_dot_wgmma
+        wg = None if ins.is_mfma else try_lower_dot_wgmma(L, a, bt, acc, out_t)
+        if wg is not None:
+            slots = wg
+        elif ins.is_mfma:
+            from tilelang.passes.lower_mfma import lower_dot_mfma
+            slots = lower_dot_mfma(L, ins, a, bt, acc, out_t)
+        else:
+            slots = lower_dot_mma(L, a, bt, acc, out_t)
         L.bind(op.result, L.new_tile(out_t, slots))
         return
     b_base = L.stash(a)

@@ -2,7 +2,7 @@
 
 Contract. Input: a verified tile-IR module. Output: a verified thread-IR module
 whose values are all scalars or tensors, with function attributes
-``num_threads`` (``num_warps * 32``) and ``shared_bytes``. Each register tile is
+``num_threads`` (``num_warps * warp_size``, ``target_facts``) and ``shared_bytes``. Each register tile is
 spread over the threads with the blocked layout (``blocked_layout.py``) and
 becomes one scalar per slot; uniform scalars stay single values.
 
@@ -39,6 +39,8 @@ from tilelang.passes.lower_layouts import (Assigned, assigned, broadcast_slots,
 from tilelang.passes.thread_builder import ThreadBuilder
 from tilelang.ir.staging_ops import AsyncCommitOp, AsyncWaitOp, SharedSliceOp
 from tilelang.passes.shared_operands import SharedOperand, shared_operand_values
+from tilelang.passes import target_facts
+from tilelang.passes.dot_instr import DotUnit
 
 
 @dataclass
@@ -95,13 +97,16 @@ def _itemsize(dtype: DType) -> int:
 class _Lowering:
     def __init__(self, fn: Function) -> None:
         self.fn = fn
-        self.threads = int(fn.attr("num_warps", 4)) * 32
+        self.unit = DotUnit.of(fn)       # the target's matrix instructions and warps
+        self.warp_size = self.unit.warp_size
+        self.threads = self.unit.threads
+        self.async_copy = target_facts.async_copy(fn)
         self.b = ThreadBuilder(Builder())
         for p in fn.params:
             self.b.builder.fresh(p.type, p.name)
         self.env: dict[str, Any] = {p.name: p for p in fn.params}
         # shared_load results (and their reshapes/transposes) that tl.dot reads in place
-        self.shared_operands = shared_operand_values(fn.body, self.threads // 32)
+        self.shared_operands = shared_operand_values(fn.body, self.unit)
         self.scratch_bytes = scratch_area_bytes(fn)
         # Buffers placed by allocate-shared sit at their offsets in the user area,
         # which starts BUFFER_ALIGN-aligned after the scratch area; unplaced ones
@@ -362,11 +367,15 @@ class _Lowering:
             dyn = self.b.add(src.dyn, dyn)
         self.bind(op.result, Shared(op.result.type, src.static_offset, dyn))
 
+    # Without cp.async (AMD) every copy is synchronous (global -> registers -> LDS),
+    # so a group is complete when issued: commits and waits have nothing to do.
     def _op_AsyncCommitOp(self, op: AsyncCommitOp) -> None:
-        self.b.emit0(th.CpAsyncCommitOp)
+        if self.async_copy:
+            self.b.emit0(th.CpAsyncCommitOp)
 
     def _op_AsyncWaitOp(self, op: AsyncWaitOp) -> None:
-        self.b.emit0(th.CpAsyncWaitOp, pending=op.pending)
+        if self.async_copy:
+            self.b.emit0(th.CpAsyncWaitOp, pending=op.pending)
 
     def _op_CopyOp(self, op: o.CopyOp) -> None:
         from tilelang.passes.lower_memory import lower_copy
@@ -502,7 +511,11 @@ BUFFER_ALIGN = 128
 
 def scratch_area_bytes(fn: Function) -> int:
     """Bytes of the scratch area at the start of ``fn``'s shared memory."""
-    return _align(scratch_needed(fn.body, int(fn.attr("num_warps", 4)) * 32), 16)
+    unit = DotUnit.of(fn)
+    if unit.mfma_shapes:   # the MFMA lowering states exactly what each dot exchanges
+        from tilelang.passes.lower_mfma import mfma_scratch_needed
+        return _align(mfma_scratch_needed(fn.body, unit, scratch_needed), 16)
+    return _align(scratch_needed(fn.body, target_facts.num_threads(fn)), 16)
 
 
 def user_area_base(fn: Function) -> int:

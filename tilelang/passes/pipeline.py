@@ -35,7 +35,10 @@ barrier after the wait at the top of iteration ``i`` orders those reads
 before the new copies, so no other barrier is needed for the ring. ``i`` is
 ``(iv - lower) // step`` (``iv`` itself for ``lower = 0, step = 1``). Loops
 with ``stages = 1``, of kind ``range``, or without eligible copies are
-unchanged; nested pipeline loops are rewritten innermost first.
+unchanged; nested pipeline loops are rewritten innermost first. On a target
+without ``cp.async`` (function attribute ``async_copy = false``) the copies are
+synchronous and the stage count is first lowered to what the shared-memory
+budget holds (``pipeline_budget.py``).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from tilelang.ir.staging_ops import AsyncCommitOp, AsyncWaitOp, SharedSliceOp
 from tilelang.ir.types import ScalarType, SharedType, TensorType, bool_
 from tilelang.ir.values import Block, Function, Module, Value
 from tilelang.passes.names import Namer
+from tilelang.passes.pipeline_budget import stages_that_fit
 
 
 def run(module: Module) -> Module:
@@ -59,14 +63,19 @@ def _function(fn: Function) -> Function:
     # loop bounds are defined anywhere above the loop: constants of the whole function
     consts = {op.result.name: op.value for op in o.walk(fn.body)
               if isinstance(op, o.ConstantOp)}
-    body = _block(fn.body, namer, consts)
+    body = _block(fn.body, namer, consts, fn)
     return fn if body == fn.body else replace(fn, body=body)
 
 
-def _block(block: Block, namer: Namer, consts: dict[str, object]) -> Block:
+def _block(block: Block, namer: Namer, consts: dict[str, object],
+           fn: Function | None = None) -> Block:
     out: list[o.Op] = []
     for op in block.ops:
-        op = map_regions(op, lambda b: _block(b, namer, consts))
+        op = map_regions(op, lambda b: _block(b, namer, consts, fn))
+        if isinstance(op, o.ForOp) and op.kind == "pipeline" and op.stages >= 2 and \
+                fn is not None:   # without cp.async, as many stages as the LDS holds
+            ring = _Pipeliner(op, namer, consts).eligible()
+            op = replace(op, stages=stages_that_fit(fn, op, ring))
         if isinstance(op, o.ForOp) and op.kind == "pipeline" and op.stages >= 2:
             out.extend(_Pipeliner(op, namer, consts).rewrite())
         else:

@@ -26,7 +26,7 @@ from tilelang.ir import ops as o
 from tilelang.ir.staging_ops import SharedSliceOp
 from tilelang.ir.types import SharedType, TileType, i32
 from tilelang.ir.values import Block, Value
-from tilelang.passes.lower_mma import mma_applies
+from tilelang.passes.dot_instr import DotUnit
 
 if TYPE_CHECKING:
     from tilelang.passes.lower_to_threads import Shared, _Lowering
@@ -42,13 +42,14 @@ class SharedOperand:
     trans: bool = False
 
 
-def shared_operand_values(body: Block, warps: int) -> set[str]:
+def shared_operand_values(body: Block, warps: DotUnit | int) -> set[str]:
     """Names of the tile values (shared_load results and their unit reshapes and
-    transposes) that are lowered as ``SharedOperand``s of tensor-core dots."""
+    transposes) that are lowered as ``SharedOperand``s of tensor-core dots
+    (``warps``: the function's ``DotUnit``, or a warp count for NVIDIA's)."""
     return {v for chain, _, _ in _chains(body, warps, placed=True) for v in chain}
 
 
-def in_place_reads(body: Block, warps: int) -> dict[str, list[o.DotOp]]:
+def in_place_reads(body: Block, warps: DotUnit | int) -> dict[str, list[o.DotOp]]:
     """For each allocation, the dots that may read it in place, after its
     ``tl.shared_load``: a liveness analysis must keep the buffer alive up to them.
     (Placement is ignored here: it is what such an analysis decides.)"""
@@ -58,7 +59,7 @@ def in_place_reads(body: Block, warps: int) -> dict[str, list[o.DotOp]]:
     return out
 
 
-def _chains(body: Block, warps: int, placed: bool) -> list[tuple[set[str], str, list[o.DotOp]]]:
+def _chains(body: Block, warps: DotUnit | int, placed: bool) -> list[tuple[set[str], str, list[o.DotOp]]]:
     defs: dict[str, o.Op] = {}
     uses: dict[str, list[o.Op]] = {}
     for op in o.walk(body):
@@ -67,7 +68,7 @@ def _chains(body: Block, warps: int, placed: bool) -> list[tuple[set[str], str, 
         for v in set(op.operand_values()):
             uses.setdefault(v.name, []).append(op)
     out: list[tuple[set[str], str, list[o.DotOp]]] = []
-    _blocks(body, _Facts(defs, uses, warps, placed), out)
+    _blocks(body, _Facts(defs, uses, DotUnit.coerce(warps), placed), out)
     return out
 
 
@@ -75,7 +76,7 @@ def _chains(body: Block, warps: int, placed: bool) -> list[tuple[set[str], str, 
 class _Facts:
     defs: dict[str, o.Op]
     uses: dict[str, list[o.Op]]
-    warps: int
+    warps: DotUnit
     placed: bool     # whether allocate-shared's offsets count as aliasing
 
 
@@ -120,14 +121,15 @@ def unit_reshape(op: o.ReshapeOp) -> bool:
     return squeeze(op.value.type.shape) == squeeze(op.result.type.shape)
 
 
-def dot_operand_ok(dot: o.DotOp, v: Value, trans: bool, warps: int) -> bool:
+def dot_operand_ok(dot: o.DotOp, v: Value, trans: bool, warps: DotUnit | int) -> bool:
     """Whether ``dot`` (on tensor cores) can read its operand ``v`` from a row-major
     buffer holding ``v`` (``trans``: holding its transpose)."""
-    # ldmatrix gives A fragments from a row-major M x K buffer only; B from K x N
-    # (transposing load) or from N x K (a transposed view, plain load).
+    # ldmatrix (and the MFMA path's vector reads) take A fragments from a row-major
+    # M x K buffer only; B from K x N (transposing load / per-element reads) or
+    # from N x K (a transposed view, plain load).
     if dot.a.name == v.name and trans:
         return False
-    return mma_applies(dot.a.type, dot.b.type, dot.acc.type, warps)
+    return DotUnit.coerce(warps).select(dot.a.type, dot.b.type, dot.acc.type) is not None
 
 
 def _root(buf: Value, defs: dict) -> str:

@@ -4,7 +4,7 @@ shared buffer, so tensor cores read them with ``ldmatrix`` in place.
 Contract. Input and output: verified tile-IR modules with the same results in
 the interpreter. A ``tl.load`` without ``mask`` and ``other`` is rewritten when
 every use of its tile is an operand of a ``tl.dot`` that takes the tensor-core
-path (``lower_mma.mma_applies`` for the function's ``num_warps``), reached
+path (``dot_instr.DotUnit.select`` for the function's target facts), reached
 directly or through ``tl.reshape`` of unit dimensions and, for B only, one
 ``tl.trans``. It becomes, at the same place::
 
@@ -34,6 +34,7 @@ from tilelang.ir.types import SharedType, TileType
 from tilelang.ir.values import Block, Function, Module, Value
 from tilelang.passes.shared_operands import dot_operand_ok, unit_reshape
 from tilelang.passes.names import Namer
+from tilelang.passes.dot_instr import DotUnit
 
 
 def run(module: Module) -> Module:
@@ -41,7 +42,7 @@ def run(module: Module) -> Module:
 
 
 def _function(fn: Function) -> Function:
-    warps = int(fn.attr("num_warps", 4))
+    warps = DotUnit.of(fn)
     uses: dict[str, list[o.Op]] = {}
     for op in o.walk(fn.body):
         for v in set(op.operand_values()):
@@ -55,7 +56,7 @@ def _function(fn: Function) -> Function:
     return replace(fn, body=_block(fn.body, staged, namer))
 
 
-def _feeds_dots_only(v: Value, uses: dict[str, list[o.Op]], warps: int,
+def _feeds_dots_only(v: Value, uses: dict[str, list[o.Op]], warps: DotUnit,
                      trans: bool = False) -> bool:
     users = uses.get(v.name, [])
     if not users:

@@ -45,6 +45,7 @@ from tilelang.ir.types import VECTOR_BYTES, TensorType, TileType
 from tilelang.ir.values import Block, Function, Module, Value
 from tilelang.passes.blocked_layout import Blocked, blocked
 from tilelang.passes.divisibility import Divisibility
+from tilelang.passes.target_facts import num_threads
 
 
 def run(module: Module) -> Module:
@@ -123,9 +124,8 @@ class _Uniform:
 class _Vectorize:
     def __init__(self, fn: Function) -> None:
         self.fn = fn
-        warps = fn.attr("num_warps", 4)
         # (hand-written IR may carry any attribute; lowering rejects a bad one)
-        self.threads = (warps if isinstance(warps, int) and warps > 0 else 4) * 32
+        self.threads = num_threads(fn)
         self.div = Divisibility(fn)
         self.uniform = _Uniform(fn)
 

@@ -15,6 +15,7 @@ tensors, shared memory, cp.async groups).
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any, Sequence
 
 import numpy as np
@@ -22,21 +23,26 @@ import numpy as np
 from tilelang.ir import ops as o
 from tilelang.runtime.interp_ops import CTX, Closure, Env, Fault, Slot
 
-__all__ = ["CTX", "STATE", "WARP", "Closure", "Env", "Fault", "Slot", "BlockState",
+__all__ = ["CTX", "REPORT_WARP", "STATE", "WARP", "Closure", "Env", "Fault", "Slot", "BlockState",
            "Prep", "lanes", "who", "lane_list", "uniform_value"]
 
 STATE = 1
-WARP = 32
+WARP = 32   # lanes per warp on NVIDIA; a function's ``warp_size`` attribute overrides it
+
+# The running kernel's warp size, so thread names in error messages give the
+# right warp and lane on 64-lane wavefronts (set by ``EmulatedKernel.run``).
+REPORT_WARP: ContextVar[int] = ContextVar("REPORT_WARP", default=WARP)
 
 
 class Prep:
     """What op compilers know about the kernel being prepared."""
 
     def __init__(self, name: str, num_threads: int, shared_bytes: int,
-                 param_index: dict[str, int], granule: int = 1) -> None:
+                 param_index: dict[str, int], granule: int = 1, warp_size: int = WARP) -> None:
         self.name = name
         self.num_threads = num_threads
-        self.warps = num_threads // WARP
+        self.warp = warp_size                   # lanes per warp: 32, or 64 (AMD wavefronts)
+        self.warps = num_threads // warp_size
         self.shared_bytes = shared_bytes
         self.param_index = param_index          # tensor parameter name -> position
         self.granule = granule                  # shared bookkeeping unit (emu_shared)
@@ -83,9 +89,9 @@ def lanes(v: Any, n: int) -> np.ndarray:
 
 
 def who(t: int) -> str:
-    """``thread 37 (warp 1, lane 5)``."""
-    t = int(t)
-    return f"thread {t} (warp {t // WARP}, lane {t % WARP})"
+    """``thread 37 (warp 1, lane 5)`` (in the running kernel's warp size)."""
+    t, w = int(t), REPORT_WARP.get()
+    return f"thread {t} (warp {t // w}, lane {t % w})"
 
 
 def lane_list(threads: Sequence[int] | np.ndarray, limit: int = 4) -> str:

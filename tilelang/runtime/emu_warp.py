@@ -15,8 +15,12 @@ matrix load instruction: ldmatrix"), with ``g = l // 4`` and ``t = l % 4``:
   D; ``D = A @ B + C`` computed in f32 (inputs are exact in f32) and rounded to
   C's dtype.
 * ``shfl``: the value of lane ``l ^ b`` (bfly), ``b`` (idx), ``l + b`` (down; own
-  value past lane 31), ``l - b`` (up; own value before lane 0), ``b`` being the
-  per-lane ``lane`` operand, which must be in ``[0, 32)``.
+  value past the last lane), ``l - b`` (up; own value before lane 0), ``b`` being
+  the per-lane ``lane`` operand, which must be in ``[0, warp)``. ``warp`` is the
+  function's warp size: 32, or 64 on AMD, where a shuffle spans the wavefront.
+
+``ldmatrix`` and ``mma`` are NVIDIA warp ops: in a function with 64-lane warps
+they are a lowering bug, reported as such.
 """
 
 from __future__ import annotations
@@ -45,7 +49,15 @@ C_ROWS = [_G + 8 * (i // 2) for i in range(4)]
 C_COLS = [2 * _T + (i % 2) for i in range(4)]
 
 
+def _nvidia_only(op: o.Op, prep: Prep) -> None:
+    if prep.warp != WARP:
+        raise IRError(f"{op.NAME} is a 32-lane NVIDIA warp op, but {prep.name} runs "
+                      f"{prep.warp}-lane wavefronts", loc=op.loc,
+                      hint="the AMD lowering must not emit it (a lowering bug)")
+
+
 def _compile_ldmatrix(op: th.LdMatrixOp, slot: Slot, prep: Prep) -> Closure:
+    _nvidia_only(op, prep)
     a, n, num, trans = slot(op.addr), prep.num_threads, op.num, op.trans
     rs = tuple(slot(r) for r in op.results)
     dt = storage(op.dtype)
@@ -82,6 +94,7 @@ def _fragment_index(rows: list, cols: list, ncols: int, warps: int) -> np.ndarra
 
 
 def _compile_mma(op: th.MmaOp, slot: Slot, prep: Prep) -> Closure:
+    _nvidia_only(op, prep)
     if op.shape != "m16n8k16":
         raise IRError(f"the emulator has no th.mma of shape {op.shape!r}", loc=op.loc)
     a_s = tuple(slot(v) for v in op.a)
@@ -120,22 +133,23 @@ def _compile_mma(op: th.MmaOp, slot: Slot, prep: Prep) -> Closure:
 
 def _compile_shfl(op: th.ShflOp, slot: Slot, prep: Prep) -> Closure:
     v, b, r, mode = slot(op.value), slot(op.lane), slot(op.result), op.mode
-    n, W = prep.num_threads, prep.warps
+    n, W, WARP = prep.num_threads, prep.warps, prep.warp
     base = (np.arange(W) * WARP)[:, None]
+    lanes_ = np.arange(WARP)
     cache: dict[int, np.ndarray] = {}
 
     def source(lane: Any) -> np.ndarray:
         """Thread index each thread reads, shape (n,), for lane operands ``lane``."""
         if mode == "bfly":
-            j = _L ^ lane
+            j = lanes_ ^ lane
         elif mode == "idx":
             j = lane
         elif mode == "down":
-            j = _L + lane
-            j = np.where(j >= WARP, _L, j)
+            j = lanes_ + lane
+            j = np.where(j >= WARP, lanes_, j)
         else:
-            j = _L - lane
-            j = np.where(j < 0, _L, j)
+            j = lanes_ - lane
+            j = np.where(j < 0, lanes_, j)
         return (base + j).reshape(n)
 
     def run(env: Env) -> None:
@@ -152,9 +166,10 @@ def _compile_shfl(op: th.ShflOp, slot: Slot, prep: Prep) -> Closure:
             bad = np.broadcast_to((lane < 0) | (lane >= WARP), (n,))
             tids = np.flatnonzero(bad)
             got = int(np.broadcast_to(lane, (n,))[tids[0]])
-            raise Fault(f"th.shfl {mode} lane operand {got} outside [0, 32) in "
+            raise Fault(f"th.shfl {mode} lane operand {got} outside [0, {WARP}) in "
                         f"{lane_list(tids)}",
-                        "the lane operand of a shuffle is a lane index or offset in 0..31")
+                        f"the lane operand of a shuffle is a lane index or offset in "
+                        f"0..{WARP - 1}")
         value = env[v]
         if np.ndim(value) == 0:
             env[r] = value               # every lane holds the same value

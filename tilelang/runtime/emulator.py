@@ -7,7 +7,8 @@ contract; this is how the emulator carries them out):
 Execution
     Blocks run one after another, program ids iterating with axis 0 fastest.
     Inside a block all ``num_threads`` threads (the function attribute, a
-    multiple of 32) run in lockstep: each op runs once for the whole block on
+    multiple of the ``warp_size`` attribute: 32, or 64 for AMD wavefronts) run
+    in lockstep: each op runs once for the whole block on
     per-thread numpy arrays (see ``emu_core`` for the value representation).
     ``th.thread_id`` is ``arange(num_threads)``; ``tl.program_id``,
     ``tl.num_programs``, ``tl.tensor_dim`` and ``tl.tensor_stride`` are uniform.
@@ -29,7 +30,8 @@ Memory
     bytes per block, fresh (uninitialized) for each block, with race, bounds,
     alignment, uninitialized-read and cp.async checks (``emu_shared``).
     Warp-collective ops (``th.ldmatrix``, ``th.mma``, ``th.shfl``) follow the PTX
-    fragment layouts (``emu_warp``).
+    fragment layouts (``emu_warp``); ``th.mfma`` the CDNA ones on 64-lane
+    wavefronts (``emu_mfma``), where ``th.shfl`` spans all 64 lanes.
 
 Debugging
     ``tl.print`` prints ``[kernel pid=(x, y, z)] prefix`` and each value (a
@@ -55,9 +57,9 @@ from tilelang.ir import ops as o
 from tilelang.ir import thread_ops as th
 from tilelang.ir.types import ScalarType, TensorType, TileType
 from tilelang.ir.values import Block, Function, Value
-from tilelang.runtime import emu_global, emu_shared, emu_warp, emu_wgmma, interp_ops
+from tilelang.runtime import emu_global, emu_mfma, emu_shared, emu_warp, emu_wgmma, interp_ops
 from tilelang.runtime.emu_core import (
-    CTX, STATE, WARP, BlockState, Closure, Env, Fault, Prep, Slot, lane_list, lanes,
+    CTX, REPORT_WARP, STATE, WARP, BlockState, Closure, Env, Fault, Prep, Slot, lane_list, lanes,
     uniform_value,
 )
 from tilelang.runtime.interp_ops import LaunchContext, storage
@@ -130,6 +132,7 @@ _COMPILERS: dict[type[o.Op], Callable[[Any, Slot, Prep], Closure]] = {
     o.AssertOp: _compile_assert,
     **emu_global.COMPILERS, **emu_shared.COMPILERS, **emu_warp.COMPILERS,
     **emu_tma.COMPILERS,
+    **emu_mfma.COMPILERS,
     **emu_wgmma.COMPILERS,
 }
 
@@ -160,16 +163,21 @@ class EmulatedKernel:
         self.params = fn.params
         threads = fn.attr("num_threads")
         shared = fn.attr("shared_bytes", 0)
-        if not isinstance(threads, int) or threads < WARP or threads % WARP:
+        warp = fn.attr("warp_size", WARP)   # 64 on AMD: lanes of a wavefront
+        if warp not in (32, 64):
+            raise IRError(f"function {fn.name}: warp_size must be 32 or 64, got {warp!r}",
+                          loc=fn.loc, hint="the target records warp_size (32 NVIDIA, 64 AMD)")
+        if not isinstance(threads, int) or threads < warp or threads % warp:
             raise IRError(f"function {fn.name}: num_threads must be a positive multiple of "
-                          f"32, got {threads!r}", loc=fn.loc,
+                          f"{warp}, got {threads!r}", loc=fn.loc,
                           hint="the emulator runs thread IR (after lower-to-threads)")
+        self.warp_size = warp
         if not isinstance(shared, int) or shared < 0:
             raise IRError(f"function {fn.name}: bad shared_bytes {shared!r}", loc=fn.loc)
         self.num_threads, self.shared_bytes = threads, shared
         positions = {p.name: i for i, p in enumerate(fn.params)
                      if isinstance(p.type, TensorType)}
-        self.prep = Prep(fn.name, threads, shared, positions, _granule(fn))
+        self.prep = Prep(fn.name, threads, shared, positions, _granule(fn), warp)
         self._slots: dict[str, int] = {}
         self._param_slots = tuple(self._slot(p) for p in fn.params)
         with np.errstate(all="ignore"):
@@ -300,8 +308,17 @@ class EmulatedKernel:
                 tensors[k] = emu_global.GlobalTensor(k, p.name, base[s], kernel)
         state = BlockState(self.prep, tensors, emu_shared.SharedMemory(self.prep))
         base[STATE] = state
-        grid32 = (np.int32(gx), np.int32(gy), np.int32(gz))
         body = self._body
+        report = REPORT_WARP.set(self.warp_size)
+        try:
+            self._blocks(body, base, state, (gx, gy, gz), kernel)
+        finally:
+            REPORT_WARP.reset(report)
+
+    def _blocks(self, body: Any, base: Env, state: BlockState,
+                grid: tuple[int, int, int], kernel: str) -> None:
+        gx, gy, gz = grid
+        grid32 = (np.int32(gx), np.int32(gy), np.int32(gz))
         with np.errstate(all="ignore"):
             for z in range(gz):
                 for y in range(gy):
