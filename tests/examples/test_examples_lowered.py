@@ -9,7 +9,7 @@ import pytest
 from tests.examples.test_examples import check, load_example
 from tilelang.codegen import ptxas
 
-EMULATED = ["emulate:sm_80", "emulate:sm_90a"]
+EMULATED = ["emulate:sm_80", "emulate:sm_90a", "emulate:gfx90a", "emulate:gfx942"]
 
 RUNS = [
     ("vector_add", {"n": 1000}),

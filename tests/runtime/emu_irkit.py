@@ -28,8 +28,10 @@ def S(dtype: DType) -> ScalarType:
 class T:
     """Builds one thread-IR kernel op by op; ``build()`` verifies and returns it."""
 
-    def __init__(self, name: str = "tkern", threads: int = 32, shared: int = 0) -> None:
+    def __init__(self, name: str = "tkern", threads: int = 32, shared: int = 0,
+                 warp_size: int = 32) -> None:
         self.name, self.threads, self.shared = name, threads, shared
+        self.warp_size = warp_size   # 64: AMD wavefronts (recorded as the attribute)
         self.b = Builder()
         self.params: list[Value] = []
         self.line = 100
@@ -58,8 +60,10 @@ class T:
     def build(self, verify: bool = True) -> Function:
         self.emit(o.ReturnOp)
         body = self.b.pop(tuple(self.params))
-        fn = Function(self.name, tuple(self.params), body,
-                      (("num_threads", self.threads), ("shared_bytes", self.shared)))
+        attrs = (("num_threads", self.threads), ("shared_bytes", self.shared))
+        if self.warp_size != 32:
+            attrs += (("warp_size", self.warp_size),)
+        fn = Function(self.name, tuple(self.params), body, attrs)
         if verify:
             verify_module(Module((fn,)))
         return fn
@@ -150,6 +154,11 @@ class T:
     def mma(self, a: Sequence[Value], b: Sequence[Value], c: Sequence[Value]) -> tuple[Value, ...]:
         return self.emit(th.MmaOp, (c[0].type.dtype,) * 4, a=tuple(a), b=tuple(b),
                          c=tuple(c)).results
+
+    def mfma(self, shape: str, a: Sequence[Value], b: Sequence[Value],
+             c: Sequence[Value]) -> tuple[Value, ...]:
+        return self.emit(th.MfmaOp, (c[0].type.dtype,) * len(c), shape=shape, a=tuple(a),
+                         b=tuple(b), c=tuple(c)).results
 
     def shfl(self, mode: str, value: Value, lane: Value | int) -> Value:
         if not isinstance(lane, Value):
