@@ -43,6 +43,10 @@ ARTIFACT_FILES: dict[str, tuple[str, bool]] = {
     "ptx": ("kernel.ptx", True),
     "cubin": ("kernel.cubin", False),
     "ptxas_log": ("ptxas.log", True),
+    "hip": ("kernel.hip", True),
+    "hsaco": ("kernel.hsaco", False),
+    "hsaco_arch": ("hsaco.arch", True),
+    "hipcc_log": ("hipcc.log", True),
 }
 _ENTRY_NAME = re.compile(r"^[0-9a-f]{64}$")
 

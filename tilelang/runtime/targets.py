@@ -6,7 +6,8 @@
 * ``sm_80``, ``sm_90a``: PTX from the NVIDIA code generator (and a cubin where
   ``ptxas`` is installed), launched through the CUDA driver
   (``cuda_driver.py``, ``nvidia_launch.py``); without a device, a ``LaunchError``;
-* ``gfx90a``, ``gfx942``: recognized names without a code generator yet;
+* ``gfx90a``, ``gfx942``: HIP C++ from the AMD code generator (and a code object
+  where hipcc is installed), launched through hip-python (``amd_target.py``);
   ``emulate:gfx90a`` / ``emulate:gfx942`` run their wave64 MFMA lowering.
 """
 
@@ -58,6 +59,16 @@ class CompiledKernel:
     @property
     def cubin(self) -> bytes | None:
         return self.artifacts.get("cubin")
+
+    @property
+    def hip(self) -> str | None:
+        """The HIP C++ source (AMD targets)."""
+        return self.artifacts.get("hip")
+
+    @property
+    def code_object(self) -> bytes | None:
+        """The AMDGPU code object hipcc built (AMD targets, where hipcc is installed)."""
+        return self.artifacts.get("hsaco")
 
 
 @contextlib.contextmanager
@@ -262,14 +273,12 @@ def get_target(name: str) -> Target:
     elif name.startswith("emulate:") and name[len("emulate:"):] in GPU_TARGETS:
         target = EmulateTarget(name[len("emulate:"):])
     elif name in AMD_TARGETS:
-        raise LaunchError(f"target '{name}' needs the AMD code generator, which this build "
-                          f"of tilelang does not include yet",
-                          hint="available: interp, emulate:sm_80, emulate:sm_90a, "
-                               "emulate:gfx90a, emulate:gfx942, sm_80, sm_90a")
+        from tilelang.runtime.amd_target import AmdTarget
+        target = AmdTarget(name)
     if target is None:
         raise LaunchError(f"unknown target '{name}'",
                           hint="targets: interp, emulate[:sm_80|:sm_90a|:gfx90a|:gfx942], "
-                               "sm_80, sm_90a")
+                               "sm_80, sm_90a, gfx90a, gfx942")
     _TARGETS[name] = target
     return target
 
@@ -297,7 +306,8 @@ _DETECTED: list[str | None] = []
 
 def detect_gpu_target(driver: Any = None, refresh: bool = False) -> str | None:
     """``sm_90a`` on a compute capability 9.0 device, ``sm_80`` on 8.x (and later
-    non-9.0 devices, through the PTX JIT), ``None`` without a device or driver. Asked
+    non-9.0 devices, through the PTX JIT), else ``gfx90a``/``gfx942`` on an MI200/MI300
+    (asked only of the process-wide drivers), ``None`` without a device or driver. Asked
     once per process (``refresh`` asks again); never raises."""
     if _DETECTED and not refresh and driver is None:
         return _DETECTED[0]
@@ -306,6 +316,9 @@ def detect_gpu_target(driver: Any = None, refresh: bool = False) -> str | None:
     found = None
     if capability is not None:
         found = "sm_90a" if capability == (9, 0) else ("sm_80" if capability >= (8, 0) else None)
+    if found is None and driver is None:   # no NVIDIA GPU: an AMD one (gfx90a, gfx942)?
+        from tilelang.runtime.amd_target import detect_amd_target
+        found = detect_amd_target()
     if driver is None:
         _DETECTED[:] = [found]
         _DEFAULTS.clear()

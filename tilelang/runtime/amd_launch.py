@@ -1,0 +1,155 @@
+"""Launching a compiled kernel on an AMD GPU: device arrays, streams, parameter packing.
+
+The mirror of ``nvidia_launch`` over ``hip_driver``. The generated HIP kernel has
+the PTX kernel's parameters (``codegen.ptx.kernel_abi``), so the packing is the
+same: one ``struct.Struct`` for all parameters, a buffer it packs into and the
+``void*`` array pointing at each parameter inside it, built once per compiled
+specialization. Arrays come from torch (ROCm builds report ``is_cuda``), cupy-rocm
+(``__cuda_array_interface__``) or DLPack (device type ROCm); streams from torch or
+cupy, as on NVIDIA (``nvidia_launch.resolve_stream``: a ROCm build's "cuda"
+stream is a ``hipStream_t``).
+
+The code object is the one hipcc built at compile time when it was built for the
+device's architecture; otherwise (no hipcc where the kernel was compiled, or
+another arch) the HIP source is compiled by hiprtc for the device on first use.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+import threading
+from typing import Any
+
+from tilelang.errors import LaunchError
+from tilelang.runtime.hip_driver import HipDriver, LoadedHipFunction
+from tilelang.runtime.nvidia_launch import (DeviceView, _bf16_bits, _dlpack_view, _fail,
+                                            device_view)
+
+# DLPack device types whose memory a HIP kernel can address
+_DL_ROCM, _DL_ROCM_HOST = 10, 11
+# gfx942 code also runs on the other CDNA3 parts' names the runtime may report
+COMPATIBLE_ARCHS: dict[str, tuple[str, ...]] = {"gfx942": ("gfx942", "gfx941", "gfx940"),
+                                                "gfx90a": ("gfx90a",)}
+
+
+def amd_view(x: Any, itemsize: int) -> DeviceView | None:
+    """Where a device array lives (torch on ROCm, cupy-rocm, DLPack ROCm), or ``None``
+    for a host array; a ``ValueError`` for strides that are not whole elements."""
+    dl_device = getattr(x, "__dlpack_device__", None)
+    if dl_device is not None and getattr(x, "data_ptr", None) is None and \
+            not hasattr(x, "__cuda_array_interface__"):
+        kind, ordinal = dl_device()
+        if int(kind) in (_DL_ROCM, _DL_ROCM_HOST):
+            return _dlpack_view(x, int(ordinal))
+        return None
+    return device_view(x, itemsize)
+
+
+class AmdLaunchPlan:
+    """What a launch of one compiled specialization on an AMD GPU needs, computed once."""
+
+    def __init__(self, compiled: Any, driver: HipDriver, kernel: Any = None) -> None:
+        from tilelang.codegen.ptx import kernel_abi
+        abi = kernel_abi(compiled.function)
+        self.name = compiled.name
+        self.target = compiled.target
+        self.threads = abi.num_threads
+        self.driver = driver
+        self.params = compiled.spec.params
+        order = [p.source for p in abi.params if p.role in ("ptr", "scalar")]
+        if order != [p.name for p in self.params]:
+            raise LaunchError(f"the kernel ABI parameters {order} do not match the "
+                              f"specialization's {[p.name for p in self.params]}",
+                              kernel=compiled.name)
+        self.itemsizes = [max(1, p.dtype.bits // 8) for p in self.params]
+        self.converters = [_bf16_bits if not p.is_tensor and p.dtype.name == "bf16" else
+                           (int if not p.is_tensor and p.dtype.name == "bool" else None)
+                           for p in self.params]
+        codes = [p.format for p in abi.params]
+        self.struct = struct.Struct("@" + "".join(codes))
+        self.buffer = ctypes.create_string_buffer(max(self.struct.size, 1))
+        base = ctypes.addressof(self.buffer)
+        offsets = [struct.calcsize("@" + "".join(codes[:i + 1])) - struct.calcsize(codes[i])
+                   for i in range(len(codes))]
+        self.pointers = (ctypes.c_void_p * max(len(codes), 1))(*[base + o for o in offsets])
+        self.params_address = ctypes.addressof(self.pointers)
+        self.lock = threading.Lock()
+        self.function: LoadedHipFunction | None = None
+        self.source: str = compiled.artifacts["hip"]
+        if driver.arch not in COMPATIBLE_ARCHS.get(self.target, (self.target,)):
+            raise _fail(kernel, f"target '{self.target}' cannot run on this GPU ({driver.arch})",
+                        "launch without target= (the default follows the device) or on the "
+                        f"CPU with target='emulate:{self.target}'")
+        # hipcc's code object only where it was built for exactly this device's arch (a
+        # gfx940 object from an older hipcc does not load on a gfx942): else hiprtc
+        self.code_object: bytes | None = None
+        if compiled.artifacts.get("hsaco_arch") == driver.arch:
+            self.code_object = compiled.artifacts.get("hsaco")
+
+    def load(self) -> LoadedHipFunction:
+        """Load the module on first use (hipcc's code object, else hiprtc's)."""
+        if self.function is None:
+            from tilelang.codegen.hip import HIP_FLAGS
+            if self.code_object is None:
+                self.code_object = self.driver.compile(self.source, self.name,
+                                                       options=tuple(HIP_FLAGS))
+            self.function = self.driver.load(self.name, self.code_object)
+        return self.function
+
+    def values(self, args: list[Any], kernel: Any) -> list[Any]:
+        """The kernel parameter values in ABI order; a ``LaunchError`` for a host array, a
+        tensor on another device or a rank that differs from the specialization's."""
+        out: list[Any] = []
+        device = self.driver.device
+        for i, p in enumerate(self.params):
+            conv = self.converters[i]
+            if p.rank is None:
+                out.append(args[i] if conv is None else conv(args[i]))
+                continue
+            address, shape, strides, where = self.view(i, args[i], kernel)
+            if len(shape) != p.rank:
+                raise _fail(kernel, f"argument '{p.name}' has rank {len(shape)}, the kernel "
+                                    f"was specialized for rank {p.rank}")
+            if where is not None and where != device:
+                raise _fail(kernel, f"argument '{p.name}' is on GPU {where}, but the current "
+                                    f"device is GPU {device}",
+                            "move the arrays to one device and make it current "
+                            "(torch.cuda.set_device / cupy.cuda.Device(...).use())")
+            out.append(address)
+            out += shape
+            out += strides
+        return out
+
+    def view(self, i: int, x: Any, kernel: Any) -> DeviceView:
+        p = self.params[i]
+        try:
+            view = amd_view(x, self.itemsizes[i])
+        except ValueError as e:
+            raise _fail(kernel, f"argument '{p.name}': {e}") from None
+        if view is None:
+            raise _fail(kernel, f"argument '{p.name}' is a host array "
+                                f"({type(x).__module__}.{type(x).__name__}); target "
+                                f"'{self.target}' runs on the GPU and needs device memory",
+                        "pass a torch (ROCm) tensor, a cupy-rocm array or another DLPack "
+                        "device array; use kernel[grid].with_host_arrays(...) for numpy; or "
+                        f"run on the CPU with target='emulate:{self.target}'")
+        return view
+
+    def launch(self, grid: tuple[int, int, int], values: list[Any], stream: Any,
+               kernel: Any) -> None:
+        """Pack ``values`` and call ``hipModuleLaunchKernel`` (LDS is static: 0 dynamic)."""
+        function = self.function or self.load()
+        with self.lock:
+            try:
+                self.struct.pack_into(self.buffer, 0, *values)
+            except struct.error as e:
+                raise _fail(kernel, f"a launch argument does not fit its kernel parameter "
+                                    f"({e}); shapes and strides are passed as i32",
+                            "split the tensor: dimensions and strides must be below "
+                            "2^31") from None
+            self.driver.launch(function.function, grid, self.threads, 0, stream,
+                               self.params_address)
+
+
+__all__ = ["AmdLaunchPlan", "COMPATIBLE_ARCHS", "amd_view"]
