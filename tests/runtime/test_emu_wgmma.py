@@ -52,9 +52,24 @@ def image(mat: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
+def n_major_image(b_nk: np.ndarray, width: int) -> np.ndarray:
+    """B (N x K) stored K x N, N contiguous: atoms of ``width / 2`` columns, each
+    K rows of ``width`` bytes swizzled, one atom after another."""
+    bits = {32: 1, 64: 2, 128: 3}[width]
+    per = width // 2
+    kn = b_nk.T
+    atoms = []
+    for a in range(kn.shape[1] // per):
+        sub = np.ascontiguousarray(kn[:, a * per:(a + 1) * per]).ravel()
+        out = np.zeros_like(sub)
+        out[Swizzle(bits, 3, 3).apply(np.arange(sub.size))] = sub
+        atoms.append(out)
+    return np.concatenate(atoms)
+
+
 def wgmma_kernel(n: int, width: int, warpgroups: int = 1, fence: bool = True,
                  wait: bool = True, pending: int = 0, read_early: bool = False,
-                 reg_a: bool = False):
+                 reg_a: bool = False, n_major: bool = False):
     threads = 128 * warpgroups
     ka = 16 if width == 0 else width // 2
     a_bytes, b_bytes = 64 * warpgroups * ka * 2, n * ka * 2
@@ -85,6 +100,9 @@ def wgmma_kernel(n: int, width: int, warpgroups: int = 1, fence: bool = True,
             da = k.one(hp.WgmmaDescOp, i64, lbo=16, sbo=8 * width, swizzle=width, addr=a_addr)
             db = k.one(hp.WgmmaDescOp, i64, lbo=16, sbo=8 * width, swizzle=width,
                        addr=k.const(a_bytes + ks * 32))
+            if n_major:
+                db = k.one(hp.WgmmaDescOp, i64, lbo=ka * width, sbo=8 * width, swizzle=width,
+                           addr=k.const(a_bytes + ks * 16 * width))
         if reg_a:   # a_i = A[16 warp + g + 8 ((i // 2) % 2), 16 ks + 2 t + i % 2 + 8 (i // 4)]
             warp, lane = k.bin("and", k.bin("shr", tid, 5), 3), k.bin("and", tid, 31)
             g, t = k.bin("shr", lane, 2), k.bin("and", lane, 3)
@@ -98,7 +116,7 @@ def wgmma_kernel(n: int, width: int, warpgroups: int = 1, fence: bool = True,
         else:
             kw = dict(a_desc=da)
         acc = k.emit(hp.WgmmaOp, (f32,) * (n // 2), n=n, dtype=bf16, scale_d=ks > 0,
-                     b_desc=db, c=tuple(acc), **kw).results
+                     trans_b=n_major, b_desc=db, c=tuple(acc), **kw).results
     k.emit(hp.WgmmaCommitOp)
     if read_early:
         k.st_global(k.gaddr(D, tid, 4), [acc[0]])
@@ -114,7 +132,8 @@ def run_case(n, width, warpgroups=1, **kw):
     ka = 16 if width == 0 else width // 2
     A = rng.integers(-4, 5, (64 * warpgroups, ka)).astype(BF16)
     B = rng.integers(-4, 5, (n, ka)).astype(BF16)       # N x K (K-major B)
-    X = np.concatenate([image(A, width), image(B, width)])
+    b_img = n_major_image(B, width) if kw.get("n_major") else image(B, width)
+    X = np.concatenate([image(A, width), b_img])
     D = np.zeros(128 * warpgroups * n // 2, np.float32)
     run_threads(wgmma_kernel(n, width, warpgroups, **kw), (1,), [X, D, A.ravel()])
     rows, cols = d_pos(n, 128 * warpgroups)
@@ -134,6 +153,12 @@ def test_wgmma_multiplies_every_swizzle_mode(n, width, warpgroups):
 @pytest.mark.parametrize("n, width, warpgroups", [(64, 128, 1), (32, 64, 2)])
 def test_wgmma_with_a_in_registers(n, width, warpgroups):
     got, ref = run_case(n, width, warpgroups, reg_a=True)
+    np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("n, width", [(64, 128), (128, 128), (32, 64), (64, 32)])
+def test_wgmma_with_an_n_major_b(n, width):
+    got, ref = run_case(n, width, n_major=True)
     np.testing.assert_array_equal(got, ref)
 
 

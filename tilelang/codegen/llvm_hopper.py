@@ -54,15 +54,16 @@ def _wgmma(e: KernelEmitter, op: hp.WgmmaOp) -> None:
     d = "{" + ", ".join(f"${i}" for i in range(h)) + "}"
     args = [e.val(v) for v in op.c]
     cons = _tied(h)
+    tb = 1 if op.trans_b else 0
     if op.a_desc is not None:
         a_text, args, cons = f"${2 * h}", args + [e.val(op.a_desc)], cons + ["l"]
-        b_pos, tail = 2 * h + 1, "1, 1, 0, 0"          # scale-a, scale-b, trans-a, trans-b
+        b_pos, tail = 2 * h + 1, f"1, 1, 0, {tb}"       # scale-a, scale-b, trans-a, trans-b
     else:
         a = [e.val(v) for v in op.a]
         regs = [_pack16(e, x, y) for x, y in zip(a[0::2], a[1::2])]
         a_text = "{" + ", ".join(f"${2 * h + i}" for i in range(4)) + "}"
         args, cons = args + regs, cons + ["r"] * 4
-        b_pos, tail = 2 * h + 4, "1, 1, 0"             # scale-a, scale-b, trans-b
+        b_pos, tail = 2 * h + 4, f"1, 1, {tb}"          # scale-a, scale-b, trans-b
     args.append(e.val(op.b_desc))
     cons.append("l")
     scale = 1 if op.scale_d else 0

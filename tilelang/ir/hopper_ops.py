@@ -26,13 +26,17 @@ accumulator held by the warpgroup's 128 threads, asynchronously:
   after the wait that completes it (the code generator ties them as ``+f``
   registers, as Triton does).
 
-Operand layouts (K-major only: A is M x K and B is N x K with K contiguous):
-element ``(r, k)`` of an R x 16 operand sits, before swizzling, at
+Operand layouts. K-major (A is M x K, B is N x K, K contiguous): element
+``(r, k)`` of an R x 16 operand sits, before swizzling, at
 ``start + (r // 8) * sbo + (r % 8) * W + 2 * k`` for swizzle width ``W`` in
 32/64/128 bytes (``lbo`` unused), or ``start + (r // 8) * sbo + (k // 8) * lbo +
-(r % 8) * 16 + 2 * (k % 8)`` without a swizzle. The swizzle XORs address bits
-``[4, 4 + log2(W / 16))`` with the bits starting at bit 7 (CuTe's
-``Swizzle<log2(W/16), 4, 3>``) on the absolute shared address.
+(r % 8) * 16 + 2 * (k % 8)`` without a swizzle. N-major B (``trans_b``, B stored
+K x N with N contiguous; swizzled modes only): element ``(n, k)`` sits at
+``start + (n // (W/2)) * lbo + (k // 8) * sbo + (k % 8) * W + 2 * (n % (W/2))``:
+the transpose bit routes ``lbo`` to N (atoms of ``W/2`` columns) and ``sbo`` to
+K (groups of 8 rows). The swizzle XORs address bits ``[4, 4 + log2(W / 16))``
+with the bits starting at bit 7 (CuTe's ``Swizzle<log2(W/16), 4, 3>``) on the
+absolute shared address.
 
 The register forms of A and D per warp ``w`` of the warpgroup (``g = lane // 4``,
 ``t = lane % 4``): ``a_i`` is row ``16w + g + 8*((i//2) % 2)``, column
@@ -127,7 +131,8 @@ class WgmmaOp(Op):
 
     A comes from the descriptor ``a_desc`` or, when that is absent, from the 8
     registers ``a`` (the ``mma.m16n8k16`` A fragment of this thread's warp's 16
-    rows); B from the descriptor ``b_desc``. ``c`` are the ``n // 2`` accumulator
+    rows); B from the descriptor ``b_desc``, K-major or, with ``trans_b``, N-major.
+    ``c`` are the ``n // 2`` accumulator
     elements; with ``scale_d`` false they are ignored (D = A @ B). The ``n // 2``
     results are in flight until a ``th.wgmma_wait`` completes their group.
     """
@@ -137,6 +142,7 @@ class WgmmaOp(Op):
     n: int = attr(64)
     dtype: DType = attr(bf16)
     scale_d: bool = attr(True)
+    trans_b: bool = attr(False)
     a_desc: Value | None = opt_operand()
     a: tuple[Value, ...] = operands()
     b_desc: Value = operand()

@@ -43,7 +43,8 @@ rest of the program reads.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from tilelang.errors import IRError
 from tilelang.ir import hopper_ops as hp
@@ -115,73 +116,122 @@ def try_lower_dot_wgmma(L: "_Lowering", a: "Tile", b: "Tile", acc: "Tile",
     return _Wgmma(L, m, n, k).lower(a, b, acc, out_t)
 
 
+@dataclass(frozen=True)
+class _Operand:
+    """Where wgmma reads an operand: ``base`` (i32 byte address of its first atom),
+    swizzle ``width``, orientation and the byte stride between atom columns (along
+    K for K-major, along N for N-major: the descriptor's ``lbo``)."""
+
+    base: Value
+    width: int
+    n_major: bool
+    atom_stride: int
+
+
 class _Wgmma:
     def __init__(self, L: "_Lowering", m: int, n: int, k: int) -> None:
         self.L, self.B = L, L.b
         self.m, self.n, self.k = m, n, k
-        self.w = swizzle_width(k)
+        self._b_role = False       # staging B (else A)
 
     def c(self, v: int) -> Value:
         return self.B.const(v, i32)
 
-    # -- canonical K-major layout ------------------------------------------------------
-    def _dest(self, base: int, rows: int, row: Value, chunk: Value) -> Value:
-        """Byte address of 16-byte chunk ``chunk`` (k // 8) of row ``row``."""
-        B, c, w = self.B, self.c, self.w
-        per = w // 16                                  # chunks per atom row
-        atom = B.binary("floordiv", chunk, c(per))
-        inner = B.binary("mod", chunk, c(per))
-        # the swizzle XORs address bits 7.. (of the row's offset, rows w bytes apart)
-        # into the chunk bits 4..
-        bits = B.binary("and", B.binary("shr", B.mul(row, c(w)), c(7)), c(per - 1))
-        sw = B.binary("xor", inner, bits)
-        return B.add(B.add(c(base), B.mul(atom, c(rows * w))),
-                     B.add(B.mul(row, c(w)), B.mul(sw, c(16))))
+    # -- canonical layouts ---------------------------------------------------------------
+    def _chunk_at(self, base: int, atom: Value, atom_bytes: int, line: Value, chunk: Value,
+                  w: int) -> Value:
+        """Byte address of 16-byte ``chunk`` of ``line`` (a row, ``w`` bytes) of atom
+        column ``atom``, with the ``w``-byte swizzle: address bits 7.. of the line's
+        offset are XORed into the chunk bits 4.."""
+        B, c = self.B, self.c
+        bits = B.binary("and", B.binary("shr", B.mul(line, c(w)), c(7)), c(w // 16 - 1))
+        sw = B.binary("xor", chunk, bits)
+        return B.add(B.add(c(base), B.mul(atom, c(atom_bytes))),
+                     B.add(B.mul(line, c(w)), B.mul(sw, c(16))))
 
-    def stage(self, x: "Tile", base: int, rows: int, k_major: bool) -> None:
-        """Write operand ``x`` (``rows x K`` when ``k_major``, else ``K x rows``) into
-        scratch at ``base`` in the canonical layout."""
+    def _k_major_dest(self, base: int, rows: int, w: int, row: Value, kchunk: Value) -> Value:
+        per = w // 16
+        return self._chunk_at(base, self.B.binary("floordiv", kchunk, self.c(per)), rows * w,
+                              row, self.B.binary("mod", kchunk, self.c(per)), w)
+
+    def _n_major_dest(self, base: int, w: int, kk: Value, nchunk: Value) -> Value:
+        per = w // 16
+        return self._chunk_at(base, self.B.binary("floordiv", nchunk, self.c(per)),
+                              self.k * w, kk, self.B.binary("mod", nchunk, self.c(per)), w)
+
+    def in_place(self, x: Any, rows: int, n_major: bool) -> _Operand | None:
+        """The operand read where it is, when its buffer already has the canonical
+        layout: the operand row-major with rows of exactly ``W`` bytes and the buffer's
+        swizzle ``Swizzle(log2(W/16), 3, 3)`` (the same permutation on 16-bit elements),
+        placed at a multiple of ``8 W`` bytes."""
+        from tilelang.passes.lower_layouts import _parse_swizzle
         from tilelang.passes.shared_operands import SharedOperand
+        if not isinstance(x, SharedOperand) or x.type.dtype.bits != 16:
+            return None
+        line = self.n if n_major else self.k            # elements per buffer row
+        w = 2 * line
+        if w not in (32, 64, 128) or not x.buf.type.swizzle:
+            return None
+        swz = _parse_swizzle(x.buf.type.swizzle)
+        if (swz.bits, swz.base, swz.shift) != (w.bit_length() - 5, 3, 3) or \
+                x.buf.static_offset % (8 * w) or rows % 8:
+            return None
+        return _Operand(x.buf.base(self.B), w, n_major, rows * w if not n_major else self.k * w)
+
+    def stage(self, x: Any, base: int, rows: int, n_major: bool) -> _Operand:
+        # (a K-major B is staged only from its N x K buffer, x.trans; an A from its
+        # M x K buffer, or gathered from a K x M one)
+        """Write operand ``x`` into scratch at ``base`` in the canonical layout: K-major
+        ``rows x K`` or (``n_major``, B only) N-major ``K x N``."""
+        from tilelang.passes.shared_operands import SharedOperand
+        w = swizzle_width(self.n if n_major else self.k)
         if isinstance(x, SharedOperand):
-            self._stage_shared(x, base, rows, k_major != x.trans)
+            self._stage_shared(x, base, rows, w, n_major)
         else:
-            self._stage_registers(x, base, rows, k_major)
+            self._stage_registers(x, base, rows, w, n_major)
         if base + rows * self.k * 2 > self.L.scratch_bytes:
             raise IRError("lower-to-threads: scratch area sized too small for wgmma (a bug)")
+        return _Operand(self.c(base), w, n_major, self.k * w if n_major else rows * w)
 
-    def _stage_shared(self, x, base: int, rows: int, rows_first: bool) -> None:
-        """From a buffer holding the operand row-major: ``rows x K`` (``rows_first``)
-        or ``K x rows``; one 16-byte chunk per thread and step."""
+    def _stage_shared(self, x: Any, base: int, rows: int, w: int, n_major: bool) -> None:
+        """Copy from a buffer holding the operand row-major (``x.trans``: its
+        transpose), one 16-byte chunk per thread and step; only an A stored M-major
+        (K x M) is gathered element by element."""
         L, B, c, k = self.L, self.B, self.c, self.k
-        dt = x.type.dtype
-        buf = x.buf
+        dt, buf = x.type.dtype, x.buf
         start = buf.base(B)
-        cols = k if rows_first else rows              # the buffer's row length
-        total = rows * k // 8
+        # the buffer's rows: "lines" of `cols` elements, copied in 16-byte chunks
+        if n_major:
+            lines, cols = k, self.n                     # K x N buffer, N-major B
+        else:
+            lines, cols = rows, k                       # rows x K (A, or B stored N x K)
+        gather = not n_major and not self._b_role and x.trans
+        total = lines * cols // 8
         for j in range(-(-total // L.threads)):
             q = B.add(L.tid, c(j * L.threads))
             ok = None if (j + 1) * L.threads <= total else B.cmp("lt", q, c(total))
             q = q if ok is None else B.where(ok, q, c(0))
-            row = B.binary("floordiv", q, c(k // 8))
-            chunk = B.binary("mod", q, c(k // 8))
-            if rows_first:   # 8 consecutive elements of one buffer row
-                flat = B.add(B.mul(row, c(cols)), B.mul(chunk, c(8)))
-                addr = B.add(start, B.mul(buf.element(L, flat), c(2)))
-                vals = B.builder.emit(th.LdSharedOp(
-                    results=tuple(B.builder.fresh(ScalarType(dt)) for _ in range(8)),
-                    loc=B.loc, dtype=dt, vec=8, addr=addr)).results
-            else:            # a column of 8 rows of a K x rows buffer: the transpose
+            line = B.binary("floordiv", q, c(cols // 8))
+            chunk = B.binary("mod", q, c(cols // 8))
+            if gather:   # K x rows buffer: 8 elements of one column
                 vals = []
                 for e in range(8):
                     kk = B.add(B.mul(chunk, c(8)), c(e))
-                    flat = B.add(B.mul(kk, c(cols)), row)
-                    addr = B.add(start, B.mul(buf.element(L, flat), c(2)))
+                    flat = B.add(B.mul(kk, c(rows)), line)
                     vals.append(B.emit1(th.LdSharedOp, ScalarType(dt), dtype=dt, vec=1,
-                                        addr=addr))
-            B.emit0(th.StSharedOp, addr=self._dest(base, rows, row, chunk),
-                    values=tuple(vals), pred=ok)
+                                        addr=B.add(start, B.mul(buf.element(L, flat), c(2)))))
+                vals = tuple(vals)
+            else:
+                flat = B.add(B.mul(line, c(cols)), B.mul(chunk, c(8)))
+                vals = B.builder.emit(th.LdSharedOp(
+                    results=tuple(B.builder.fresh(ScalarType(dt)) for _ in range(8)),
+                    loc=B.loc, dtype=dt, vec=8,
+                    addr=B.add(start, B.mul(buf.element(L, flat), c(2))))).results
+            dest = self._n_major_dest(base, w, line, chunk) if n_major else \
+                self._k_major_dest(base, rows, w, line, chunk)
+            B.emit0(th.StSharedOp, addr=dest, values=tuple(vals), pred=ok)
 
-    def _stage_registers(self, x: "Tile", base: int, rows: int, k_major: bool) -> None:
+    def _stage_registers(self, x: "Tile", base: int, rows: int, w: int, n_major: bool) -> None:
         from tilelang.passes.lower_layouts import Assigned, owner
         L, B, c = self.L, self.B, self.c
         lay = x.layout
@@ -190,23 +240,29 @@ class _Wgmma:
             if lay.never_valid(r):
                 continue
             i, j = L.slot_coords(lay, r, x.type.shape)
-            row, kk = (i, j) if k_major else (j, i)
             valid = L.valid(lay, r)
             if valid is not None:
-                row, kk = B.where(valid, row, c(0)), B.where(valid, kk, c(0))
-            chunk = B.binary("shr", kk, c(3))
-            addr = B.add(self._dest(base, rows, row, chunk),
-                         B.mul(B.binary("and", kk, c(7)), c(2)))
-            B.emit0(th.StSharedOp, addr=addr, values=(v,), pred=B.both(valid, only))
+                i, j = B.where(valid, i, c(0)), B.where(valid, j, c(0))
+            # A is (row, k); B is (k, n)
+            lo = B.mul(B.binary("and", j, c(7)), c(2))
+            chunk = B.binary("shr", j, c(3))
+            dest = self._n_major_dest(base, w, i, chunk) if n_major else \
+                self._k_major_dest(base, rows, w, i, chunk)
+            B.emit0(th.StSharedOp, addr=B.add(dest, lo), values=(v,), pred=B.both(valid, only))
 
-    def desc(self, base: int, rows: int, ks: int, row0: Value | None) -> Value:
-        """The descriptor of K step ``ks`` of an operand staged at ``base``; ``row0``:
-        the first row this warpgroup reads (A), ``None`` for row 0 (B)."""
-        B, c, w = self.B, self.c, self.w
-        per = w // 2                                   # elements per atom row
-        off = base + (ks * 16 // per) * rows * w + (ks * 16 % per) * 2
-        addr = c(off) if row0 is None else B.add(c(off), B.mul(row0, c(w)))
-        return B.emit1(hp.WgmmaDescOp, ScalarType(i64), lbo=16, sbo=8 * w, swizzle=w,
+    def desc(self, x: _Operand, ks: int, row0: Value | None) -> Value:
+        """The descriptor of K step ``ks``; ``row0``: the first row this warpgroup
+        reads (A), ``None`` for B."""
+        B, c, w = self.B, self.c, x.width
+        if x.n_major:   # 16 K rows further per step; lbo steps between N atoms
+            off, lbo = ks * 16 * w, x.atom_stride
+        else:           # the step's atom column, and 32 bytes per step within it
+            per = w // 2
+            off, lbo = (ks * 16 // per) * x.atom_stride + (ks * 16 % per) * 2, 16
+        addr = B.add(x.base, c(off)) if off else x.base
+        if row0 is not None:
+            addr = B.add(addr, B.mul(row0, c(w)))
+        return B.emit1(hp.WgmmaDescOp, ScalarType(i64), lbo=lbo, sbo=8 * w, swizzle=w,
                        addr=addr)
 
     # -- the dot -------------------------------------------------------------------------
@@ -216,26 +272,37 @@ class _Wgmma:
         m, n, k = self.m, self.n, self.k
         warps = L.threads // 32
         a_regs = not isinstance(a, SharedOperand) and _accumulator_kept(L, a, m, k)
-        a_base, b_base = 0, 0
+        top = 0
+        a_op = None
         if not a_regs:
-            self.stage(a, 0, m, k_major=True)
-            b_base = -(-m * k * 2 // 1024) * 1024
-        self.stage(b, b_base, n, k_major=False)
+            self._b_role = False
+            a_op = self.in_place(a, m, False) if isinstance(a, SharedOperand) and \
+                not a.trans else None
+            if a_op is None:
+                a_op = self.stage(a, 0, m, n_major=False)
+                top = -(-m * k * 2 // 1024) * 1024
+        b_op = None
+        if isinstance(b, SharedOperand):
+            b_op = self.in_place(b, n, n_major=not b.trans)
+        if b_op is None:
+            self._b_role = True
+            b_op = self.stage(b, top, n, n_major=not (isinstance(b, SharedOperand) and b.trans))
         B.emit0(hp.FenceProxyAsyncOp)
         B.emit0(hp.WgmmaFenceOp)
         row0 = B.mul(B.binary("shr", L.tid, c(7)), c(64))    # this warpgroup's first row
         d = list(acc.slots)
         dt = a.type.dtype
         for ks in range(k // 16):
-            b_desc = self.desc(b_base, n, ks, None)
+            b_desc = self.desc(b_op, ks, None)
             fields: dict = {}
-            if a_regs:   # slots of accumulator tiles (0, 2 ks) and (0, 2 ks + 1)
+            if a_op is None:   # slots of accumulator tiles (0, 2 ks) and (0, 2 ks + 1)
                 fields["a"] = tuple(a.slots[8 * ks:8 * ks + 8])
             else:
-                fields["a_desc"] = self.desc(a_base, m, ks, row0)
+                fields["a_desc"] = self.desc(a_op, ks, row0)
             res = tuple(B.builder.fresh(ScalarType(f32)) for _ in range(n // 2))
             B.builder.emit(hp.WgmmaOp(results=res, loc=B.loc, n=n, dtype=dt, scale_d=True,
-                                      b_desc=b_desc, c=tuple(d), **fields))
+                                      trans_b=b_op.n_major, b_desc=b_desc, c=tuple(d),
+                                      **fields))
             d = list(res)
         B.emit0(hp.WgmmaCommitOp)
         done = tuple(B.builder.fresh(ScalarType(f32)) for _ in d)

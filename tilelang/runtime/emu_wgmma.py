@@ -5,7 +5,8 @@ warpgroup with the layouts of ``tilelang.ir.hopper_ops``:
 
 * descriptors are decoded exactly (start, ``lbo``, ``sbo``, swizzle width) and
   must be the same in every thread of a warpgroup; each 16-byte chunk of A
-  (64 x 16) and B (N x 16, K-major) is read at its swizzled absolute shared
+  (64 x 16) and B (N x 16, K-major, or 16 x N N-major with ``trans_b``) is
+  read at its swizzled absolute shared
   address, as a read by the warpgroup's threads (so a write by another thread
   without a barrier in between is a reported race, and the bounds, alignment
   and initialization checks of ``emu_shared`` apply);
@@ -100,6 +101,20 @@ def chunk_addresses(desc: int, rows: int) -> np.ndarray:
     return lin ^ (((lin >> 7) & (width // 16 - 1)) << 4)
 
 
+def n_major_chunk_addresses(desc: int, n: int) -> np.ndarray:
+    """Shared byte addresses ``(16, n // 8)`` of the 16-byte chunks (8 columns) of
+    each K row of an N-major ``16 x n`` B (``trans_b``) with 16-bit elements."""
+    start, lbo, sbo, width = hp.decode_descriptor(desc)
+    if width == 0:
+        raise Fault("th.wgmma with an N-major B needs a swizzled descriptor",
+                    "the lowering stages N-major operands with a 32/64/128-byte swizzle")
+    k = np.arange(16)[:, None]
+    col = 8 * np.arange(n // 8)[None, :]
+    per = width // 2                                  # columns per atom
+    lin = start + (col // per) * lbo + (k // 8) * sbo + (k % 8) * width + (col % per) * 2
+    return lin ^ (((lin >> 7) & (width // 16 - 1)) << 4)
+
+
 def _uniform_desc(env: Env, s: int, n: int, groups: int, what: str) -> list[int]:
     d = lanes(env[s], n).astype(np.int64).view(np.uint64).reshape(groups, WARPGROUP)
     if (d != d[:, :1]).any():
@@ -129,7 +144,7 @@ def _compile_wgmma(op: hp.WgmmaOp, slot: Slot, prep: Prep) -> Closure:
     rs = tuple(slot(r) for r in op.results)
     dt = storage(op.dtype)
     op_id = prep.op_id(op)
-    scale_d = op.scale_d
+    scale_d, trans_b = op.scale_d, op.trans_b
     # row and column of register slot i of every thread of a warpgroup (128 threads)
     warp = np.repeat(np.arange(4), WARP)
     g, t = np.tile(_G, 4), np.tile(_T, 4)
@@ -138,12 +153,16 @@ def _compile_wgmma(op: hp.WgmmaOp, slot: Slot, prep: Prep) -> Closure:
     d_rows = np.stack([16 * warp + g + 8 * ((i // 2) % 2) for i in range(N // 2)])
     d_cols = np.stack([8 * (i // 4) + 2 * t + i % 2 for i in range(N // 2)])
 
-    def operand(env: Env, desc: int, rows: int, wg: int) -> np.ndarray:
+    def operand(env: Env, desc: int, rows: int, wg: int, n_major: bool = False) -> np.ndarray:
+        """The ``rows x 16`` operand (B as N x K) a descriptor names."""
         sm = env[STATE].shared
-        addr = chunk_addresses(desc, rows).ravel()
+        addr = (n_major_chunk_addresses(desc, rows) if n_major else
+                chunk_addresses(desc, rows)).ravel()
         threads = wg * WARPGROUP + np.arange(addr.size) % WARPGROUP
         idx, gidx = sm.positions(threads, addr, 16, 16, "th.wgmma operand read")
-        data = sm.read(threads, idx, gidx, op_id).view(dt)      # (rows * 2, 8)
+        data = sm.read(threads, idx, gidx, op_id).view(dt)      # (chunks, 8)
+        if n_major:   # chunk (k, j) holds B[8j .. 8j + 7, k]
+            return data.reshape(16, rows).T.astype(np.float32)
         return data.reshape(rows, 16).astype(np.float32)
 
     def run(env: Env) -> None:
@@ -168,7 +187,7 @@ def _compile_wgmma(op: hp.WgmmaOp, slot: Slot, prep: Prep) -> Closure:
             else:
                 A = np.zeros((64, 16), np.float32)
                 A[a_rows, a_cols] = regs[:, wg].astype(np.float32)
-            B = operand(env, bds[wg], N, wg)                     # N x 16
+            B = operand(env, bds[wg], N, wg, trans_b)            # N x 16
             D = A @ B.T
             if C is not None:
                 acc = np.zeros((64, N), np.float32)

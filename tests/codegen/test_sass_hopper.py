@@ -1,0 +1,48 @@
+"""SASS checks of the sm_90a wgmma lowering: HGMMA in the matmul and attention
+cubins, no spills at the examples' default configurations, and the mma.sync
+fallback where wgmma does not apply. Skipped without ptxas and a disassembler."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from tests.codegen.test_sass import require_tools
+from tests.examples.test_examples import load_example
+from tilelang.codegen import ptxas, sass
+
+FA_SIG = "Q=bf16[4]:16,K=bf16[4]:16,V=bf16[4]:16,O=bf16[4]:16,sm_scale=f32"
+CASES = {
+    "matmul": ("matmul", "A=bf16[2]:16,B=bf16[2]:16,C=bf16[2]:16", {}, 2),
+    "attention-d64": ("flash_attention", FA_SIG, {"HEAD_DIM": 64}, 8),
+    "attention-d128": ("flash_attention", FA_SIG, {"HEAD_DIM": 128}, 12),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _assembled(case: str, **extra: int) -> tuple[str, ptxas.AssembleResult]:
+    file, sig, constexprs, _ = CASES[case]
+    kernel = getattr(load_example(file), file)
+    ptx = kernel.compile(sig, target="sm_90a", **constexprs, **extra).ptx
+    result = ptxas.assemble(ptx, "sm_90a", verbose=True)
+    return sass.disassemble(result.cubin), result
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(CASES))
+def test_hgmma_in_the_cubin_without_spills(case):
+    require_tools()
+    text, result = _assembled(case)
+    # one HGMMA per k16 step of each tl.dot in the loop body
+    assert sass.count(text, "HGMMA") == CASES[case][3], sass.histogram(text)
+    assert sass.count(text, "HMMA") == 0
+    assert result.spill_bytes == 0, result.log
+    assert 0 < result.registers <= 255
+
+
+@pytest.mark.slow
+def test_fallback_shapes_keep_hmma_on_sm90a():
+    require_tools()
+    text, _ = _assembled("matmul", BM=64, BN=64)
+    assert sass.count(text, "HGMMA") == 0 and sass.count(text, "HMMA") > 0

@@ -1,0 +1,119 @@
+"""tl.dot on sm_90a: the wgmma lowering (lower_wgmma), its rule, layouts and numerics.
+
+The accumulator layout is checked against the PTX ISA's m64nNk16 D formula written
+out here; the lowered kernels run in the emulator (exact wgmma semantics, see
+tests/runtime/test_emu_wgmma.py) and are compared with numpy.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import ml_dtypes
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from tests.examples.test_examples import check, load_example
+from tilelang.ir import hopper_ops as hp
+from tilelang.ir import ops as o
+from tilelang.ir import thread_ops as th
+from tilelang.ir.layouts import warp_tiled
+from tilelang.ir.printer import print_module
+from tilelang.passes.lower_wgmma import swizzle_width, wgmma_accumulator
+
+MATMUL_SIG = "A=bf16[2]:16,B=bf16[2]:16,C=bf16[2]:16"
+FA_SIG = "Q=bf16[4]:16,K=bf16[4]:16,V=bf16[4]:16,O=bf16[4]:16,sm_scale=f32"
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 32), st.sampled_from([1, 2]))
+def test_accumulator_layout_is_the_ptx_fragment(n8, groups):
+    n = 8 * n8
+    lay = wgmma_accumulator(n, groups)
+    table = lay.table()                               # (threads, slots, 2)
+    tid = np.arange(128 * groups)[:, None]
+    i = np.arange(n // 2)[None, :]
+    warp, lane = tid // 32, tid % 32
+    g, t = lane // 4, lane % 4
+    assert (table[..., 0] == 16 * warp + g + 8 * ((i // 2) % 2)).all()
+    assert (table[..., 1] == 8 * (i // 4) + 2 * t + i % 2).all()
+    assert lay.is_injective() and lay.covers()
+    # ... which is the mma.sync accumulator over a (num_warps, 1) warp grid
+    assert lay.same_as(warp_tiled("c", (64 * groups, n), (4 * groups, 1)))
+
+
+def test_swizzle_width_is_the_widest_that_fits_the_rows():
+    assert [swizzle_width(k) for k in (16, 32, 48, 64, 128, 96)] == [32, 64, 32, 128, 128, 64]
+
+
+def _ops(kernel, sig, target, **constexprs) -> Counter:
+    fn = kernel.compile(sig, target=target, **constexprs).function
+    return Counter(type(op) for op in o.walk(fn.body))
+
+
+def test_matmul_on_sm90a_uses_wgmma_and_sm80_keeps_mma_sync():
+    k = load_example("matmul").matmul
+    hopper = _ops(k, MATMUL_SIG, "sm_90a")
+    ampere = _ops(k, MATMUL_SIG, "sm_80")
+    # 128 x 128 x 32 with 8 warps: two m64n128k16 steps per K tile, one wait
+    assert hopper[hp.WgmmaOp] == 2 and hopper[th.MmaOp] == 0
+    assert hopper[hp.WgmmaCommitOp] == hopper[hp.WgmmaWaitOp] == 1
+    assert ampere[hp.WgmmaOp] == 0 and ampere[th.MmaOp] > 0
+
+
+def test_thread_ir_orders_fences_wgmma_commit_and_wait():
+    k = load_example("matmul").matmul
+    fn = k.compile(MATMUL_SIG, target="sm_90a").function
+    text = print_module(k.compile(MATMUL_SIG, target="sm_90a").module)
+    assert "n = 128" in text and "swizzle = 64" in text and "sbo = 512" in text
+    names = [op.NAME for op in o.walk(fn.body) if op.NAME in (
+        "th.wgmma", "th.wgmma_fence", "th.fence_proxy_async", "th.wgmma_commit",
+        "th.wgmma_wait", "tl.barrier", "th.st_shared")]
+    first = names.index("th.wgmma")
+    before = names[:first]
+    # the staging stores, then the proxy fence, a barrier and the register fence
+    last_store = len(before) - 1 - before[::-1].index("th.st_shared")
+    tail = before[last_store + 1:]
+    assert tail.index("th.fence_proxy_async") < tail.index("tl.barrier")
+    assert "th.wgmma_fence" in tail
+    assert names[first:first + 4] == ["th.wgmma", "th.wgmma", "th.wgmma_commit",
+                                      "th.wgmma_wait"]
+
+
+def test_shapes_outside_the_rule_keep_mma_sync_on_sm90a():
+    k = load_example("matmul").matmul
+    # 64 rows over 8 warps: not one m64 block per warpgroup
+    ops = _ops(k, MATMUL_SIG, "sm_90a", BM=64, BN=64)
+    assert ops[hp.WgmmaOp] == 0 and ops[th.MmaOp] > 0
+
+
+def test_flash_attention_feeds_p_from_registers():
+    k = load_example("flash_attention").flash_attention
+    fn = k.compile(FA_SIG, target="sm_90a", HEAD_DIM=64).function
+    wg = [op for op in o.walk(fn.body) if isinstance(op, hp.WgmmaOp)]
+    from_regs = [op for op in wg if op.a_desc is None]
+    assert len(wg) == 8 and len(from_regs) == 4     # Q K^T from shared, P V from registers
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("M, N, K", [(150, 140, 70), (128, 256, 64)])
+def test_matmul_wgmma_in_the_emulator(M, N, K):
+    mod = load_example("matmul")
+    rng = np.random.default_rng(M + N + K)
+    a = rng.standard_normal((M, K)).astype(ml_dtypes.bfloat16)
+    b = rng.standard_normal((K, N)).astype(ml_dtypes.bfloat16)
+    c = np.zeros((M, N), ml_dtypes.bfloat16)
+    mod.matmul[(mod.tl.cdiv(M, 128), mod.tl.cdiv(N, 128))](
+        a, b, c, BM=128, BN=128, target="emulate:sm_90a")
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    assert np.max(np.abs(c.astype(np.float64) - ref)) / np.max(np.abs(ref)) <= mod.TOLERANCE
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("head_dim, causal", [(64, False), (64, True), (128, True)])
+def test_flash_attention_wgmma_in_the_emulator(head_dim, causal):
+    mod = load_example("flash_attention")
+    tol = mod.TOLERANCE["float32"] if isinstance(mod.TOLERANCE, dict) else mod.TOLERANCE
+    check(mod.run(target="emulate:sm_90a", seq=130, head_dim=head_dim, causal=causal,
+                  heads=1, BM=64, BN=64), tol)
