@@ -117,7 +117,7 @@ def test_num_warps_sets_the_block_size(capsys, tmp_path):
 @pytest.mark.parametrize("argv, says", [
     ([MATMUL], "--signature is required"),
     ([MATMUL, "-s", MATMUL_SIG, "--target", "sm_75"], "unknown target 'sm_75'"),
-    ([MATMUL, "-s", MATMUL_SIG, "--target", "interp"], "produces no PTX"),
+    ([MATMUL, "-s", MATMUL_SIG, "--target", "interp"], "produces no GPU code"),
     ([MATMUL, "-s", MATMUL_SIG, "-D", "BM"], "expected -D NAME=VALUE"),
     ([MATMUL, "-s", MATMUL_SIG, "-D", "XX=1"], "not a constexpr of matmul"),
     (["missing.py:matmul", "-s", MATMUL_SIG], "no such file"),

@@ -80,14 +80,14 @@ def compile_from_args(args: argparse.Namespace, gpu_only: bool = False) -> Any:
     ``UsageError``, errors of the compiler itself stay ``TileLangError``."""
     from tilelang.errors import LaunchError
     from tilelang.frontend.signature import parse_signature
-    from tilelang.runtime.targets import NVIDIA_TARGETS, get_target
+    from tilelang.runtime.targets import GPU_TARGETS, get_target
     try:
         get_target(args.target)
     except LaunchError as e:
         raise UsageError(_one_line(e)) from None
-    if gpu_only and args.target not in NVIDIA_TARGETS:
-        raise UsageError(f"target '{args.target}' produces no PTX; targets: "
-                         f"{', '.join(NVIDIA_TARGETS)}")
+    if gpu_only and args.target not in GPU_TARGETS:
+        raise UsageError(f"target '{args.target}' produces no GPU code; targets: "
+                         f"{', '.join(GPU_TARGETS)}")
     kernel = load_kernel(args.kernel)
     defines = parse_defines(args.define)
     unknown = sorted(set(defines) - set(kernel.constexpr_names))
@@ -133,7 +133,9 @@ def parse_binds(binds: Sequence[str]) -> dict[str, str]:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from tilelang.codegen.aot import write_artifacts
+    from tilelang.codegen.aot_hip import write_hip_artifacts
     from tilelang.codegen.grid_formula import GridFormulaError
+    from tilelang.runtime.targets import AMD_TARGETS
     if args.signature is None:
         raise UsageError("--signature is required, e.g. --signature 'A=bf16[2],eps=f32'")
     if args.name is not None and not (args.name.isidentifier() and args.name.isascii()):
@@ -145,8 +147,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
         raise UsageError("--bind names terms of --grid, which is missing")
     compiled = compile_from_args(args, gpu_only=True)
     try:
-        manifest = write_artifacts(compiled, args.output, name=args.name, grid=args.grid,
-                                   grid_aliases=binds)
+        write = write_hip_artifacts if args.target in AMD_TARGETS else write_artifacts
+        manifest = write(compiled, args.output, name=args.name, grid=args.grid,
+                         grid_aliases=binds)
     except GridFormulaError as e:
         raise UsageError(f"--grid: {e}") from None
     except OSError as e:
@@ -214,11 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="stage to print: a pass name, 'input', or 'all' (default: last)")
     ir.set_defaults(run=cmd_ir)
     comp = sub.add_parser(
-        "compile", help="write a kernel's PTX, cubin, C launcher and manifest",
+        "compile", help="write a kernel's PTX or HIP, binary, C launcher and manifest",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Compile FILE.py:KERNEL ahead of time for an NVIDIA target and write "
-                    "NAME.ptx, NAME.cubin (when ptxas is installed), NAME.h / NAME.c (a C99 "
-                    "launcher over the CUDA driver API) and NAME.json (the manifest) into DIR.",
+        description="Compile FILE.py:KERNEL ahead of time and write into DIR: for an NVIDIA "
+                    "target NAME.ptx, NAME.cubin (when ptxas is installed) and NAME.h / NAME.c "
+                    "(a C99 launcher over the CUDA driver API); for an AMD target NAME.hip, "
+                    "and where hipcc is installed NAME.hsaco and NAME.h / NAME.c (a C99 "
+                    "launcher over the HIP module API); and NAME.json (the manifest).",
         epilog="grid formula (--grid): 1 to 3 comma-separated expressions of integers, "
                "T.shape[i], T.stride(i),\ninteger scalar parameters, constexprs and --bind "
                "names, with + - * // and cdiv(a, b);\ne.g. --grid 'cdiv(M, BM), cdiv(N, BN)' "
@@ -228,7 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="runtime parameters (required), e.g. 'A=bf16[2]:16,B=bf16[2],eps=f32'")
     comp.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE",
                       help="a constexpr value (repeatable)")
-    comp.add_argument("--target", default="sm_90a", help="sm_80 or sm_90a (default: sm_90a)")
+    comp.add_argument("--target", default="sm_90a",
+                      help="sm_80, sm_90a, gfx90a or gfx942 (default: sm_90a)")
     comp.add_argument("-o", "--output", default=".", metavar="DIR",
                       help="output folder, created if missing (default: .)")
     comp.add_argument("--name", default=None, metavar="PREFIX",
