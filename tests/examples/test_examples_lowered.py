@@ -19,6 +19,9 @@ RUNS = [
     ("matmul", {"M": 70, "N": 40, "K": 50}),
     ("flash_attention", {"seq": 80, "head_dim": 64, "BM": 32, "BN": 32}),
     ("flash_attention", {"seq": 80, "head_dim": 64, "BM": 32, "BN": 32, "causal": True}),
+    # the default tiles, which take wgmma on sm_90a (lower_wgmma's rule: 16 rows per warp)
+    ("matmul", {"M": 150, "N": 140, "K": 70, "BM": 128, "BN": 128}),
+    ("flash_attention", {"seq": 80, "head_dim": 64, "BM": 64, "BN": 64, "causal": True}),
 ]
 
 

@@ -18,9 +18,11 @@ from tests.examples.test_examples import check, load_example
 from tilelang.ir import hopper_ops as hp
 from tilelang.ir import ops as o
 from tilelang.ir import thread_ops as th
-from tilelang.ir.layouts import warp_tiled
+from tilelang.ir.layouts import LayoutError, warp_tiled, wgmma_accumulator
 from tilelang.ir.printer import print_module
-from tilelang.passes.lower_wgmma import swizzle_width, wgmma_accumulator
+from tilelang.passes import lower_wgmma
+from tilelang.passes.lower_wgmma import swizzle_width
+from tilelang.runtime.emulator import run_threads
 
 MATMUL_SIG = "A=bf16[2]:16,B=bf16[2]:16,C=bf16[2]:16"
 FA_SIG = "Q=bf16[4]:16,K=bf16[4]:16,V=bf16[4]:16,O=bf16[4]:16,sm_scale=f32"
@@ -41,6 +43,12 @@ def test_accumulator_layout_is_the_ptx_fragment(n8, groups):
     assert lay.is_injective() and lay.covers()
     # ... which is the mma.sync accumulator over a (num_warps, 1) warp grid
     assert lay.same_as(warp_tiled("c", (64 * groups, n), (4 * groups, 1)))
+
+
+def test_accumulator_layout_rejects_shapes_wgmma_lacks():
+    for n, g in [(12, 1), (264, 1), (64, 0)]:
+        with pytest.raises(LayoutError, match="wgmma"):
+            wgmma_accumulator(n, g)
 
 
 def test_swizzle_width_is_the_widest_that_fits_the_rows():
@@ -117,3 +125,41 @@ def test_flash_attention_wgmma_in_the_emulator(head_dim, causal):
     tol = mod.TOLERANCE["float32"] if isinstance(mod.TOLERANCE, dict) else mod.TOLERANCE
     check(mod.run(target="emulate:sm_90a", seq=130, head_dim=head_dim, causal=causal,
                   heads=1, BM=64, BN=64), tol)
+
+
+def _attention_inputs(seq: int = 100, d: int = 64):
+    rng = np.random.default_rng(7)
+    q, k, v = (rng.standard_normal((1, 1, seq, d)).astype(ml_dtypes.bfloat16)
+               for _ in range(3))
+    return q, k, v
+
+
+def _run_attention(monkeypatch, in_place: bool) -> tuple[np.ndarray, Counter]:
+    monkeypatch.setenv("TILELANG_CACHE", "0")
+    if not in_place:
+        monkeypatch.setattr(lower_wgmma._Wgmma, "in_place", lambda self, *a, **k: None)
+    mod = load_example("flash_attention")
+    fn = mod.flash_attention.compile(FA_SIG, target="sm_90a", HEAD_DIM=64).function
+    q, k, v = _attention_inputs()
+    out = np.zeros_like(q)
+    run_threads(fn, (2, 1), [q, k, v, out, np.float32(0.125)])
+    return out, Counter(type(op) for op in _walk(fn))
+
+
+def _walk(fn):
+    return o.walk(fn.body)
+
+
+def test_attention_operands_are_read_in_place_and_staging_agrees(monkeypatch):
+    mod = load_example("flash_attention")
+    got, ops = _run_attention(monkeypatch, in_place=True)
+    with monkeypatch.context() as m:
+        staged, staged_ops = _run_attention(m, in_place=False)
+    q, k, v = _attention_inputs()
+    ref = mod.reference(q, k, v, 0.125, False)
+    for out in (got, staged):
+        err = np.max(np.abs(out.astype(np.float64) - ref)) / np.max(np.abs(ref))
+        assert err <= 2e-2
+    # Q, K and V sit in canonical 128-byte-swizzled buffers: nothing is copied
+    assert ops[th.StSharedOp] < staged_ops[th.StSharedOp]
+    assert ops[th.LdSharedOp] < staged_ops[th.LdSharedOp]

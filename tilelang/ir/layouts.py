@@ -654,3 +654,16 @@ MFMA_FRAGMENTS: dict[str, dict[str, Callable[[], Layout]]] = {
     "32x32x8": {"a": mfma_32x32x8_a, "b": mfma_32x32x8_b, "c": mfma_32x32x8_c},
     "16x16x16": {"a": mfma_16x16x16_a, "b": mfma_16x16x16_b, "c": mfma_16x16x16_c},
 }
+
+
+def wgmma_accumulator(n: int, warpgroups: int = 1) -> Layout:
+    """The ``wgmma.mma_async.m64nNk16`` D fragment of ``warpgroups`` warpgroups
+    stacked along M (each 64 rows), from the PTX ISA's formula: warp ``w`` holds
+    rows ``16w + g`` and ``16w + g + 8``, slot ``i`` column ``8 (i // 4) + 2t + i % 2``
+    (``g = lane // 4``, ``t = lane % 4``). It maps like ``warp_tiled("c", (64 G, n),
+    (4 G, 1))``, the mma.sync accumulator over one warp column, so ``tl.dot`` keeps
+    one accumulator layout on both instructions."""
+    if n % 8 or not 8 <= n <= 256 or warpgroups < 1:
+        raise LayoutError(f"wgmma has N in 8..256 in steps of 8 and whole warpgroups, "
+                          f"not n={n}, {warpgroups} warpgroup(s)")
+    return spatial(4 * warpgroups, 1) * local(1, n // 8) * mma_m16n8k16_c()

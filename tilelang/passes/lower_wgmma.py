@@ -15,7 +15,7 @@ The accumulator layout. The PTX ISA's m64nNk16 D fragment gives warp ``w`` of a
 warpgroup rows ``16w + g + 8*((i//2) % 2)`` and columns ``8*(i//4) + 2t + i%2``
 of its slot ``i``: exactly the ``mma.sync`` accumulator tiled over a
 ``(num_warps, 1)`` warp grid, ``warp_tiled("c", (M, N), (num_warps, 1))``
-(``wgmma_accumulator`` builds it from the formula; the layout tests check the
+(``layouts.wgmma_accumulator`` builds it from the formula; the tests check the
 two agree). So the accumulator stays in registers across the K loop, and the
 row reductions and broadcasts of flash attention work on it unchanged, and an
 A already in that layout (P in flash attention) is exactly wgmma's register A
@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 from tilelang.errors import IRError
 from tilelang.ir import hopper_ops as hp
 from tilelang.ir import thread_ops as th
-from tilelang.ir.layouts import Layout, local, spatial, warp_tiled
+from tilelang.ir.layouts import warp_tiled
 from tilelang.ir.types import ScalarType, TileType, bf16, f16, f32, i32, i64
 from tilelang.ir.values import Function, Value
 
@@ -78,14 +78,6 @@ def wgmma_applies(fn: Function, a: TileType, b: TileType, acc: TileType) -> bool
     warps = fn.attr("num_warps", 4)
     return target_has_wgmma(fn) and isinstance(warps, int) and \
         wgmma_shape_applies(a, b, acc, warps)
-
-
-def wgmma_accumulator(n: int, warpgroups: int) -> Layout:
-    """The m64nNk16 D fragment of ``warpgroups`` warpgroups stacked along M, from the
-    PTX ISA's formula (warp ``w`` rows ``16w + g (+8)``, slot ``i`` column
-    ``8 (i // 4) + 2t + i % 2``)."""
-    return spatial(4 * warpgroups, 1) * local(1, n // 8) * \
-        (local(2, 1) * spatial(8, 4) * local(1, 2))
 
 
 def swizzle_width(k: int) -> int:
