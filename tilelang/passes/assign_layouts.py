@@ -20,7 +20,8 @@ Rules:
   shuffles), else ``DotInstr.warp_grid``'s choice. A and B are wanted blocked
   (lowering stages them through shared memory), except, for ``mma.sync``, an A
   already in the accumulator layout of a one-column warp grid, which feeds the
-  tensor cores from registers (an MFMA accumulator is not an A fragment);
+  tensor cores from registers; for MFMA a register A keeps any layout (an MFMA
+  accumulator is not an A fragment: lowering stashes A into scratch as it is);
 * elementwise ops, ``where`` and casts take the layout of their first operand
   that has one; the other operands are brought to it;
 * ``reduce`` of a tile in an assigned layout gives ``layouts.reduce``'s layout
@@ -297,9 +298,13 @@ class _Assign:
         """A's layout when A can feed the tensor cores from registers: it is already
         in the accumulator layout of this warp grid with one warp column (an
         m16n8 accumulator pair holds exactly an m16k16 A fragment, as FlashAttention
-        reuses P); else blocked (A is staged through shared memory)."""
+        reuses P); else blocked (A is staged through shared memory). The MFMA path
+        stashes a register A into scratch from whatever layout it has, so A keeps
+        its layout there (a conversion would be a second trip through LDS)."""
         cur = _layout_of(self.val(op.a))
-        if not cur or grid[1] != 1 or ins.is_mfma:
+        if ins.is_mfma:
+            return cur
+        if not cur or grid[1] != 1:
             return ""
         want = ins.tiled("c", op.a.type.shape, grid)
         return cur if parse_layout(cur).same_as(want) else ""
