@@ -29,7 +29,8 @@ class GpuArch:
     instructions ``tl.dot`` may use (``th.mfma`` shapes, preferred first; empty on
     NVIDIA, where ``mma.sync`` is used). ``vector_bytes`` is the widest single
     global or shared access. ``has_cp_async`` / ``has_ldmatrix``: whether the
-    lowering may emit ``th.cp_async*`` / ``th.ldmatrix`` (NVIDIA only).
+    lowering may emit ``th.cp_async*`` / ``th.ldmatrix`` (NVIDIA only). ``has_tma``:
+    whether pipelined tile copies may be TMA loads on mbarriers (``pipeline-tma``).
     """
 
     name: str
@@ -44,12 +45,13 @@ class GpuArch:
     has_cp_async: bool = True
     has_ldmatrix: bool = True
     mma: str = "mma.sync"   # NVIDIA tensor-core instruction for tl.dot: "mma.sync" | "wgmma"
+    has_tma: bool = False
 
 
 ARCHS: dict[str, GpuArch] = {a.name: a for a in (
     GpuArch("sm_80", "nvidia", 163 * 1024, num_sms=108),   # A100: 164 KiB per SM, 1 reserved
     # H100 SXM: 228 KiB, 1 reserved; tl.dot on warpgroup MMA (lower_wgmma)
-    GpuArch("sm_90a", "nvidia", 227 * 1024, num_sms=132, mma="wgmma"),
+    GpuArch("sm_90a", "nvidia", 227 * 1024, num_sms=132, mma="wgmma", has_tma=True),
     # CDNA2 / CDNA3: 64 KiB of LDS per workgroup, wave64, MFMA f32 <- f16/bf16
     # (bf16 through the *_1k forms), 16-byte global (dwordx4) and LDS (ds_read_b128) accesses
     GpuArch("gfx90a", "amd", 64 * 1024, warp_size=64, mfma_shapes=("32x32x8", "16x16x16"),

@@ -33,6 +33,8 @@ from tilelang.errors import CompileError
 from tilelang.ir.types import ScalarType, TensorType
 from tilelang.ir.values import Function
 
+from tilelang.codegen.c_tensor_maps import launcher_lines  # noqa: E402
+
 __all__ = ["CParam", "C_SCALAR_TYPES", "c_params", "emit_c_launcher", "grid_formula_for"]
 
 # The C type of each scalar dtype as the launcher takes it.
@@ -58,7 +60,7 @@ class CParam:
     name: str      # the C identifier
     c_type: str    # CUdeviceptr, int32_t, float, ...
     source: str    # the kernel parameter it comes from
-    role: str      # ptr, dim, stride or scalar (as in KernelParam)
+    role: str      # ptr, dim, stride, tmap or scalar (as in KernelParam)
     index: int
     dtype: str     # the kernel parameter's dtype (the tensor's element type for ptr/dim/stride)
 
@@ -75,6 +77,9 @@ def c_params(fn: Function, abi: KernelABI | None = None) -> tuple[CParam, ...]:
         elif kp.role in ("dim", "stride"):
             out.append(CParam(f"{kp.source}_{kp.role}{kp.index}", "int32_t", kp.source,
                               kp.role, kp.index, t.dtype.name))
+        elif kp.role == "tmap":   # built in the launch function (c_tensor_maps.py)
+            out.append(CParam(f"{kp.source}_tmap", "CUtensorMap", kp.source, "tmap", 0,
+                              t.dtype.name))
         else:
             out.append(CParam(kp.source, C_SCALAR_TYPES[t.dtype.name], kp.source, "scalar",
                               0, t.dtype.name))
@@ -109,7 +114,7 @@ def _prototype(prefix: str, suffix: str, params: tuple[CParam, ...], grid: bool)
     args = ["CUstream stream"]
     if grid:
         args += ["unsigned int grid_x", "unsigned int grid_y", "unsigned int grid_z"]
-    args += [f"{p.c_type} {p.name}" for p in params]
+    args += [f"{p.c_type} {p.name}" for p in params if p.role != "tmap"]
     return _wrap(f"CUresult {prefix}_{suffix}(", args)
 
 
@@ -200,6 +205,7 @@ def _source(fn: Function, prefix: str, abi: KernelABI, params: tuple[CParam, ...
     body += [f"    uint8_t {c.name}_byte = {c.name} ? 1 : 0;" for c in params
              if c.c_type == "bool"]
     body += [f"    if ({p}_function == NULL)", "        return CUDA_ERROR_NOT_INITIALIZED;"]
+    body += launcher_lines(fn, params)   # TMA tensor maps of this launch's tensors
     for i, c in enumerate(params):
         body.append(f"    args[{i}] = &{c.name}{'_byte' if c.c_type == 'bool' else ''};")
     body += [f"    return cuLaunchKernel({p}_function, grid_x, grid_y, grid_z,",
@@ -227,7 +233,8 @@ def _launch_auto(p: str, params: tuple[CParam, ...], grid: GridFormula) -> list[
                 "}", ""]
     gx, gy, gz = grid.c_exprs(p)
     call = _wrap(f"    return {p}_launch(", ["stream", "(unsigned int)gx", "(unsigned int)gy",
-                                             "(unsigned int)gz"] + [c.name for c in params])
+                                             "(unsigned int)gz"] +
+                [c.name for c in params if c.role != "tmap"])
     out += [_prototype(p, "launch_auto", params, False), "{",
             f"    int64_t gx = {gx};", f"    int64_t gy = {gy};", f"    int64_t gz = {gz};",
             "    if (gx < 1 || gx > INT64_C(2147483647) || gy < 1 || gy > 65535 || gz < 1 "

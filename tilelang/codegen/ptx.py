@@ -24,7 +24,7 @@ from typing import Any
 import llvmlite.binding as llvm
 from llvmlite import ir
 
-from tilelang.codegen import llvm_debug, llvm_hopper, llvm_ops, llvm_thread
+from tilelang.codegen import llvm_debug, llvm_hopper, llvm_ops, llvm_thread, llvm_tma
 from tilelang.codegen.llvm_math import I8, I32, llvm_type
 from tilelang.codegen.llvm_ops import KernelEmitter, TensorArgs
 from tilelang.errors import CompileError
@@ -54,7 +54,7 @@ TARGETS: dict[str, NvidiaTarget] = {
 }
 
 HANDLERS = {**llvm_ops.HANDLERS, **llvm_thread.HANDLERS, **llvm_debug.HANDLERS,
-            **llvm_hopper.HANDLERS}
+            **llvm_hopper.HANDLERS, **llvm_tma.HANDLERS}
 
 _STRUCT_CODES = {
     "f16": "e", "bf16": "H", "f32": "f", "f64": "d", "bool": "B", "i8": "b", "u8": "B",
@@ -97,11 +97,14 @@ def kernel_abi(fn: Function) -> KernelABI:
         raise CompileError(f"{fn.name!r} cannot name a PTX kernel", kernel=fn.name, loc=fn.loc,
                            hint="name the kernel function with letters, digits and '_'")
     params: list[KernelParam] = []
+    boxes = llvm_tma.tma_boxes(fn)
     for p in fn.params:
         if isinstance(p.type, TensorType):
             params.append(KernelParam(p.name, "ptr", 0, "Q"))
             params += [KernelParam(p.name, "dim", d, "i") for d in range(p.type.rank)]
             params += [KernelParam(p.name, "stride", d, "i") for d in range(p.type.rank)]
+            if p.name in boxes:   # its TMA tensor map, 128 bytes (runtime/tensor_maps.py)
+                params.append(KernelParam(p.name, "tmap", 0, "128s"))
         elif isinstance(p.type, ScalarType):
             params.append(KernelParam(p.name, "scalar", 0, _STRUCT_CODES[p.type.dtype.name]))
         else:
@@ -195,9 +198,12 @@ def build_module(fn: Function, target: str) -> ir.Module:
     module.triple = TRIPLE
     module.data_layout = str(_target_machine(target).target_data)
     types: list[ir.Type] = []
+    boxes = llvm_tma.tma_boxes(fn)
     for p in fn.params:
         if isinstance(p.type, TensorType):
             types += [ir.PointerType(addrspace=1)] + [I32] * (2 * p.type.rank)
+            if p.name in boxes:
+                types.append(ir.PointerType())   # the grid-constant tensor map (llvm_tma)
         else:
             types.append(_with_context(fn, lambda: _scalar_param_type(p.type.dtype)))
     llfn = ir.Function(module, ir.FunctionType(ir.VoidType(), types), fn.name)
@@ -206,6 +212,7 @@ def build_module(fn: Function, target: str) -> ir.Module:
     set.add(llfn.attributes, f'"nvvm.maxntid"="{abi.num_threads}"')
     tensors: dict[str, TensorArgs] = {}
     scalars: dict[str, ir.Value] = {}
+    tensor_maps: dict[str, ir.Value] = {}
     args = iter(llfn.args)
     for p in fn.params:
         if isinstance(p.type, TensorType):
@@ -216,6 +223,10 @@ def build_module(fn: Function, target: str) -> ir.Module:
             for d, (a, s) in enumerate(zip(dims, strides)):
                 a.name, s.name = f"{p.name}.shape{d}", f"{p.name}.stride{d}"
             tensors[p.name] = TensorArgs(ptr, dims, strides)
+            if p.name in boxes:
+                tmap = tensor_maps[p.name] = next(args)
+                tmap.name = f"{p.name}.tmap"
+                llvm_tma.tensor_map_param(tmap)
         else:
             a = next(args)
             a.name = p.name
@@ -226,13 +237,14 @@ def build_module(fn: Function, target: str) -> ir.Module:
         smem.linkage = "external"
         # wgmma's swizzles act on absolute shared-address bits 4-9: its operands need
         # the 1024-byte alignment their offsets were planned with
-        smem.align = 1024 if _uses_wgmma(fn) else 16
+        smem.align = 1024 if _uses_wgmma(fn) or llvm_tma.uses_tma(fn) else 16
         # Seen through an opaque pointer: llvmlite types the global as [0 x i8]*.
         smem = ir.FormattedConstant(ir.PointerType(addrspace=3), smem.get_reference())
     _annotate(module, llfn, abi.num_threads)
     debug = _DebugInfo(module, fn, llfn) if _first_loc(fn) is not None else None
     emitter = KernelEmitter(fn, llfn, handlers=HANDLERS, tensors=tensors, scalars=scalars,
                             smem=smem, num_threads=abi.num_threads, debug=debug)
+    emitter.tensor_maps = tensor_maps
     for p in fn.params:   # bool arguments arrive as one byte
         if isinstance(p.type, ScalarType) and p.type.dtype.is_bool:
             emitter.values[p.name] = emitter.b.icmp_unsigned("!=", scalars[p.name],

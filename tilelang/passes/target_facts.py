@@ -14,6 +14,7 @@ attribute              meaning                                 default
 ``mfma_shapes``        ``th.mfma`` shapes ``tl.dot`` may use   none (mma)
 ``async_copy``         whether ``th.cp_async`` may be emitted  true
 ``mma``                NVIDIA tensor-core instruction          mma.sync
+``tma``                pipelined copies may be TMA loads       false
 =====================  ======================================  ===========
 
 ``num_warps`` counts warps of ``warp_size`` lanes, so a block has
@@ -32,6 +33,7 @@ WARP_SIZE_ATTR = "warp_size"
 MFMA_ATTR = "mfma_shapes"
 ASYNC_COPY_ATTR = "async_copy"
 MMA_ATTR = "mma"
+TMA_ATTR = "tma"
 
 
 def with_target_facts(module: Module, arch: GpuArch) -> Module:
@@ -44,6 +46,8 @@ def with_target_facts(module: Module, arch: GpuArch) -> Module:
         facts[ASYNC_COPY_ATTR] = False
     if arch.mma != "mma.sync":
         facts[MMA_ATTR] = arch.mma      # lower_wgmma reads it
+    if arch.has_tma:
+        facts[TMA_ATTR] = True          # pipeline-tma reads it
     return Module(tuple(_with(f, facts) for f in module.functions))
 
 

@@ -85,8 +85,8 @@ def key_function(is_constexpr: tuple[bool, ...], describers: dict, describer_for
                     {"D": describers, "describer_for": describer_for})
 
 
-def plan_runner(ranks: list[int | None], converters: list[Any], namespace: dict[str, Any]
-                ) -> Callable:
+def plan_runner(ranks: list[int | None], converters: list[Any], namespace: dict[str, Any],
+                tensor_maps: list[bool] | None = None) -> Callable:
     """``run(grid, args, views, stream)`` for a launch plan whose runtime parameters have
     ``ranks`` (``None`` for a scalar) and scalar ``converters``.
 
@@ -96,7 +96,8 @@ def plan_runner(ranks: list[int | None], converters: list[Any], namespace: dict[
     checked), ``device_fail(i, device)``, ``pack_fail(error)``, ``current_stream``,
     ``resolve_stream``, ``lock``, ``pack``, ``buffer``, ``cu_launch``, ``threads``,
     ``shared_bytes``, ``params_address``, ``struct_error`` and ``conv<i>`` for each
-    converter that is not ``None``."""
+    converter that is not ``None``. Where ``tensor_maps[i]``, tensor ``i``'s TMA map
+    follows its strides: ``tmap<i>(address, shape, strides)`` (``tensor_maps.py``)."""
     lines = ["def run(grid, args, views, stream):",
              "    if current_driver() is not driver:",
              "        fallback(grid, args, stream)",
@@ -120,6 +121,9 @@ def plan_runner(ranks: list[int | None], converters: list[Any], namespace: dict[
             lines += [f"    {dims}{',' if rank == 1 else ''} = v[1]",
                       f"    {strides}{',' if rank == 1 else ''} = v[2]"]
             values += [f"s{i}_{d}" for d in range(rank)] + [f"t{i}_{d}" for d in range(rank)]
+        if tensor_maps and tensor_maps[i]:   # encoded (or found) while v is this view
+            lines.append(f"    m{i} = tmap{i}(p{i}, v[1], v[2])")
+            values.append(f"m{i}")
     lines += ["    s = current_stream() if stream is None else resolve_stream(stream, args)",
               "    with lock:",
               "        try:",

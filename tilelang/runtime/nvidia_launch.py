@@ -176,6 +176,11 @@ class LaunchPlan:
                            (int if not p.is_tensor and p.dtype.name == "bool" else None)
                            for p in self.params]
         self.np_dtypes = [to_numpy(p.dtype) for p in self.params]
+        # TMA tensor maps (sm_90a pipelines), encoded per (address, shape, strides)
+        from tilelang.runtime.tensor_maps import TensorMapCache, tma_specs
+        specs = tma_specs(compiled.function)
+        self.tensor_maps = [TensorMapCache(driver, specs[p.name], compiled.name)
+                            if p.name in specs else None for p in self.params]
         self.slots = tuple(zip(range(len(self.params)), self.params, self.converters))
         codes = [p.format for p in abi.params]
         self.struct = struct.Struct("@" + "".join(codes))
@@ -225,6 +230,8 @@ class LaunchPlan:
             add(address)
             out += shape
             out += strides
+            if self.tensor_maps[i] is not None:
+                add(self.tensor_maps[i].get(address, shape, strides))
         return out
 
     def view(self, i: int, x: Any, kernel: Any, target: str) -> DeviceView:
@@ -277,7 +284,10 @@ class LaunchPlan:
             "struct_error": struct.error,
         }
         namespace.update({f"conv{i}": c for i, c in enumerate(self.converters) if c is not None})
-        return plan_runner([p.rank for p in self.params], self.converters, namespace)
+        namespace.update({f"tmap{i}": m.get for i, m in enumerate(self.tensor_maps)
+                          if m is not None})
+        return plan_runner([p.rank for p in self.params], self.converters, namespace,
+                           [m is not None for m in self.tensor_maps])
 
     def pack_failed(self, error: Exception, kernel: Any) -> None:
         raise _fail(kernel, f"a launch argument does not fit its PTX parameter ({error}); "
