@@ -134,3 +134,67 @@ def _if_result(t: T, cond, x, y):
     r = t.b.fresh(ScalarType(f32))
     t.b.emit(o.IfOp(cond=cond, then=blocks[0], orelse=blocks[1], results=(r,), loc=_loc(t)))
     return r
+
+
+FLOAT_BINARY = ("add", "sub", "mul", "div", "floordiv", "mod", "maximum", "minimum", "pow")
+FLOAT_UNARY = ("neg", "abs", "sqrt", "rsqrt", "exp", "exp2", "log", "log2", "sin", "cos",
+               "tanh", "floor", "ceil", "sigmoid", "not")
+# results whose math library may differ from numpy's by an ulp or so
+APPROXIMATE = ("sqrt", "rsqrt", "exp", "exp2", "log", "log2", "sin", "cos", "tanh", "sigmoid",
+               "pow")
+INT_BINARY = ("add", "sub", "mul", "floordiv", "mod", "maximum", "minimum", "shl", "shr", "and",
+              "or", "xor", "pow")
+
+
+def ops_kernel() -> tuple[Function, list[str]]:
+    """Per thread: every scalar op on its own inputs, each result cast to f64 and stored
+    at ``OUT[tid * n + k]``; returns the kernel and the name of each result ``k``.
+    Threads do not communicate, so the HIP source can run thread by thread on a host."""
+    from tilelang.ir.types import u32
+    t = T("ops", threads=64)
+    x_t, a_t, b_t, y_t = (t.tensor(f32, 1, "X"), t.tensor(i32, 1, "A"), t.tensor(i32, 1, "B"),
+                          t.tensor(f32, 1, "Y"))
+    out = t.tensor(f64, 1, "OUT")
+    lane = t.tid()
+    (x,) = t.ld_global(f32, t.gaddr(x_t, lane, 4))
+    (y,) = t.ld_global(f32, t.gaddr(y_t, lane, 4))
+    (a,) = t.ld_global(i32, t.gaddr(a_t, lane, 4))
+    (b,) = t.ld_global(i32, t.gaddr(b_t, lane, 4))
+    results: list[tuple[str, object]] = []
+    for dt in (f32, f16, bf16, f64):
+        xd, yd = t.cast(x, dt), t.cast(y, dt)
+        results.append((f"cast.{dt}", xd))
+        for fn in FLOAT_BINARY:
+            results.append((f"{fn}.{dt}", t.bin(fn, xd, yd)))
+        results.append((f"pow2.{dt}", t.bin("pow", xd, t.const(2.0, dt))))
+        for fn in ("lt", "ne", "eq"):
+            results.append((f"{fn}.{dt}", t.bin(fn, xd, yd)))
+        for fn in FLOAT_UNARY:
+            results.append((f"{fn}.{dt}", t.un(fn, xd)))
+        for it in (i8, i32, u8, u32, i64):
+            results.append((f"cast.{dt}.{it}", t.cast(xd, it)))
+        results.append((f"cast.{dt}.bool", t.cast(xd, bool_)))
+    results.append(("cast.f64.bf16", t.cast(t.bin("div", t.cast(x, f64), t.cast(y, f64)), bf16)))
+    for it in (i8, i16, i32, i64, u8, u32):
+        ai, bi = t.cast(a, it), t.cast(b, it)
+        results.append((f"cast.{it}", ai))
+        for fn in INT_BINARY:
+            # numpy (the emulator) refuses negative integer exponents: 0..7
+            rhs = bi if fn != "pow" else t.bin("and", bi, t.const(7, it))
+            results.append((f"{fn}.{it}", t.bin(fn, ai, rhs)))
+        for fn in ("shl", "shr", "floordiv", "mod"):
+            results.append((f"{fn}3.{it}", t.bin(fn, ai, t.const(3, it))))
+        for fn in ("neg", "abs", "invert", "not"):
+            results.append((f"{fn}.{it}", t.un(fn, ai)))
+        for dt in (f32, bf16, f16):
+            results.append((f"cast.{it}.{dt}", t.cast(ai, dt)))
+        results.append((f"lt.{it}", t.bin("lt", ai, bi)))
+    c = t.bin("lt", a, b)
+    results.append(("where", t.where(c, x, y)))
+    results.append(("bool.xor", t.bin("xor", c, t.bin("lt", b, a))))
+    results.append(("bool.f32", t.cast(c, f32)))
+    n = len(results)
+    base = t.mul(lane, n)
+    for k, (_, v) in enumerate(results):
+        t.st_global(t.gaddr(out, t.add(base, k), 8), [t.cast(v, f64)])
+    return t.build(), [name for name, _ in results]
