@@ -163,3 +163,40 @@ def test_attention_operands_are_read_in_place_and_staging_agrees(monkeypatch):
     # Q, K and V sit in canonical 128-byte-swizzled buffers: nothing is copied
     assert ops[th.StSharedOp] < staged_ops[th.StSharedOp]
     assert ops[th.LdSharedOp] < staged_ops[th.LdSharedOp]
+
+
+# -- operands from registers, transposed, and N-major B of several atoms --------------
+
+import tilelang as tl  # noqa: E402
+from tilelang import f32  # noqa: E402
+
+
+@tl.kernel(num_warps=4)
+def _scaled_dot(A: tl.Tensor, B: tl.Tensor, C: tl.Tensor, TRANS_A: tl.constexpr = False,
+                N: tl.constexpr = 64, SHIFT_B: tl.constexpr = True):
+    acc = tl.zeros((64, N), f32)
+    if TRANS_A:
+        a = tl.trans(tl.load(A, (0, 0), (32, 64)))
+    else:
+        a = tl.load(A, (0, 0), (64, 32)) * 2      # a register tile, not a shared operand
+    b = tl.load(B, (0, 0), (32, N))
+    if SHIFT_B:
+        b = b + 1                                 # a register tile, else read from shared
+    acc = tl.dot(a, b, acc)
+    tl.store(C, (0, 0), acc)
+
+
+@pytest.mark.parametrize("trans_a, n, shift", [
+    (False, 64, True), (True, 64, True), (False, 256, True), (False, 24, True),
+    (False, 24, False), (True, 40, False)])
+def test_register_and_transposed_operands(trans_a, n, shift):
+    rng = np.random.default_rng(n)
+    a = rng.integers(-3, 4, (32, 64) if trans_a else (64, 32)).astype(ml_dtypes.bfloat16)
+    b = rng.integers(-3, 4, (32, n)).astype(ml_dtypes.bfloat16)
+    c = np.zeros((64, n), np.float32)
+    _scaled_dot[(1,)](a, b, c, TRANS_A=trans_a, N=n, SHIFT_B=shift, target="emulate:sm_90a")
+    a64 = a.astype(np.float64).T if trans_a else 2 * a.astype(np.float64)
+    np.testing.assert_array_equal(c, a64 @ (b.astype(np.float64) + shift))
+    sig = "A=bf16[2]:16,B=bf16[2]:16,C=f32[2]:16"
+    ops = _ops(_scaled_dot, sig, "sm_90a", TRANS_A=trans_a, N=n, SHIFT_B=shift)
+    assert ops[hp.WgmmaOp] == 2 and ops[th.MmaOp] == 0

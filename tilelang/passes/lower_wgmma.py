@@ -124,7 +124,6 @@ class _Wgmma:
     def __init__(self, L: "_Lowering", m: int, n: int, k: int) -> None:
         self.L, self.B = L, L.b
         self.m, self.n, self.k = m, n, k
-        self._b_role = False       # staging B (else A)
 
     def c(self, v: int) -> Value:
         return self.B.const(v, i32)
@@ -170,25 +169,27 @@ class _Wgmma:
             return None
         return _Operand(x.buf.base(self.B), w, n_major, rows * w if not n_major else self.k * w)
 
-    def stage(self, x: Any, base: int, rows: int, n_major: bool) -> _Operand:
-        # (a K-major B is staged only from its N x K buffer, x.trans; an A from its
-        # M x K buffer, or gathered from a K x M one)
+    def stage(self, x: Any, base: int, rows: int, n_major: bool, is_a: bool) -> _Operand:
         """Write operand ``x`` into scratch at ``base`` in the canonical layout: K-major
         ``rows x K`` or (``n_major``, B only) N-major ``K x N``."""
         from tilelang.passes.shared_operands import SharedOperand
         w = swizzle_width(self.n if n_major else self.k)
         if isinstance(x, SharedOperand):
-            self._stage_shared(x, base, rows, w, n_major)
+            # a K-major copy of a K x rows buffer (A stored M-major, or a B that is
+            # too narrow for an N-major atom) is gathered element by element
+            gather = not n_major and x.trans == is_a
+            self._stage_shared(x, base, rows, w, n_major, gather)
         else:
-            self._stage_registers(x, base, rows, w, n_major)
+            self._stage_registers(x, base, rows, w, n_major, swap=not is_a and not n_major)
         if base + rows * self.k * 2 > self.L.scratch_bytes:
             raise IRError("lower-to-threads: scratch area sized too small for wgmma (a bug)")
         return _Operand(self.c(base), w, n_major, self.k * w if n_major else rows * w)
 
-    def _stage_shared(self, x: Any, base: int, rows: int, w: int, n_major: bool) -> None:
+    def _stage_shared(self, x: Any, base: int, rows: int, w: int, n_major: bool,
+                      gather: bool) -> None:
         """Copy from a buffer holding the operand row-major (``x.trans``: its
-        transpose), one 16-byte chunk per thread and step; only an A stored M-major
-        (K x M) is gathered element by element."""
+        transpose), one 16-byte chunk per thread and step; with ``gather`` (an A
+        stored K x M) element by element."""
         L, B, c, k = self.L, self.B, self.c, self.k
         dt, buf = x.type.dtype, x.buf
         start = buf.base(B)
@@ -197,7 +198,6 @@ class _Wgmma:
             lines, cols = k, self.n                     # K x N buffer, N-major B
         else:
             lines, cols = rows, k                       # rows x K (A, or B stored N x K)
-        gather = not n_major and not self._b_role and x.trans
         total = lines * cols // 8
         for j in range(-(-total // L.threads)):
             q = B.add(L.tid, c(j * L.threads))
@@ -223,7 +223,9 @@ class _Wgmma:
                 self._k_major_dest(base, rows, w, line, chunk)
             B.emit0(th.StSharedOp, addr=dest, values=tuple(vals), pred=ok)
 
-    def _stage_registers(self, x: "Tile", base: int, rows: int, w: int, n_major: bool) -> None:
+    def _stage_registers(self, x: "Tile", base: int, rows: int, w: int, n_major: bool,
+                         swap: bool) -> None:
+        """Slot by slot; ``swap``: a K x N tile written K-major (as N x K)."""
         from tilelang.passes.lower_layouts import Assigned, owner
         L, B, c = self.L, self.B, self.c
         lay = x.layout
@@ -235,7 +237,8 @@ class _Wgmma:
             valid = L.valid(lay, r)
             if valid is not None:
                 i, j = B.where(valid, i, c(0)), B.where(valid, j, c(0))
-            # A is (row, k); B is (k, n)
+            if swap:   # A is (row, k); B is (k, n)
+                i, j = j, i
             lo = B.mul(B.binary("and", j, c(7)), c(2))
             chunk = B.binary("shr", j, c(3))
             dest = self._n_major_dest(base, w, i, chunk) if n_major else \
@@ -267,18 +270,18 @@ class _Wgmma:
         top = 0
         a_op = None
         if not a_regs:
-            self._b_role = False
             a_op = self.in_place(a, m, False) if isinstance(a, SharedOperand) and \
                 not a.trans else None
             if a_op is None:
-                a_op = self.stage(a, 0, m, n_major=False)
+                a_op = self.stage(a, 0, m, n_major=False, is_a=True)
                 top = -(-m * k * 2 // 1024) * 1024
         b_op = None
         if isinstance(b, SharedOperand):
             b_op = self.in_place(b, n, n_major=not b.trans)
         if b_op is None:
-            self._b_role = True
-            b_op = self.stage(b, top, n, n_major=not (isinstance(b, SharedOperand) and b.trans))
+            # B stored K x N goes N-major where N fills whole 32-byte atom rows
+            n_major = not (isinstance(b, SharedOperand) and b.trans) and n % 16 == 0
+            b_op = self.stage(b, top, n, n_major=n_major, is_a=False)
         B.emit0(hp.FenceProxyAsyncOp)
         B.emit0(hp.WgmmaFenceOp)
         row0 = B.mul(B.binary("shr", L.tid, c(7)), c(64))    # this warpgroup's first row
