@@ -38,6 +38,7 @@ class FakeHip:
         self.calls: list[tuple[str, tuple]] = []
         self.launches: list[dict[str, Any]] = []
         self.loaded: list[bytes] = []
+        self.memory: dict[int, bytearray] = {}
         self.param_formats = ""   # set by a test to read the parameters back
 
     def _ret(self, name: str, args: tuple, *values: Any) -> tuple:
@@ -90,6 +91,22 @@ class FakeHip:
 
     def hipDeviceSynchronize(self) -> tuple:
         return self._ret("hipDeviceSynchronize", ())
+
+    def hipMalloc(self, nbytes: int) -> tuple:
+        address = 0x100000 * (len(self.memory) + 1)
+        self.memory[address] = bytearray(nbytes)
+        return self._ret("hipMalloc", (nbytes,), address)
+
+    def hipFree(self, address: int) -> tuple:
+        del self.memory[address]
+        return self._ret("hipFree", (address,))
+
+    def hipMemcpy(self, dst: int, src: int, nbytes: int, kind: int) -> tuple:
+        if kind == self.hipMemcpyKind.hipMemcpyHostToDevice:
+            self.memory[dst][:nbytes] = ctypes.string_at(src, nbytes)
+        else:
+            ctypes.memmove(dst, bytes(self.memory[src][:nbytes]), nbytes)
+        return self._ret("hipMemcpy", (dst, src, nbytes, kind))
 
     def hipStreamCreate(self) -> tuple:
         return self._ret("hipStreamCreate", (), 0x5000)

@@ -166,3 +166,16 @@ def _spec(sig: str, target: str):
     from tilelang.frontend.signature import parse_signature
     k = _vector_add()
     return k.make_specialization(parse_signature(k, sig), {})
+
+
+def test_with_host_arrays_stages_numpy_through_hip_memory(fake_driver):
+    driver, hip, rtc = fake_driver
+    x = np.arange(8, dtype=np.float32)
+    z = np.zeros(8, np.float32)
+    _vector_add()[(1,)].with_host_arrays(x, x, z, target="gfx90a")
+    names = hip.names()
+    assert names.count("hipMalloc") == 2, "one copy per distinct array"
+    launch = names.index("hipModuleLaunchKernel")
+    assert names[launch + 1] == "hipDeviceSynchronize"
+    assert names.count("hipMemcpy") == 4 and names.count("hipFree") == 2
+    assert not hip.memory

@@ -39,12 +39,16 @@ def launch_with_host_arrays(kernel: Any, grid: Any, args: tuple, kwargs: dict[st
                             driver: Any = None) -> None:
     """``kernel[grid](*args, **kwargs)`` with numpy arguments staged through device
     memory when the launch's target is a GPU (see the module docstring)."""
+    from tilelang.runtime.amd_target import AmdTarget
     from tilelang.runtime.cuda_driver import default_driver
     from tilelang.runtime.targets import NvidiaTarget, resolve_target
     target = resolve_target(kwargs.get("target"))
-    if not isinstance(target, NvidiaTarget):
+    if not isinstance(target, (NvidiaTarget, AmdTarget)):
         kernel[grid](*args, **kwargs)
         return
+    if driver is None and isinstance(target, AmdTarget):   # HipDriver: the same calls
+        from tilelang.runtime import hip_driver
+        driver = target.driver or hip_driver.default_driver()
     driver = driver or default_driver()
     hosts = {id(a): a for a in (*args, *kwargs.values()) if isinstance(a, np.ndarray)}
     copies: dict[int, DeviceCopy] = {}
