@@ -171,3 +171,42 @@ def test_buffers_tma_cannot_fill_keep_cp_async_in_the_same_ring():
     emulate(module, (2, 2), [a, b, got])
     np.testing.assert_allclose(got, a.astype(np.float64) @ b.astype(np.float64),
                                rtol=1e-4, atol=1e-3)
+
+
+@tl.kernel(num_warps=4)
+def two_boxes(A: tl.Tensor, C: tl.Tensor, BK: tl.constexpr = 64):
+    acc = tl.zeros((32, 32), f32)
+    for k in tl.pipeline(tl.cdiv(A.shape[1], BK), stages=2):
+        a = tl.load(A, (0, k * BK), (32, BK))          # box 32 x 64
+        b = tl.load(A, (k * BK, 0), (BK, 32))          # box 64 x 32: another tensor map
+        acc = tl.dot(a, b, acc)
+    tl.store(C, (0, 0), acc)
+
+
+def test_one_tensor_map_per_tensor_other_boxes_stay_cp_async():
+    m = two_boxes.compile("A=bf16[2]:16,C=f32[2]:16", target="interp").module
+    m = run_passes(Module(tuple(replace(f, attrs=f.attrs + (("tma", True),))
+                                for f in m.functions)), PASSES)
+    copies = [op for op in ops.walk(m.function().body) if isinstance(op, TmaCopyOp)]
+    assert {op.dst.type.shape for op in copies} == {(32, 64)}
+    fn = run_passes(m, LOWER).function()
+    assert thread_ops_of(fn, tma.TmaLoadOp) and thread_ops_of(fn, th.CpAsyncOp)
+    rng = np.random.default_rng(2)
+    a = random_bf16(rng, (96, 96))
+    got = np.zeros((32, 32), np.float32)
+    emulate(m, (1,), [a, got])
+    ref = a[:32, :].astype(np.float64) @ a[:, :32].astype(np.float64)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, sizes", [
+    ("matmul", {"M": 72, "N": 48, "K": 64}),
+    ("matmul", {"M": 130, "N": 136, "K": 72, "BM": 128, "BN": 128, "BK": 32}),
+    ("flash_attention", {"seq": 80, "head_dim": 64, "BM": 32, "BN": 32}),
+    ("flash_attention", {"seq": 80, "head_dim": 64, "BM": 32, "BN": 32, "causal": True}),
+])
+def test_examples_run_their_tma_lowering_in_the_emulator(name, sizes):
+    from tests.examples.test_examples import check, load_example
+    mod = load_example(name)
+    check(mod.run(target="emulate:sm_90a", **sizes), mod.TOLERANCE)

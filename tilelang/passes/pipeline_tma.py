@@ -12,7 +12,9 @@ with a unit inner stride and 16-byte-multiple strides (the ``aligned``,
 ``unit_stride`` and ``divisible`` facts), its element size is whole bytes, the
 buffer's shape is a box (every dimension at most 256) and the buffer's swizzle
 is one a TMA swizzle mode produces (``tma_swizzle_mode``), with each stage a
-multiple of the mode's repeat (``8 * mode`` bytes, 128 when unswizzled). The
+multiple of the mode's repeat (``8 * mode`` bytes, 128 when unswizzled). A
+tensor has one tensor map, so its TMA loads in a function share one box and
+swizzle (the first decides; later copies with another box stay cp.async). The
 other eligible copies stay ``cp.async`` copies in the same ring. The loop becomes::
 
     bars = tl.alloc_shared : shared<S x i64>; tl.mbarrier_init(bars) {count = 1}
@@ -92,7 +94,8 @@ def _function(fn: Function) -> Function:
     consts = {op.result.name: op.value for op in o.walk(fn.body)
               if isinstance(op, o.ConstantOp)}
     align = [128]
-    body = _block(fn.body, namer, consts, align)
+    boxes: dict[str, tuple] = {}
+    body = _block(fn.body, namer, consts, align, boxes)
     if body == fn.body:
         return fn
     attrs = [(k, v) for k, v in fn.attrs if k != ALIGN_ATTR]
@@ -100,12 +103,13 @@ def _function(fn: Function) -> Function:
     return replace(fn, body=body, attrs=tuple(attrs))
 
 
-def _block(block: Block, namer: Namer, consts: dict[str, object], align: list[int]) -> Block:
+def _block(block: Block, namer: Namer, consts: dict[str, object], align: list[int],
+           boxes: dict[str, tuple]) -> Block:
     out: list[o.Op] = []
     for op in block.ops:
-        op = map_regions(op, lambda b: _block(b, namer, consts, align))
+        op = map_regions(op, lambda b: _block(b, namer, consts, align, boxes))
         if isinstance(op, o.ForOp) and op.kind == "pipeline" and op.stages >= 2:
-            out.extend(_TmaPipeliner(op, namer, consts, align).rewrite())
+            out.extend(_TmaPipeliner(op, namer, consts, align, boxes).rewrite())
         else:
             out.append(op)
     return Block(block.args, tuple(out))
@@ -115,16 +119,22 @@ class _TmaPipeliner(_Pipeliner):
     """The ``pipeline`` pass's rewrite with TMA copies on per-stage mbarriers."""
 
     def __init__(self, loop: o.ForOp, namer: Namer, consts: dict[str, object],
-                 align: list[int]) -> None:
+                 align: list[int], boxes: dict[str, tuple]) -> None:
         super().__init__(loop, namer, consts)
         self.align = align
+        self.boxes = boxes   # tensor -> (box, swizzle) of its TMA loads in this function
         self.tma: set[int] = set()
         self.has_async = False
         self.bars: Value | None = None
 
     def rewrite(self) -> list[o.Op]:
         copies = self.eligible()
-        tma = [c for c in copies if tma_eligible(c)]
+        tma = []
+        for c in copies:
+            # one tensor map per tensor: all its TMA loads share one box and swizzle
+            key = (c.dst.type.shape, tma_swizzle_mode(c.dst.type))
+            if tma_eligible(c) and self.boxes.setdefault(c.tensor.name, key) == key:
+                tma.append(c)
         if not tma:
             return [self.loop]  # the pipeline pass's cp.async ring
         self.tma = {id(c) for c in tma}
