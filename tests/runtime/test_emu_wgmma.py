@@ -69,7 +69,7 @@ def n_major_image(b_nk: np.ndarray, width: int) -> np.ndarray:
 
 def wgmma_kernel(n: int, width: int, warpgroups: int = 1, fence: bool = True,
                  wait: bool = True, pending: int = 0, read_early: bool = False,
-                 reg_a: bool = False, n_major: bool = False):
+                 reg_a: bool = False, n_major: bool = False, overwrite: bool = False):
     threads = 128 * warpgroups
     ka = 16 if width == 0 else width // 2
     a_bytes, b_bytes = 64 * warpgroups * ka * 2, n * ka * 2
@@ -77,11 +77,13 @@ def wgmma_kernel(n: int, width: int, warpgroups: int = 1, fence: bool = True,
     X, D = k.tensor(bf16, 1, "X"), k.tensor(f32, 1, "D")
     Ag = k.tensor(bf16, 1, "Ag")          # A row-major, for the register-A form
     tid = k.tid()
+    first = ()
     for j in range((a_bytes + b_bytes) // 16 // threads + 1):
         chunk = k.add(tid, j * threads)
         ok = k.bin("lt", chunk, (a_bytes + b_bytes) // 16)
         vals = k.ld_global(bf16, k.gaddr(X, k.mul(chunk, 8), 2), vec=8, pred=ok)
         k.st_shared(k.mul(chunk, 16), vals, pred=ok)
+        first = first if j else vals
     k.emit(hp.FenceProxyAsyncOp)
     k.barrier()
     if fence:
@@ -118,6 +120,9 @@ def wgmma_kernel(n: int, width: int, warpgroups: int = 1, fence: bool = True,
         acc = k.emit(hp.WgmmaOp, (f32,) * (n // 2), n=n, dtype=bf16, scale_d=ks > 0,
                      trans_b=n_major, b_desc=db, c=tuple(acc), **kw).results
     k.emit(hp.WgmmaCommitOp)
+    if overwrite:   # the operands are still being read by the group in flight
+        k.barrier()
+        k.st_shared(k.mul(tid, 16), first)
     if read_early:
         k.st_global(k.gaddr(D, tid, 4), [acc[0]])
     if wait:
@@ -171,6 +176,11 @@ def test_reading_the_accumulator_before_its_wait_is_reported():
 def test_a_wait_that_leaves_the_group_pending_is_reported():
     with pytest.raises(KernelError, match="still among the 1 groups"):
         run_case(16, 32, pending=1)
+
+
+def test_overwriting_operands_before_the_wait_is_a_race():
+    with pytest.raises(KernelError, match="not yet completed by th.wgmma_wait"):
+        run_case(64, 128, overwrite=True)
 
 
 def test_a_missing_fence_is_reported():

@@ -87,8 +87,11 @@ class SharedMemory:
         self.lo, self.hi = ng, 0           # granules tracked since the last barrier
         self.writes = False                # any write since the last barrier
         self.reads = False                 # any read recorded in rd since the last barrier
+        # per granule, how many unfinished wgmma groups read it (emu_wgmma; None: none)
+        self.async_readers: np.ndarray | None = None
 
     def new_block(self) -> None:
+        self.async_readers = None
         self.init[:] = False
         self.all_init = self.nbytes == 0
         self.inflight[:] = 0
@@ -201,6 +204,14 @@ class SharedMemory:
         """Fault if ``threads`` may not write granules ``gidx`` now (in flight, or a race)."""
         ln = threads[:, None]
         self.check_inflight(gidx, threads, "write")
+        if self.async_readers is not None:
+            busy = self.async_readers[gidx] > 0
+            if busy.any():
+                row, _, rng = self._first(busy, gidx)
+                raise Fault(f"shared memory race: {who(threads[row])} writes {rng}, which "
+                            f"a wgmma group not yet completed by th.wgmma_wait reads",
+                            "wait for the wgmma group (th.wgmma_wait) before overwriting "
+                            "its operands (a lowering bug)")
         if self.writes:
             w = self.wr[gidx]
             bad = (w >= 0) & ((w != ln) | self.wr_many[gidx])

@@ -10,6 +10,9 @@ warpgroup with the layouts of ``tilelang.ir.hopper_ops``:
   address, as a read by the warpgroup's threads (so a write by another thread
   without a barrier in between is a reported race, and the bounds, alignment
   and initialization checks of ``emu_shared`` apply);
+* until ``th.wgmma_wait`` completes its group, the operand bytes stay *busy*: a
+  write to them (a store, a cp.async landing, a TMA copy) is a reported race,
+  since the hardware may read them at any time before the wait;
 * the products are exact in f32 (16-bit inputs) and summed in f32, as ``th.mma``;
 * a ``th.wgmma`` result is *in flight* (an ``InFlight``) until a
   ``th.wgmma_wait`` completes its group: it may only feed another ``th.wgmma``
@@ -43,13 +46,28 @@ _EARLY_HINT = ("an asynchronous wgmma result may only be read after the th.wgmma
 
 
 class _Group:
-    """A commit group of ``th.wgmma`` ops; ``done`` once a wait has completed it."""
+    """A commit group of ``th.wgmma`` ops; ``done`` once a wait has completed it.
+    ``reads``: the shared granules its operands occupy, busy until then."""
 
-    __slots__ = ("done", "committed")
+    __slots__ = ("done", "committed", "reads")
 
     def __init__(self) -> None:
         self.done = False
         self.committed = False
+        self.reads: list[np.ndarray] = []
+
+    def read(self, sm: Any, gidx: np.ndarray) -> None:
+        if sm.async_readers is None:
+            sm.async_readers = np.zeros(len(sm.init), np.int16)
+        g = np.unique(gidx)
+        sm.async_readers[g] += 1
+        self.reads.append(g)
+
+    def finish(self, sm: Any) -> None:
+        self.done = True
+        for g in self.reads:
+            sm.async_readers[g] -= 1
+        self.reads = []
 
 
 class InFlight:
@@ -161,6 +179,7 @@ def _compile_wgmma(op: hp.WgmmaOp, slot: Slot, prep: Prep) -> Closure:
         threads = wg * WARPGROUP + np.arange(addr.size) % WARPGROUP
         idx, gidx = sm.positions(threads, addr, 16, 16, "th.wgmma operand read")
         data = sm.read(threads, idx, gidx, op_id).view(dt)      # (chunks, 8)
+        _state(env).open.read(sm, gidx)
         if n_major:   # chunk (k, j) holds B[8j .. 8j + 7, k]
             return data.reshape(16, rows).T.astype(np.float32)
         return data.reshape(rows, 16).astype(np.float32)
@@ -227,7 +246,7 @@ def _compile_wait(op: hp.WgmmaWaitOp, slot: Slot, prep: Prep) -> Closure:
         k = len(ws.committed) - pending
         if k > 0:
             for grp in ws.committed[:k]:
-                grp.done = True
+                grp.finish(env[STATE].shared)
             ws.committed = ws.committed[k:]
         for v, r in zip(vs, rs):
             x = env[v]
