@@ -97,3 +97,20 @@ def test_the_c_launcher_encodes_the_maps_and_compiles(tmp_path):
     r = subprocess.run([gcc, *GCC_FLAGS, "-isystem", str(include), "-c", "k.c", "-o", "k.o"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
+
+
+def test_the_aot_manifest_names_the_tensor_maps_the_launcher_builds(tmp_path):
+    import json
+    from pathlib import Path
+    from tilelang.cli import main
+    root = Path(__file__).resolve().parents[2]
+    code = main(["compile", str(root / "examples" / "matmul.py") + ":matmul", "--signature",
+                 MATMUL[2], "-D", "BM=64", "-D", "BN=64", "-D", "BK=64", "--target", "sm_90a",
+                 "-o", str(tmp_path), "--name", "mm"])
+    assert code == 0
+    m = json.loads((tmp_path / "mm.json").read_text())
+    by_name = {p["name"]: p for p in m["parameters"]}
+    assert by_name["A"]["tensor_map"] == {"box": [64, 64], "swizzle": 128}
+    assert "tensor_map" not in by_name["C"]
+    assert all(c["role"] != "tmap" for p in m["parameters"] for c in p["c_params"])
+    assert "cuTensorMapEncodeTiled(&A_tmap" in (tmp_path / "mm.c").read_text()

@@ -60,14 +60,19 @@ def build_manifest(compiled: Any, name: str, files: dict[str, bytes],
     fn = compiled.function
     abi = kernel_abi(fn)
     cparams = c_params(fn, abi)
+    from tilelang.codegen.llvm_tma import tma_boxes
+    boxes = tma_boxes(fn)
     params = []
     for spec in compiled.spec.params:
         params.append({
             "name": spec.name, "kind": "tensor" if spec.is_tensor else "scalar",
             "dtype": spec.dtype.name, "rank": spec.rank, "facts": list(spec.facts),
             "c_params": [{"name": c.name, "type": c.c_type, "role": c.role, "index": c.index}
-                         for c in cparams if c.source == spec.name],
+                         for c in cparams if c.source == spec.name and c.role != "tmap"],
         })
+        if spec.name in boxes:   # the launcher encodes its TMA tensor map (c_tensor_maps.py)
+            box, swizzle = boxes[spec.name]
+            params[-1]["tensor_map"] = {"box": list(box), "swizzle": swizzle}
     return {
         "manifest_version": MANIFEST_VERSION,
         "name": name,
