@@ -7,7 +7,9 @@ thread waits on a stage's barrier (``th.mbarrier_wait``), which also makes the
 landed data visible to it. Barrier ``s`` of a ``shared<S x i64>`` buffer is the
 8 bytes at ``base + 8 * s``.
 
-Initialization is followed by ``fence.mbarrier_init`` (the inits must reach the
+Before a stage is refilled, ``fence.proxy.async`` orders the generic-proxy reads
+of its previous contents (made before the loop's block barrier) before the TMA
+writes. Initialization is followed by ``fence.mbarrier_init`` (the inits must reach the
 asynchronous proxy before a TMA copy completes on them) and a block barrier
 (no thread may wait on a barrier before it is initialized).
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tilelang.ir import hopper_ops as hp
 from tilelang.ir import ops as o
 from tilelang.ir import tma_ops as tma
 from tilelang.ir import tma_staging_ops as ts
@@ -49,6 +52,10 @@ def lower_init(L: "_Lowering", op: ts.MbarrierInitRingOp) -> None:
 
 
 def lower_expect(L: "_Lowering", op: ts.MbarrierExpectOp) -> None:
+    # The stage about to be refilled was last read through the generic proxy (ld.shared,
+    # ldmatrix); after the block barrier that ordered those reads, this proxy fence
+    # orders them before the asynchronous proxy's TMA writes.
+    L.b.emit0(hp.FenceProxyAsyncOp)
     L.b.emit0(tma.MbarrierExpectTxOp, bytes=op.bytes, bar=_bar(L, op.bars, op.stage),
               pred=_elect(L))
 
