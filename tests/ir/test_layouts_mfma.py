@@ -61,3 +61,14 @@ def test_mfma_fragment_divides_warp_tiles(shape, op, lm, ln, wm, wn):
     got = divide(block, frag)
     assert got is not None and (got * frag).same_as(block)
     assert block.num_threads == 64 * wm * wn
+
+
+def test_mfma_fragments_are_named_on_the_command_line():
+    from tilelang.ir.layout_table import describe, resolve_layout
+    for shape, frags in MFMA_FRAGMENTS.items():
+        for op, make in frags.items():
+            assert resolve_layout(f"mfma_{shape}_{op}").same_as(make())
+    tiled = resolve_layout("spatial(2, 2) * mfma_32x32x8_c()")
+    assert tiled.shape == (64, 64) and tiled.num_threads == 256
+    text = describe(resolve_layout("mfma_16x16x16_c"))
+    assert "threads: 64" in text and "T16:R0" in text

@@ -19,9 +19,9 @@ from typing import Callable
 
 import numpy as np
 
-from tilelang.ir.layouts import (REGISTER_CONSTRUCTORS, Layout, LayoutError, ldmatrix_result,
-                                 mma_m16n8k16_a, mma_m16n8k16_b, mma_m16n8k16_c, parse_expr,
-                                 warp_tiled)
+from tilelang.ir.layouts import (MFMA_FRAGMENTS, REGISTER_CONSTRUCTORS, Layout, LayoutError,
+                                 ldmatrix_result, mma_m16n8k16_a, mma_m16n8k16_b,
+                                 mma_m16n8k16_c, parse_expr, warp_tiled)
 from tilelang.ir.shared_layouts import (BANK_BYTES, NUM_BANKS, PATTERNS, SHARED_CONSTRUCTORS,
                                         SharedLayout, bank_conflicts, choose_swizzle,
                                         parse_shared_layout, pattern_phases)
@@ -45,6 +45,11 @@ PRESETS: dict[str, tuple[Callable[[], Layout], str]] = {
                           "ldmatrix .x2.trans (= mma_b on a row-major K x N tile)"),
     "ldmatrix_x4_trans": (lambda: ldmatrix_result(4, trans=True), "ldmatrix .x4.trans"),
 }
+# CDNA MFMA fragments over a 64-lane wavefront: mfma_32x32x8_a ... mfma_16x16x16_c
+_MFMA_ROLE = {"a": "A fragment (M x K), f16/bf16", "b": "B fragment (K x N), f16/bf16",
+              "c": "C/D fragment (M x N), f32"}
+PRESETS.update({f"mfma_{shape}_{op}": (make, f"v_mfma_f32_{shape} {_MFMA_ROLE[op]}, wave64")
+                for shape, ops in MFMA_FRAGMENTS.items() for op, make in ops.items()})
 
 
 def _ldmatrix(num: int, trans: int = 0, grid_rows: int | None = None,
