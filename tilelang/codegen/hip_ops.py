@@ -7,6 +7,7 @@ narrow floats round after every op, float → int casts saturate with NaN → 0.
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from tilelang.codegen import hip_types as ht
@@ -48,8 +49,12 @@ def _return(e: HipEmitter, op: o.ReturnOp) -> None:
     e.line("return;")
 
 
+_ATOM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[\d+\])?|[0-9][0-9A-Za-z_.]*")
+
+
 def _paren(x: str) -> str:
-    return x if x.replace("_", "").isalnum() else f"({x})"
+    """``x`` as an operand: names, ``name[i]`` and unsigned literals stay bare."""
+    return x if _ATOM.fullmatch(x) else f"({x})"
 
 
 # -- binary ----------------------------------------------------------------------------
