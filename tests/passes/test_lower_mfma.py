@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import re
 
+import ml_dtypes
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
+
+import tilelang as tl
+from tilelang import f32 as F32
 
 from tests.examples.test_examples import check, load_example
 from tests.examples.test_examples_lowered import SIGNATURES
@@ -142,3 +147,68 @@ def test_pipeline_stages_shrink_to_the_lds_budget_without_cp_async():
     assert "shared<3x128x32xbf16" in mm.ir["pipeline"]
     # the copies are synchronous: no cp.async groups in the thread IR
     assert "th.cp_async" not in print_module(mm.module)
+
+
+# -- every path of lower_mfma, run by the emulator against numpy ------------------------
+
+
+@tl.kernel(num_warps=1)
+def _dot_tile(A: tl.Tensor, B: tl.Tensor, C: tl.Tensor, BM: tl.constexpr, BN: tl.constexpr,
+              BK: tl.constexpr, TRANS_B: tl.constexpr = False):
+    a = tl.load(A, (0, 0), (BM, BK))
+    if TRANS_B:   # B given as N x K: read 16 bytes at a time like A
+        b = tl.trans(tl.load(B, (0, 0), (BN, BK)))
+    else:
+        b = tl.load(B, (0, 0), (BK, BN))
+    acc = tl.dot(a, b, tl.full((BM, BN), 0.5, F32))
+    tl.store(C, (0, 0), acc)
+
+
+@pytest.mark.parametrize("bm, bn, bk, warps, shape", [
+    (32, 32, 8, 1, "32x32x8"),      # one K step: 8-byte reads
+    (32, 64, 48, 1, "32x32x8"),     # paired steps (16-byte reads); K not a power of two
+    (16, 16, 16, 1, "16x16x16"),    # one K step
+    (16, 32, 64, 1, "16x16x16"),    # paired 16x16x16 steps
+    (64, 64, 32, 4, "32x32x8"),     # four wavefronts in a 2x2 grid
+    (32, 128, 16, 2, "32x32x8"),    # two wavefronts side by side, two tiles each
+])
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_every_mfma_path_matches_numpy(bm, bn, bk, warps, shape, trans_b, dtype):
+    npdt = ml_dtypes.bfloat16 if dtype == "bfloat16" else np.float16
+    rng = np.random.default_rng(bm * 7 + bn + bk)
+    a = rng.standard_normal((bm, bk)).astype(npdt)
+    b = rng.standard_normal((bk, bn)).astype(npdt)
+    c = np.full((bm, bn), np.nan, np.float32)
+    bt = np.ascontiguousarray(b.T) if trans_b else b
+    sig = {"bfloat16": "bf16", "float16": "f16"}[dtype]
+    ck = _dot_tile.compile(f"A={sig}[2]:16,B={sig}[2]:16,C=f32[2]:16", target="emulate:gfx90a",
+                           num_warps=warps, BM=bm, BN=bn, BK=bk, TRANS_B=trans_b)
+    text = print_module(ck.module)
+    assert f'shape = "{shape}"' in text and "th.ldmatrix" not in text
+    _dot_tile[(1,)](a, bt, c, BM=bm, BN=bn, BK=bk, TRANS_B=trans_b, num_warps=warps,
+                    target="emulate:gfx90a")
+    want = a.astype(np.float64) @ b.astype(np.float64) + 0.5
+    np.testing.assert_allclose(c, want, rtol=1e-5, atol=1e-4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([16, 32, 48, 64, 128]), st.sampled_from([16, 32, 64, 96, 128]),
+       st.sampled_from([8, 16, 32, 64]), st.sampled_from([1, 2, 4, 8]), st.booleans())
+def test_selected_instruction_tiles_the_accumulator(m, n, k, warps, rows):
+    """Whatever select() picks, its accumulator layout is a bijection over
+    ``warps * 64`` threads, is recognized as that instruction's, and the A and B
+    tiles of the same grid divide by the fragments (instruction selection's test)."""
+    from tilelang.ir.layouts import divide
+    unit = DotUnit(warps, 64, ("32x32x8", "16x16x16"))
+    ins = unit.select(TileType((m, k), bf16), TileType((k, n), bf16), TileType((m, n), f32),
+                      rows=rows)
+    if ins is None:
+        assert all(k % i.k or i.warp_grid(m, n, warps) is None for i in unit.instructions())
+        return
+    grid = ins.warp_grid(m, n, warps)
+    c = ins.tiled("c", (m, n), grid)
+    assert c.num_threads == warps * 64 and c.is_injective() and c.covers()
+    assert unit.accumulator(c, m, n) == (ins, grid)
+    for op, shape in (("a", (m, k)), ("b", (k, n))):
+        assert divide(ins.tiled(op, shape, grid), ins.fragment(op)) is not None
