@@ -93,3 +93,15 @@ def test_gfx90a_layernorm_with_a_scalar(tmp_path):
     if HAS_HIPCC:
         assert m["code_object_arch"] == "gfx90a"
         assert "float eps)" in (tmp_path / "layernorm.h").read_text()
+
+
+def test_without_hipcc_only_the_source_and_manifest_are_written(tmp_path, monkeypatch):
+    monkeypatch.setattr(hipcc, "find_hipcc", lambda: None)
+    monkeypatch.setenv("TILELANG_CACHE", "0")
+    sig = "X=f32[1]:16,Y=f32[1]:16,Z=f32[1]:16"
+    vector_add = str(ROOT / "examples" / "vector_add.py") + ":vector_add"
+    assert main(["compile", vector_add, "-s", sig, "--target", "gfx90a", "-o",
+                 str(tmp_path)]) == 0
+    assert {p.name for p in tmp_path.iterdir()} == {"vector_add.hip", "vector_add.json"}
+    m = json.loads((tmp_path / "vector_add.json").read_text())
+    assert m["code_object_arch"] is None and m["functions"] == {}
