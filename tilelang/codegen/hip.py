@@ -220,8 +220,9 @@ def _params(e: HipEmitter, fn: Function) -> list[str]:
             dt = p.type.dtype
             name = e.fresh(p.name)
             if dt == bf16:   # arrives as its 16 raw bits
-                out.append(f"unsigned short {name}_bits")
-                e.prologue.append(f"const tl_bf16 {name} = tl_bf16{{{name}_bits}};")
+                bits = e.fresh(f"{name}_bits")
+                out.append(f"unsigned short {bits}")
+                e.prologue.append(f"const tl_bf16 {name} = tl_bf16{{{bits}}};")
             else:
                 out.append(f"{e.ctype(dt)} {name}")
             e.bind(p, name)
