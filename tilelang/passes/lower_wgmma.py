@@ -21,18 +21,27 @@ row reductions and broadcasts of flash attention work on it unchanged, and an
 A already in that layout (P in flash attention) is exactly wgmma's register A
 fragment, fed from registers as on the ``mma.sync`` path.
 
-Operands. Each operand read from shared memory (A unless it is in registers,
-and B) is written into the scratch area in the canonical K-major layout with the
-widest swizzle its K extent allows (128, 64 or 32 bytes per row; K in atoms of
-``W / 2`` elements, each atom ``R x W`` bytes, rows ``W`` apart, 16-byte chunk
-``c`` of row ``r`` at ``c ^ ((r * W >> 7) % (W / 16))``: CuTe's
-``Swizzle<log2(W/16), 4, 3>`` on byte addresses): a shared
-buffer (any swizzle, either orientation) is copied 16 bytes at a time (B stored
-K x N is transposed on the way), a register tile slot by slot. The descriptor
-of K step ``s`` starts at its atom plus ``32 * s`` bytes within the atom, with a
-stride byte offset of ``8 * W`` (the 8-row groups). The scratch area starts at
-shared offset 0 and the code generator aligns shared memory to 1024 bytes, so
-the swizzle, which acts on absolute address bits, sees the layout written.
+Operands. wgmma reads A (unless it is in registers) and B through descriptors
+of canonical layouts: K-major (rows of ``W`` bytes of K, ``W`` in 128/64/32, K in
+atoms of ``W / 2`` elements) or, for B, N-major (K rows of ``W`` bytes of N, N in
+atoms of ``W / 2`` columns, the transpose bit set), 16-byte chunk ``c`` of line
+``r`` at ``c ^ ((r * W >> 7) % (W / 16))`` (CuTe's ``Swizzle<log2(W/16), 4, 3>``
+on byte addresses), 8-line groups ``8 W`` bytes apart.
+
+* A shared operand whose buffer already is canonical (its rows exactly ``W``
+  bytes, its swizzle ``Swizzle(log2(W/16), 3, 3)``, placed at a multiple of
+  ``8 W``) is read in place: A and a B stored N x K K-major, a B stored K x N
+  N-major.
+* Anything else is staged into the scratch area (shared offset 0) with the
+  widest swizzle its lines allow: a buffer 16 bytes per thread and step (a B
+  stored K x N goes N-major, so it needs no transpose, unless N is not a multiple
+  of 16: then it is gathered K-major element by element), a register tile slot by
+  slot.
+
+A K step's descriptor starts ``32`` bytes further within a K-major atom (or at
+the next atom), or ``16 W`` bytes further for N-major. The code generator aligns
+shared memory to 1024 bytes wherever a descriptor is built, so the swizzle, which
+acts on absolute address bits, sees the offsets planned here.
 
 Order. ``fence.proxy.async`` (the copies become visible to wgmma's async reads;
 insert-barriers then puts the block barrier before the first ``wgmma``),
@@ -81,8 +90,9 @@ def wgmma_applies(fn: Function, a: TileType, b: TileType, acc: TileType) -> bool
 
 
 def swizzle_width(k: int) -> int:
-    """The swizzle (bytes per row of an atom) for a K-major operand ``k`` 16-bit
-    elements deep: the widest of 128, 64, 32 dividing its rows."""
+    """The swizzle (bytes per line of an atom) for operand lines of ``k`` 16-bit
+    elements (K for K-major, N for N-major): the widest of 128, 64, 32 dividing
+    them (``k`` a multiple of 16)."""
     return next(w for w in (128, 64, 32) if (2 * k) % w == 0)
 
 
