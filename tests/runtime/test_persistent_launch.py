@@ -160,3 +160,16 @@ def test_gpu_launch_runs_sms_times_occupancy_programs_with_the_tile_grid():
     first, second = cu.launches[-2:]
     assert first["grid"] == (108 * 16, 1, 1) and first["params"][-2:] == [5000, 1]
     assert second["grid"] == (120, 1, 1) and second["params"][-2:] == [40, 3]
+
+
+def test_a_repeated_persistent_launch_takes_the_cache_hit_path(monkeypatch):
+    k = variant(persistent=True, group_m=2)
+    assert run_matmul(k, "interp", M=150, N=100, K=70) <= mm.TOLERANCE
+
+    def no_binding(*args, **kwargs):
+        raise AssertionError("a cache hit binds no arguments")
+
+    monkeypatch.setattr(persistent_launch, "bind_arguments", no_binding)
+    # another size and tile grid, the same specialization: the stored hit runs it
+    assert run_matmul(k, "interp", M=70, N=130, K=50) <= mm.TOLERANCE
+    assert len(k._persistent_hits) == 1

@@ -23,6 +23,7 @@ from typing import Any
 
 from tilelang.errors import LaunchError
 from tilelang.hardware import ARCHS
+from tilelang.runtime import dispatch
 from tilelang.runtime.launcher import Launcher, bind_arguments, normalize_grid
 from tilelang.runtime.targets import resolve_target
 
@@ -46,6 +47,22 @@ class PersistentLauncher(Launcher):
                                   hint="launch with the grid of tiles; leave it out")
         tgt = resolve_target(kwargs.get("target"))
         user = {k: v for k, v in kwargs.items() if k not in _RESERVED}
+        views: list[Any] = []
+        key = dispatch.fast_key(kernel, tgt.name, args, user, kwargs.get("num_warps"),
+                                kwargs.get("num_stages"), views)
+        hits = kernel.__dict__.setdefault("_persistent_hits", {})
+        try:
+            hit = hits.get(key) if key is not None else None
+        except TypeError:      # an unhashable constexpr
+            hit = None
+        if hit is not None:
+            programs, positions, constexprs, run = hit
+            tiles = dispatch.quick_grid(grid) or normalize_grid(kernel, grid, constexprs)
+            if tiles[2] == 1:
+                run((min(programs, tiles[0] * tiles[1]), 1, 1),
+                    [args[i] for i in positions] + [tiles[0], tiles[1]], views + [None, None],
+                    kwargs.get("stream"))
+                return
         full = {**user, TILE_PARAMS[0]: 1, TILE_PARAMS[1]: 1}
         params, _, constexprs = bind_arguments(kernel, args, full)
         tiles_x, tiles_y, tiles_z = normalize_grid(kernel, grid, constexprs)
@@ -55,10 +72,31 @@ class PersistentLauncher(Launcher):
                               loc=kernel.source.def_loc,
                               hint="fold the third axis into the first two, or drop "
                                    "persistent=")
-        programs = min(tiles_x * tiles_y,
-                       program_count(kernel, tgt, params, constexprs, kwargs))
-        Launcher(kernel, (programs,))(*args, **kwargs, tl_tiles_x=tiles_x,
-                                      tl_tiles_y=tiles_y)
+        cap = program_count(kernel, tgt, params, constexprs, kwargs)
+        Launcher(kernel, (min(tiles_x * tiles_y, cap),))(*args, **kwargs, tl_tiles_x=tiles_x,
+                                                          tl_tiles_y=tiles_y)
+        _store_hit(kernel, tgt, key, hits, cap, args, params, constexprs, kwargs)
+
+
+def _store_hit(kernel: Any, tgt: Any, key: tuple | None, hits: dict, cap: int, args: tuple,
+               params: tuple, constexprs: dict[str, Any], kwargs: dict[str, Any]) -> None:
+    """Remember a successful launch under its dispatch key (as ``dispatch.store`` does for
+    plain kernels) when its runtime arguments were all positional: a later launch with
+    the key passes them, and the tile grid, straight to the target's runner."""
+    if key is None:
+        return
+    is_constexpr = [kind == "constexpr" for kind in kernel.param_kinds.values()]
+    positions = tuple(i for i in range(len(args)) if not is_constexpr[i])
+    runtime = [p for p in params if p.name not in TILE_PARAMS]
+    if len(positions) != len(runtime):
+        return
+    spec = kernel.make_specialization(params, dict(constexprs), kwargs.get("num_warps"),
+                                      kwargs.get("num_stages"))
+    compiled = kernel.__dict__.get("_compiled", {}).get((tgt.name, spec))
+    if compiled is None:
+        return
+    sample = [args[i] for i in positions] + [1, 1]
+    hits[key] = (cap, positions, dict(constexprs), tgt.fast_runner(compiled, kernel, sample))
 
 
 def program_count(kernel: Any, tgt: Any, params: tuple, constexprs: dict[str, Any],
