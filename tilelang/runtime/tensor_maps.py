@@ -108,11 +108,16 @@ class TensorMapCache:
         self.maps: OrderedDict[tuple, bytes] = OrderedDict()
 
     def get(self, address: int, shape: Any, strides: Any) -> bytes:
-        key = (address, tuple(shape), tuple(strides))
-        m = self.maps.get(key)
+        # device views carry tuples already: the hit costs one dict lookup
+        key = (address, shape, strides)
+        try:
+            m = self.maps.get(key)
+        except TypeError:                       # lists: make the key hashable
+            key = (address, tuple(shape), tuple(strides))
+            m = self.maps.get(key)
         if m is not None:
             return m
-        m = self.encode(address, key[1], key[2])
+        m = self.encode(address, tuple(key[1]), tuple(key[2]))
         self.maps[key] = m
         if len(self.maps) > MAX_CACHED:
             self.maps.popitem(last=False)
