@@ -53,6 +53,21 @@ def test_static_prune_keeps_reasons() -> None:
     assert "num_stages=0" in reasons[configs[5]]
 
 
+def test_static_prune_follows_the_targets_matrix_unit() -> None:
+    """On AMD the wavefronts have 64 lanes and tile C in MFMA shapes: 32x32 over 8
+    warps is too small for 32x32x8 and 16x16x16 alike, 128x128 over 4 wavefronts fits,
+    and a 256x256 accumulator costs half the registers per lane it does on NVIDIA."""
+    configs = [Config(BM=32, BN=32, BK=32, num_warps=8), Config(BM=128, BN=128, BK=32),
+               Config(BM=256, BN=256, BK=32, num_warps=8)]
+    for target in ("gfx90a", "emulate:gfx942"):
+        kept, dropped = static_prune(configs, default_num_warps=4, uses_dot=True,
+                                     target=target)
+        assert kept == configs[1:]
+        assert "32x32x8, 16x16x16 tiles" in dict(dropped)[configs[0]]
+    kept, _ = static_prune(configs, default_num_warps=4, uses_dot=True, target="sm_80")
+    assert kept == configs[:2]
+
+
 def test_static_prune_without_dot_checks_only_launch_options() -> None:
     configs = [Config(BM=48, BN=8), Config(BLOCK=8, num_warps=5)]
     kept, dropped = static_prune(configs, default_num_warps=4, uses_dot=False)

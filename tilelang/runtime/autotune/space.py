@@ -113,7 +113,8 @@ def tile_names(names: Iterable[str]) -> list[str]:
 
 
 def static_prune(configs: Sequence[Config], *, default_num_warps: int,
-                 uses_dot: bool, mma_tiles: Sequence[str] | None = None
+                 uses_dot: bool, mma_tiles: Sequence[str] | None = None,
+                 target: str | None = None
                  ) -> tuple[list[Config], list[tuple[Config, str]]]:
     """Split ``configs`` into those kept and ``(config, reason)`` for those dropped by a
     rule known before compiling:
@@ -123,7 +124,9 @@ def static_prune(configs: Sequence[Config], *, default_num_warps: int,
       (``mma_tiles``, default: those named ``BM``/``BN``/``BK``/``BLOCK_M``...) must be
       multiples of the mma shape (16), and the ``BM x BN`` f32 accumulator must fit in
       ``MAX_ACC_REGISTERS`` registers per thread and split evenly among the warps in
-      m16n8 mma tiles (``lower_mma.warp_grid``).
+      m16n8 mma tiles (``lower_mma.warp_grid``). On an AMD ``target`` (or its
+      ``emulate:`` form) the wavefronts have 64 lanes and the tiles are the
+      target's MFMA shapes (``dot_instr.DotUnit``), as the lowering decides.
 
     Budgets only the compiler knows (shared memory after reuse and exchanges) are
     found by compiling: see ``workers.compile_candidates``.
@@ -131,7 +134,7 @@ def static_prune(configs: Sequence[Config], *, default_num_warps: int,
     kept: list[Config] = []
     dropped: list[tuple[Config, str]] = []
     for config in configs:
-        reason = _static_reason(config, default_num_warps, uses_dot, mma_tiles)
+        reason = _static_reason(config, default_num_warps, uses_dot, mma_tiles, target)
         if reason is None:
             kept.append(config)
         else:
@@ -140,7 +143,7 @@ def static_prune(configs: Sequence[Config], *, default_num_warps: int,
 
 
 def _static_reason(config: Config, default_num_warps: int, uses_dot: bool,
-                   mma_tiles: Sequence[str] | None) -> str | None:
+                   mma_tiles: Sequence[str] | None, target: str | None = None) -> str | None:
     warps = config.num_warps if config.num_warps is not None else default_num_warps
     if warps not in VALID_NUM_WARPS:
         return f"num_warps={warps} is not one of {', '.join(map(str, VALID_NUM_WARPS))}"
@@ -157,15 +160,27 @@ def _static_reason(config: Config, default_num_warps: int, uses_dot: bool,
     bm = next((values[n] for n in values if _TILE_NAME.match(n) and n[-1] == "M"), None)
     bn = next((values[n] for n in values if _TILE_NAME.match(n) and n[-1] == "N"), None)
     if isinstance(bm, int) and isinstance(bn, int):
-        regs = bm * bn // (32 * warps)
+        unit = _dot_unit(target, warps)
+        regs = bm * bn // unit.threads
         if regs > MAX_ACC_REGISTERS:
             return (f"register budget: the {bm}x{bn} f32 accumulator needs {regs} registers "
                     f"per thread with {warps} warps (limit {MAX_ACC_REGISTERS} of 255)")
-        from tilelang.passes.lower_mma import warp_grid   # the lowering's own rule
-        if warp_grid(bm, bn, warps) is None:
-            return (f"tile {bm}x{bn} cannot be split among {warps} warps in m16n8 mma "
+        # the lowering's own rule
+        if all(ins.warp_grid(bm, bn, warps) is None for ins in unit.instructions()):
+            shapes = ", ".join(ins.shape for ins in unit.instructions())
+            return (f"tile {bm}x{bn} cannot be split among {warps} warps in {shapes} "
                     f"tiles")
     return None
+
+
+def _dot_unit(target: str | None, warps: int) -> Any:
+    """What ``tl.dot`` runs on for ``target`` (NVIDIA's ``mma.sync`` when unknown)."""
+    from tilelang.hardware import ARCHS
+    from tilelang.passes.dot_instr import DotUnit
+    arch = ARCHS.get((target or "").removeprefix("emulate:"))
+    if arch is None:
+        return DotUnit(warps)
+    return DotUnit(warps, arch.warp_size, arch.mfma_shapes)
 
 
 def apply_prune_hook(hook: Callable[..., Any] | None, configs: Sequence[Config],

@@ -229,7 +229,8 @@ class Autotuner:
         rows: dict[Config, Row] = {}
         uses_dot = ".dot(" in self.source.text
         kept, dropped = static_prune(self.configs, default_num_warps=self.kernel.num_warps,
-                                     uses_dot=uses_dot, mma_tiles=self.mma_tiles)
+                                     uses_dot=uses_dot, mma_tiles=self.mma_tiles,
+                                     target=target)
         kept, hooked = apply_prune_hook(self.prune, kept, key)
         for config, reason in [*dropped, *hooked]:
             rows[config] = Row(config, "pruned", reason)
