@@ -210,3 +210,14 @@ def test_examples_run_their_tma_lowering_in_the_emulator(name, sizes):
     from tests.examples.test_examples import check, load_example
     mod = load_example(name)
     check(mod.run(target="emulate:sm_90a", **sizes), mod.TOLERANCE)
+
+
+def test_the_kernel_option_tma_false_keeps_the_cp_async_ring():
+    plain = tl.kernel(mm.fn, num_warps=4, tma=False)
+    on = mm.compile(SIG, target="emulate:sm_90a")
+    off = plain.compile(SIG, target="emulate:sm_90a")
+    assert off.function.attr("use_tma") is False and on.function.attr("use_tma") is None
+    assert "th.tma_load" in on.ir["simplify"] and "th.tma_load" not in off.ir["simplify"]
+    assert "th.cp_async(" in off.ir["simplify"]
+    with pytest.raises(tl.CompileError, match="tma must be True or False"):
+        tl.kernel(mm.fn, tma="no")

@@ -3,8 +3,9 @@ one mbarrier per stage (Hopper), before the ``pipeline`` pass sees them.
 
 Contract. Input and output: verified tile-IR modules; the interpreter gives the
 same results before and after. Only functions with the attribute ``tma = true``
-(recorded by the runtime's target from ``GpuArch.has_tma``) change; others come
-out identical, so targets without TMA keep the ``pipeline`` pass's cp.async ring.
+(recorded by the runtime's target from ``GpuArch.has_tma``) and without
+``use_tma = false`` (the kernel option ``@tl.kernel(tma=False)``) change; others
+come out identical, so they keep the ``pipeline`` pass's cp.async ring.
 
 A loop is rewritten when it has eligible copies (the ``pipeline`` pass's rules)
 of which at least one may be a TMA load: its tensor is known 16-byte aligned
@@ -59,12 +60,14 @@ from tilelang.passes.names import Namer
 from tilelang.passes.pipeline import _Pipeliner
 
 TMA_ATTR = "tma"
+OPTION_ATTR = "use_tma"   # @tl.kernel(tma=False) records it as false
 ALIGN_ATTR = "shared_align"
 MAX_BOX = 256
 
 
 def run(module: Module) -> Module:
-    return Module(tuple(_function(f) if f.attr(TMA_ATTR, False) is True else f
+    return Module(tuple(_function(f) if f.attr(TMA_ATTR, False) is True and
+                        f.attr(OPTION_ATTR, True) is not False else f
                         for f in module.functions))
 
 
@@ -226,4 +229,4 @@ class _TmaPipeliner(_Pipeliner):
             out.append(AsyncCommitOp(loc=self.loc))
 
 
-__all__ = ["ALIGN_ATTR", "TMA_ATTR", "run", "shared_align", "tma_eligible"]
+__all__ = ["ALIGN_ATTR", "OPTION_ATTR", "TMA_ATTR", "run", "shared_align", "tma_eligible"]
