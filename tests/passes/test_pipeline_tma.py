@@ -221,3 +221,21 @@ def test_the_kernel_option_tma_false_keeps_the_cp_async_ring():
     assert "th.cp_async(" in off.ir["simplify"]
     with pytest.raises(tl.CompileError, match="tma must be True or False"):
         tl.kernel(mm.fn, tma="no")
+
+
+@pytest.mark.parametrize("stages, K", [(2, 16), (2, 48), (3, 40), (4, 112)])
+def test_reverse_loops_wait_on_the_right_phase(stages, K):
+    # a runtime lower bound and a negative step: the iteration number is (iv - lower) // step
+    from tests.passes.test_pipeline import mm as rmm
+    M, N = 40, 48
+    rng = np.random.default_rng(K)
+    a, b = random_bf16(rng, (M, K)), random_bf16(rng, (K, N))
+    m = rmm.compile("A=bf16[2]:16,B=bf16[2]:16,C=f32[2]:16", target="interp", STAGES=stages,
+                    REVERSE=True).module
+    m = run_passes(Module(tuple(replace(f, attrs=f.attrs + (("tma", True),))
+                                for f in m.functions)), PASSES)
+    assert any(isinstance(op, TmaCopyOp) for op in ops.walk(m.function().body))
+    got = np.zeros((M, N), np.float32)
+    emulate(m, (2, 2), [a, b, got])
+    np.testing.assert_allclose(got, a.astype(np.float64) @ b.astype(np.float64),
+                               rtol=1e-4, atol=1e-3)
