@@ -42,6 +42,13 @@ def test_hgmma_in_the_cubin_without_spills(case):
 
 
 @pytest.mark.slow
+def test_one_warpgroup_with_two_m64_blocks_has_no_spills():
+    require_tools()
+    text, result = _assembled("matmul", BM=128, BN=128, num_warps=4)
+    assert sass.count(text, "HGMMA") == 4 and result.spill_bytes == 0, result.log
+
+
+@pytest.mark.slow
 def test_fallback_shapes_keep_hmma_on_sm90a():
     require_tools()
     text, _ = _assembled("matmul", BM=64, BN=64)

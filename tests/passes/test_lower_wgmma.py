@@ -45,10 +45,24 @@ def test_accumulator_layout_is_the_ptx_fragment(n8, groups):
     assert lay.same_as(warp_tiled("c", (64 * groups, n), (4 * groups, 1)))
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 32), st.sampled_from([1, 2]), st.sampled_from([2, 3, 4]))
+def test_accumulator_layout_of_several_blocks_per_warpgroup(n8, groups, blocks):
+    n = 8 * n8
+    table = wgmma_accumulator(n, groups, blocks).table()
+    tid = np.arange(128 * groups)[:, None]
+    s = np.arange(blocks * n // 2)[None, :]
+    blk, i = s // (n // 2), s % (n // 2)
+    wg, warp, lane = tid // 128, (tid // 32) % 4, tid % 32
+    g, t = lane // 4, lane % 4
+    assert (table[..., 0] == 64 * (wg * blocks + blk) + 16 * warp + g + 8 * ((i // 2) % 2)).all()
+    assert (table[..., 1] == 8 * (i // 4) + 2 * t + i % 2).all()
+
+
 def test_accumulator_layout_rejects_shapes_wgmma_lacks():
-    for n, g in [(12, 1), (264, 1), (64, 0)]:
+    for n, g, b in [(12, 1, 1), (264, 1, 1), (64, 0, 1), (64, 1, 0)]:
         with pytest.raises(LayoutError, match="wgmma"):
-            wgmma_accumulator(n, g)
+            wgmma_accumulator(n, g, b)
 
 
 def test_swizzle_width_is_the_widest_that_fits_the_rows():
@@ -91,9 +105,21 @@ def test_thread_ir_orders_fences_wgmma_commit_and_wait():
 
 def test_shapes_outside_the_rule_keep_mma_sync_on_sm90a():
     k = load_example("matmul").matmul
-    # 64 rows over 8 warps: not one m64 block per warpgroup
-    ops = _ops(k, MATMUL_SIG, "sm_90a", BM=64, BN=64)
-    assert ops[hp.WgmmaOp] == 0 and ops[th.MmaOp] > 0
+    # 64 rows over 8 warps: not whole m64 blocks per warpgroup; 2 warps: no warpgroup
+    for constexprs in ({"BM": 64, "BN": 64}, {"BM": 32, "BN": 64, "num_warps": 2}):
+        ops = _ops(k, MATMUL_SIG, "sm_90a", **constexprs)
+        assert ops[hp.WgmmaOp] == 0 and ops[th.MmaOp] > 0, constexprs
+
+
+def test_two_m64_blocks_per_warpgroup():
+    k = load_example("matmul").matmul
+    # 128 x 128 on one warpgroup: two m64n128k16 per K step (BK = 32: two steps)
+    ops = _ops(k, MATMUL_SIG, "sm_90a", BM=128, BN=128, num_warps=4)
+    assert ops[hp.WgmmaOp] == 4 and ops[th.MmaOp] == 0
+    fa = load_example("flash_attention").flash_attention
+    fn = fa.compile(FA_SIG, target="sm_90a", HEAD_DIM=64, BM=128).function
+    wg = [op for op in o.walk(fn.body) if isinstance(op, hp.WgmmaOp)]
+    assert len(wg) == 16 and sum(op.a_desc is None for op in wg) == 8
 
 
 def test_flash_attention_feeds_p_from_registers():
@@ -105,26 +131,28 @@ def test_flash_attention_feeds_p_from_registers():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("M, N, K", [(150, 140, 70), (128, 256, 64)])
-def test_matmul_wgmma_in_the_emulator(M, N, K):
+@pytest.mark.parametrize("M, N, K, warps", [(150, 140, 70, 8), (128, 256, 64, 8),
+                                            (150, 140, 70, 4)])
+def test_matmul_wgmma_in_the_emulator(M, N, K, warps):
     mod = load_example("matmul")
     rng = np.random.default_rng(M + N + K)
     a = rng.standard_normal((M, K)).astype(ml_dtypes.bfloat16)
     b = rng.standard_normal((K, N)).astype(ml_dtypes.bfloat16)
     c = np.zeros((M, N), ml_dtypes.bfloat16)
     mod.matmul[(mod.tl.cdiv(M, 128), mod.tl.cdiv(N, 128))](
-        a, b, c, BM=128, BN=128, target="emulate:sm_90a")
+        a, b, c, BM=128, BN=128, num_warps=warps, target="emulate:sm_90a")
     ref = a.astype(np.float64) @ b.astype(np.float64)
     assert np.max(np.abs(c.astype(np.float64) - ref)) / np.max(np.abs(ref)) <= mod.TOLERANCE
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("head_dim, causal", [(64, False), (64, True), (128, True)])
-def test_flash_attention_wgmma_in_the_emulator(head_dim, causal):
+@pytest.mark.parametrize("head_dim, causal, bm", [(64, False, 64), (64, True, 64),
+                                                   (128, True, 64), (64, True, 128)])
+def test_flash_attention_wgmma_in_the_emulator(head_dim, causal, bm):
     mod = load_example("flash_attention")
     tol = mod.TOLERANCE["float32"] if isinstance(mod.TOLERANCE, dict) else mod.TOLERANCE
     check(mod.run(target="emulate:sm_90a", seq=130, head_dim=head_dim, causal=causal,
-                  heads=1, BM=64, BN=64), tol)
+                  heads=1, BM=bm, BN=64), tol)
 
 
 def _attention_inputs(seq: int = 100, d: int = 64):

@@ -656,14 +656,19 @@ MFMA_FRAGMENTS: dict[str, dict[str, Callable[[], Layout]]] = {
 }
 
 
-def wgmma_accumulator(n: int, warpgroups: int = 1) -> Layout:
-    """The ``wgmma.mma_async.m64nNk16`` D fragment of ``warpgroups`` warpgroups
-    stacked along M (each 64 rows), from the PTX ISA's formula: warp ``w`` holds
-    rows ``16w + g`` and ``16w + g + 8``, slot ``i`` column ``8 (i // 4) + 2t + i % 2``
-    (``g = lane // 4``, ``t = lane % 4``). It maps like ``warp_tiled("c", (64 G, n),
-    (4 G, 1))``, the mma.sync accumulator over one warp column, so ``tl.dot`` keeps
-    one accumulator layout on both instructions."""
-    if n % 8 or not 8 <= n <= 256 or warpgroups < 1:
-        raise LayoutError(f"wgmma has N in 8..256 in steps of 8 and whole warpgroups, "
-                          f"not n={n}, {warpgroups} warpgroup(s)")
-    return spatial(4 * warpgroups, 1) * local(1, n // 8) * mma_m16n8k16_c()
+def wgmma_accumulator(n: int, warpgroups: int = 1, blocks: int = 1) -> Layout:
+    """The ``wgmma.mma_async.m64nNk16`` D fragments of ``warpgroups`` warpgroups
+    stacked along M, each holding ``blocks`` m64 row blocks (``64 * blocks`` rows),
+    from the PTX ISA's formula: in block ``b`` warp ``w`` holds rows ``16w + g`` and
+    ``16w + g + 8``, slot ``i`` column ``8 (i // 4) + 2t + i % 2`` (``g = lane // 4``,
+    ``t = lane % 4``); slots block after block. With one block it maps like
+    ``warp_tiled("c", (64 G, n), (4 G, 1))``, the mma.sync accumulator over one
+    warp column, so ``tl.dot`` keeps one accumulator layout on both instructions."""
+    if n % 8 or not 8 <= n <= 256 or warpgroups < 1 or blocks < 1:
+        raise LayoutError(f"wgmma has N in 8..256 in steps of 8, whole warpgroups and "
+                          f"whole m64 blocks, not n={n}, {warpgroups} warpgroup(s), "
+                          f"{blocks} block(s)")
+    frag = local(1, n // 8) * mma_m16n8k16_c()
+    if blocks == 1:
+        return spatial(4 * warpgroups, 1) * frag
+    return spatial(warpgroups, 1) * local(blocks, 1) * spatial(4, 1) * frag

@@ -53,7 +53,7 @@ from tilelang.ir.types import TileType
 from tilelang.ir.values import Block, Function, Module, Value
 from tilelang.passes.lower_layouts import broadcast_slots
 from tilelang.passes.dot_instr import DotInstr, DotUnit
-from tilelang.passes.lower_wgmma import wgmma_applies
+from tilelang.passes.lower_wgmma import accumulator_layout, wgmma_applies
 
 _ELEMENTWISE = (o.BinaryOp, o.UnaryOp, o.WhereOp, o.CastOp)
 
@@ -285,16 +285,18 @@ class _Assign:
             return self._with(op, {x.name: "" for x in (op.a, op.b, op.acc)}, "")
         (m, _), n = a.shape, b.shape[1]
         grid = ins.warp_grid(m, n, self.warps)
-        if self.prefer_rows and m % (ins.m * self.warps) == 0 or \
-                not ins.is_mfma and wgmma_applies(self.fn, a, b, acc):
-            grid = (self.warps, 1)   # (wgmma: one m64 row block per warpgroup)
+        wgmma = not ins.is_mfma and wgmma_applies(self.fn, a, b, acc)
+        if self.prefer_rows and m % (ins.m * self.warps) == 0 or wgmma:
+            grid = (self.warps, 1)   # (wgmma: warpgroups stacked along M)
         assert grid is not None   # select() checked that the warps tile C
-        lay = str(ins.tiled("c", (m, n), grid))
-        wants = {op.a.name: self._register_a(op, ins, grid), op.b.name: ""}
+        lay = str(accumulator_layout(m, n, self.warps) if wgmma else
+                  ins.tiled("c", (m, n), grid))
+        wants = {op.a.name: self._register_a(op, ins, grid, wgmma), op.b.name: ""}
         wants[op.acc.name] = lay   # (an operand used twice keeps the accumulator's want)
         self._with(op, wants, lay)
 
-    def _register_a(self, op: o.DotOp, ins: DotInstr, grid: tuple[int, int]) -> str:
+    def _register_a(self, op: o.DotOp, ins: DotInstr, grid: tuple[int, int],
+                    wgmma: bool = False) -> str:
         """A's layout when A can feed the tensor cores from registers: it is already
         in the accumulator layout of this warp grid with one warp column (an
         m16n8 accumulator pair holds exactly an m16k16 A fragment, as FlashAttention
@@ -306,7 +308,8 @@ class _Assign:
             return cur
         if not cur or grid[1] != 1:
             return ""
-        want = ins.tiled("c", op.a.type.shape, grid)
+        want = accumulator_layout(*op.a.type.shape, self.warps) if wgmma else \
+            ins.tiled("c", op.a.type.shape, grid)
         return cur if parse_layout(cur).same_as(want) else ""
 
     def _reduce(self, op: o.ReduceOp) -> None:

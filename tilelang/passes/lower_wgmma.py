@@ -5,21 +5,25 @@ When. A function whose target records ``mma = "wgmma"`` (``sm_90a``, through
 and with ``mma.sync`` (``lower_mma``) otherwise:
 
 * A and B are f16 or bf16 (one dtype), the accumulator f32;
-* ``num_warps`` is a multiple of 4 (whole warpgroups) and ``M == 16 * num_warps``:
-  warpgroup ``g`` owns rows ``64g .. 64g + 63`` (one ``m64`` instruction tall);
+* ``num_warps`` is a multiple of 4 (whole warpgroups) and ``M`` a multiple of
+  ``16 * num_warps``: each warpgroup owns ``M / (num_warps / 4)`` consecutive rows,
+  ``r = M / (16 * num_warps)`` m64 blocks, and ``r * N <= 256`` (the accumulator
+  takes ``r * N / 2`` registers per thread);
 * ``N`` is a multiple of 8 up to 256 (one ``m64nNk16`` instruction wide) and
   ``K`` a multiple of 16;
 * the accumulator is in its fragment layout (assign-layouts gives it one).
 
 The accumulator layout. The PTX ISA's m64nNk16 D fragment gives warp ``w`` of a
 warpgroup rows ``16w + g + 8*((i//2) % 2)`` and columns ``8*(i//4) + 2t + i%2``
-of its slot ``i``: exactly the ``mma.sync`` accumulator tiled over a
-``(num_warps, 1)`` warp grid, ``warp_tiled("c", (M, N), (num_warps, 1))``
-(``layouts.wgmma_accumulator`` builds it from the formula; the tests check the
-two agree). So the accumulator stays in registers across the K loop, and the
-row reductions and broadcasts of flash attention work on it unchanged, and an
-A already in that layout (P in flash attention) is exactly wgmma's register A
-fragment, fed from registers as on the ``mma.sync`` path.
+of its slot ``i`` (``layouts.wgmma_accumulator``, blocks after one another in the
+slots). With one block per warpgroup that is exactly the ``mma.sync``
+accumulator tiled over a ``(num_warps, 1)`` warp grid, ``warp_tiled("c", (M, N),
+(num_warps, 1))``, and assign-layouts gives the accumulator that layout
+(``accumulator_layout``). So the accumulator stays in registers across the K
+loop, the row reductions and broadcasts of flash attention work on it as on any
+layout, and an A already in that layout (P in flash attention) is exactly wgmma's
+register A fragment (per block and K step, the slots of two adjacent n8 tiles),
+fed from registers as on the ``mma.sync`` path.
 
 Operands. wgmma reads A (unless it is in registers) and B through descriptors
 of canonical layouts: K-major (rows of ``W`` bytes of K, ``W`` in 128/64/32, K in
@@ -58,7 +62,7 @@ from typing import TYPE_CHECKING, Any
 from tilelang.errors import IRError
 from tilelang.ir import hopper_ops as hp
 from tilelang.ir import thread_ops as th
-from tilelang.ir.layouts import warp_tiled
+from tilelang.ir.layouts import Layout, warp_tiled, wgmma_accumulator
 from tilelang.ir.types import ScalarType, TileType, bf16, f16, f32, i32, i64
 from tilelang.ir.values import Function, Value
 
@@ -79,8 +83,18 @@ def wgmma_shape_applies(a: TileType, b: TileType, acc: TileType, warps: int) -> 
         return False
     (m, k), n = a.shape, b.shape[1]
     return (a.dtype in (f16, bf16) and b.dtype == a.dtype and acc.dtype == f32 and
-            warps % 4 == 0 and m == 16 * warps and n % 8 == 0 and 8 <= n <= 256 and
-            k % 16 == 0)
+            warps % 4 == 0 and m % (16 * warps) == 0 and n % 8 == 0 and
+            (m // (16 * warps)) * n <= 256 and k % 16 == 0)
+
+
+def accumulator_layout(m: int, n: int, warps: int) -> Layout:
+    """The register layout of an ``m x n`` wgmma accumulator (or register A, with
+    ``n = K``) over ``warps`` warps: ``warp_tiled`` with one block per warpgroup,
+    else ``wgmma_accumulator`` with ``m / (16 warps)`` blocks."""
+    blocks = m // (16 * warps)
+    if blocks == 1:
+        return warp_tiled("c", (m, n), (warps, 1))
+    return wgmma_accumulator(n, warps // 4, blocks)
 
 
 def wgmma_applies(fn: Function, a: TileType, b: TileType, acc: TileType) -> bool:
@@ -98,8 +112,9 @@ def swizzle_width(k: int) -> int:
 
 def _is_fragment_layout(L: "_Lowering", lay: object, m: int, n: int) -> bool:
     from tilelang.passes.lower_layouts import Assigned
-    return isinstance(lay, Assigned) and \
-        lay.expr.same_as(warp_tiled("c", (m, n), (L.threads // 32, 1)))
+    warps = L.threads // 32
+    return isinstance(lay, Assigned) and m % (16 * warps) == 0 and \
+        lay.expr.same_as(accumulator_layout(m, n, warps))
 
 
 def _accumulator_kept(L: "_Lowering", acc: "Tile", m: int, n: int) -> bool:
@@ -294,24 +309,30 @@ class _Wgmma:
             b_op = self.stage(b, top, n, n_major=n_major, is_a=False)
         B.emit0(hp.FenceProxyAsyncOp)
         B.emit0(hp.WgmmaFenceOp)
-        row0 = B.mul(B.binary("shr", L.tid, c(7)), c(64))    # this warpgroup's first row
-        d = list(acc.slots)
+        blocks = m // (16 * warps)                            # m64 blocks per warpgroup
+        first = B.mul(B.binary("shr", L.tid, c(7)), c(64 * blocks))   # warpgroup's row 0
+        rows0 = [first if r == 0 else B.add(first, c(64 * r)) for r in range(blocks)]
+        h = n // 2
+        d = [list(acc.slots[r * h:(r + 1) * h]) for r in range(blocks)]
         dt = a.type.dtype
         for ks in range(k // 16):
             b_desc = self.desc(b_op, ks, None)
-            fields: dict = {}
-            if a_op is None:   # slots of accumulator tiles (0, 2 ks) and (0, 2 ks + 1)
-                fields["a"] = tuple(a.slots[8 * ks:8 * ks + 8])
-            else:
-                fields["a_desc"] = self.desc(a_op, ks, row0)
-            res = tuple(B.builder.fresh(ScalarType(f32)) for _ in range(n // 2))
-            B.builder.emit(hp.WgmmaOp(results=res, loc=B.loc, n=n, dtype=dt, scale_d=True,
-                                      trans_b=b_op.n_major, b_desc=b_desc, c=tuple(d),
-                                      **fields))
-            d = list(res)
+            for r in range(blocks):
+                fields: dict = {}
+                if a_op is None:   # block r's slots of n8 tiles 2 ks and 2 ks + 1
+                    first_slot = r * (k // 2) + 8 * ks
+                    fields["a"] = tuple(a.slots[first_slot:first_slot + 8])
+                else:
+                    fields["a_desc"] = self.desc(a_op, ks, rows0[r])
+                res = tuple(B.builder.fresh(ScalarType(f32)) for _ in range(h))
+                B.builder.emit(hp.WgmmaOp(results=res, loc=B.loc, n=n, dtype=dt,
+                                          scale_d=True, trans_b=b_op.n_major, b_desc=b_desc,
+                                          c=tuple(d[r]), **fields))
+                d[r] = list(res)
         B.emit0(hp.WgmmaCommitOp)
-        done = tuple(B.builder.fresh(ScalarType(f32)) for _ in d)
-        B.builder.emit(hp.WgmmaWaitOp(results=done, loc=B.loc, pending=0, values=tuple(d)))
+        flat = [v for block in d for v in block]
+        done = tuple(B.builder.fresh(ScalarType(f32)) for _ in flat)
+        B.builder.emit(hp.WgmmaWaitOp(results=done, loc=B.loc, pending=0, values=tuple(flat)))
         if not _is_fragment_layout(L, L.layout(out_t), m, n):
             raise IRError("lower-to-threads: tl.dot result and accumulator layouts differ "
                           "(assign-layouts gives them one layout)")
