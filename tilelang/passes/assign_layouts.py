@@ -21,7 +21,10 @@ Rules:
   (lowering stages them through shared memory), except, for ``mma.sync``, an A
   already in the accumulator layout of a one-column warp grid, which feeds the
   tensor cores from registers; for MFMA a register A keeps any layout (an MFMA
-  accumulator is not an A fragment: lowering stashes A into scratch as it is);
+  accumulator is not an A fragment: lowering stashes A into scratch as it is).
+  Where ``lower_wgmma.wgmma_applies`` (sm_90a) the grid is ``(num_warps, 1)`` and
+  the layout ``lower_wgmma.accumulator_layout``: warpgroups stacked along M, each
+  holding whole m64 blocks (with one block, the same as ``warp_tiled``);
 * elementwise ops, ``where`` and casts take the layout of their first operand
   that has one; the other operands are brought to it;
 * ``reduce`` of a tile in an assigned layout gives ``layouts.reduce``'s layout
