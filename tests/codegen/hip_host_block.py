@@ -242,7 +242,7 @@ class HostHipTarget(Target):
                 values.append(t.strides[p.index] // t.itemsize)
             elif compiled.function.params[[q.name for q in compiled.function.params]
                                            .index(p.source)].type.dtype.name == "bf16":
-                from tilelang.runtime.nvidia_launch import _bf16_bits
+                from tilelang.runtime.param_buffer import bf16_bits as _bf16_bits
                 values.append(_bf16_bits(a))
             else:
                 raw = np.array(a, dtype=_NUMPY[p.format]).tobytes()

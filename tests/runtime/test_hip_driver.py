@@ -89,6 +89,29 @@ def test_launch_packs_the_kernel_parameters(fake_driver):
     assert launch["function"] == ("function", "vector_add")
 
 
+def test_a_repeated_launch_takes_the_generated_cache_hit_path(fake_driver, monkeypatch):
+    """The second launch of a specialization reads the key and calls the plan's generated
+    runner (no binding), packing what the general launch packs."""
+    driver, hip, rtc = fake_driver
+    k = _vector_add()
+    compiled = k.compile(SIG, target="gfx90a")
+    hip.param_formats = "".join(p.format for p in kernel_abi(compiled.function).params)
+    x, y, z = (FakeDeviceArray(0x10000 * (i + 1), (1000,)) for i in range(3))
+    k[(4,)](x, y, z, target="gfx90a")
+    from tilelang.runtime import launcher
+
+    def no_binding(*args, **kwargs):
+        raise AssertionError("a cache hit binds no arguments")
+
+    monkeypatch.setattr(launcher, "bind_arguments", no_binding)
+    k[(4,)](x, y, FakeDeviceArray(0x70000, (1000,)), target="gfx90a")
+    first, second = hip.launches
+    assert second["values"] == first["values"][:6] + [0x70000, 1000, 1]
+    with pytest.raises(LaunchError, match="passed as i32"):
+        big = FakeDeviceArray(0x10000, (2**31,))
+        k[(4,)](big, big, big, target="gfx90a")
+
+
 def test_hipcc_code_object_is_loaded_when_built_for_the_device(fake_driver):
     driver, hip, rtc = fake_driver
     compiled = get_target("gfx90a").compile(_vector_add(), _spec(SIG, "gfx90a"))

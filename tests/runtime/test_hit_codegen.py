@@ -150,3 +150,17 @@ def test_torch_tensors_are_described_once_per_layout(fake):
     with pytest.raises(tl.LaunchError, match="unsupported dtype"):
         k_mixed[(2,)](FakeTorchTensor((16, 4), 0x1000, dtype=_TorchDtype("complex64")), 2.0, y,
                       8, 1, target="sm_80")
+
+
+def test_two_array_types_with_one_layout_get_their_own_key_parts():
+    """The key part of an array names its type (the launch's stream follows the type):
+    a layout first seen on one type must not lend its part to another."""
+    class OtherArray(FakeDeviceArray):
+        pass
+
+    a, b = FakeDeviceArray((64,), address=0x1000), OtherArray((64,), address=0x1000)
+    part_a = dispatch.fast_key(k_mixed, "sm_80", (a,), {}, None, None, [])[3]
+    part_b = dispatch.fast_key(k_mixed, "sm_80", (b,), {}, None, None, [])[3]
+    assert part_a != part_b
+    assert dispatch.fast_key(k_mixed, "sm_80", (OtherArray((64,), address=0x2000),), {}, None,
+                             None, [])[3] == part_b

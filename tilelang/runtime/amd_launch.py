@@ -16,15 +16,14 @@ another arch) the HIP source is compiled by hiprtc for the device on first use.
 
 from __future__ import annotations
 
-import ctypes
 import struct
-import threading
 from typing import Any
 
 from tilelang.errors import LaunchError
 from tilelang.runtime.hip_driver import HipDriver, LoadedHipFunction
-from tilelang.runtime.nvidia_launch import (DeviceView, _bf16_bits, _dlpack_view, _fail,
-                                            device_view)
+from tilelang.runtime.nvidia_launch import (DeviceView, _dlpack_view, _fail, device_view,
+                                            resolve_stream)
+from tilelang.runtime.param_buffer import PackedParams
 
 # DLPack device types whose memory a HIP kernel can address
 _DL_ROCM, _DL_ROCM_HOST = 10, 11
@@ -46,35 +45,17 @@ def amd_view(x: Any, itemsize: int) -> DeviceView | None:
     return device_view(x, itemsize)
 
 
-class AmdLaunchPlan:
+class AmdLaunchPlan(PackedParams):
     """What a launch of one compiled specialization on an AMD GPU needs, computed once."""
 
     def __init__(self, compiled: Any, driver: HipDriver, kernel: Any = None) -> None:
         from tilelang.codegen.ptx import kernel_abi
         abi = kernel_abi(compiled.function)
+        super().__init__(compiled, abi)
         self.name = compiled.name
         self.target = compiled.target
         self.threads = abi.num_threads
         self.driver = driver
-        self.params = compiled.spec.params
-        order = [p.source for p in abi.params if p.role in ("ptr", "scalar")]
-        if order != [p.name for p in self.params]:
-            raise LaunchError(f"the kernel ABI parameters {order} do not match the "
-                              f"specialization's {[p.name for p in self.params]}",
-                              kernel=compiled.name)
-        self.itemsizes = [max(1, p.dtype.bits // 8) for p in self.params]
-        self.converters = [_bf16_bits if not p.is_tensor and p.dtype.name == "bf16" else
-                           (int if not p.is_tensor and p.dtype.name == "bool" else None)
-                           for p in self.params]
-        codes = [p.format for p in abi.params]
-        self.struct = struct.Struct("@" + "".join(codes))
-        self.buffer = ctypes.create_string_buffer(max(self.struct.size, 1))
-        base = ctypes.addressof(self.buffer)
-        offsets = [struct.calcsize("@" + "".join(codes[:i + 1])) - struct.calcsize(codes[i])
-                   for i in range(len(codes))]
-        self.pointers = (ctypes.c_void_p * max(len(codes), 1))(*[base + o for o in offsets])
-        self.params_address = ctypes.addressof(self.pointers)
-        self.lock = threading.Lock()
         self.function: LoadedHipFunction | None = None
         self.source: str = compiled.artifacts["hip"]
         if driver.arch not in COMPATIBLE_ARCHS.get(self.target, (self.target,)):
@@ -136,6 +117,45 @@ class AmdLaunchPlan:
                         f"run on the CPU with target='emulate:{self.target}'")
         return view
 
+    def runner(self, kernel: Any, current_stream: Any, current_driver: Any,
+               fallback: Any) -> Any:
+        """``run(grid, args, views, stream)``: ``values`` and ``launch`` in one generated
+        function (``hit_codegen.plan_runner``), for the launcher's cache hits; the
+        arguments as ``nvidia_launch.LaunchPlan.runner`` takes them."""
+        from tilelang.runtime.hit_codegen import plan_runner
+
+        def view_of(i: int, x: Any) -> DeviceView:
+            view = self.view(i, x, kernel)
+            if len(view[1]) != self.params[i].rank:
+                raise _fail(kernel, f"argument '{self.params[i].name}' has rank "
+                                    f"{len(view[1])}, the kernel was specialized for rank "
+                                    f"{self.params[i].rank}")
+            return view
+
+        def device_fail(i: int, device: int) -> None:
+            raise _fail(kernel, f"argument '{self.params[i].name}' is on GPU {device}, but "
+                                f"the current device is GPU {self.driver.device}",
+                        "move the arrays to one device and make it current "
+                        "(torch.cuda.set_device / cupy.cuda.Device(...).use())")
+
+        namespace = {
+            "fallback": fallback, "current_driver": current_driver, "driver": self.driver,
+            "plan": self, "view_of": view_of, "device_fail": device_fail,
+            "pack_fail": lambda e: self.pack_failed(e, kernel),
+            "current_stream": current_stream, "resolve_stream": resolve_stream,
+            "lock": self.lock, "pack": self.struct.pack_into, "buffer": self.buffer,
+            "threads": self.threads, "shared_bytes": 0, "params_address": self.params_address,
+            "struct_error": struct.error,
+        }
+        namespace.update({f"conv{i}": c for i, c in enumerate(self.converters) if c is not None})
+        return plan_runner([p.rank for p in self.params], self.converters, namespace,
+                           device_attr="device", raw_launch=False)
+
+    def pack_failed(self, error: Exception, kernel: Any) -> None:
+        raise _fail(kernel, f"a launch argument does not fit its kernel parameter "
+                            f"({error}); shapes and strides are passed as i32",
+                    "split the tensor: dimensions and strides must be below 2^31") from None
+
     def launch(self, grid: tuple[int, int, int], values: list[Any], stream: Any,
                kernel: Any) -> None:
         """Pack ``values`` and call ``hipModuleLaunchKernel`` (LDS is static: 0 dynamic)."""
@@ -144,10 +164,7 @@ class AmdLaunchPlan:
             try:
                 self.struct.pack_into(self.buffer, 0, *values)
             except struct.error as e:
-                raise _fail(kernel, f"a launch argument does not fit its kernel parameter "
-                                    f"({e}); shapes and strides are passed as i32",
-                            "split the tensor: dimensions and strides must be below "
-                            "2^31") from None
+                self.pack_failed(e, kernel)
             self.driver.launch(function.function, grid, self.threads, 0, stream,
                                self.params_address)
 

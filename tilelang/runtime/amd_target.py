@@ -63,6 +63,21 @@ class AmdTarget(Target):
         plan = self.plan(compiled, kernel)
         plan.launch(grid, plan.values(args, kernel), resolve_stream(stream, args), kernel)
 
+    def fast_runner(self, compiled: CompiledKernel, kernel: Any, args: Any = ()) -> Any:
+        from tilelang.runtime import hip_driver
+        from tilelang.runtime.nvidia_launch import default_stream_source
+        plan = self.plan(compiled, kernel)
+        # the key of a hit fixes the arguments' types, and with them the default stream
+        current_stream = default_stream_source(args)
+
+        def current_driver() -> Any:
+            return self.driver or hip_driver.default_driver()
+
+        def fallback(grid: tuple[int, int, int], args: list[Any], stream: Any) -> None:
+            self.launch(compiled, grid, args, kernel, stream)   # the driver was replaced
+
+        return plan.runner(kernel, current_stream, current_driver, fallback)
+
     def plan(self, compiled: CompiledKernel, kernel: Any) -> Any:
         """The ``AmdLaunchPlan`` of ``compiled`` on this target's driver (built once)."""
         from tilelang.runtime.amd_launch import AmdLaunchPlan

@@ -161,7 +161,7 @@ def _describe_torch(a: Any) -> Any:
     the device. Host tensors take the general description (no view)."""
     if not a.is_cuda:
         return _describe_general(a)
-    layout = (a.dtype, a.shape, a.stride())
+    layout = (type(a), a.dtype, a.shape, a.stride())   # the type is in the key part too
     try:
         static = _TORCH_LAYOUTS[layout]
     except KeyError:
@@ -208,12 +208,14 @@ def _describe_cai(a: Any) -> Any:
     iface = a.__cuda_array_interface__
     shape = iface["shape"]
     strides = iface.get("strides")
+    # (the array's type is part of the key part, so of the layout's key too)
+    layout = (type(a), iface["typestr"], shape, strides)
     try:
-        static = _CAI_LAYOUTS[iface["typestr"], shape, strides]
+        static = _CAI_LAYOUTS[layout]
     except KeyError:
         if len(_CAI_LAYOUTS) > 4096:           # a program cycling through many shapes
             _CAI_LAYOUTS.clear()
-        static = _CAI_LAYOUTS[iface["typestr"], shape, strides] = _cai_layout(a, iface)
+        static = _CAI_LAYOUTS[layout] = _cai_layout(a, iface)
     except TypeError:                          # a list shape or strides: not a key
         static = _cai_layout(a, iface)
     if static is None:

@@ -86,9 +86,14 @@ def key_function(is_constexpr: tuple[bool, ...], describers: dict, describer_for
 
 
 def plan_runner(ranks: list[int | None], converters: list[Any], namespace: dict[str, Any],
-                tensor_maps: list[bool] | None = None) -> Callable:
+                tensor_maps: list[bool] | None = None, *, device_attr: str = "ordinal",
+                raw_launch: bool = True) -> Callable:
     """``run(grid, args, views, stream)`` for a launch plan whose runtime parameters have
-    ``ranks`` (``None`` for a scalar) and scalar ``converters``.
+    ``ranks`` (``None`` for a scalar) and scalar ``converters``. ``driver.<device_attr>``
+    is the current device's number; with ``raw_launch`` the bindings' launch function
+    ``cu_launch`` is called directly (CUDA's argument order, its result checked by
+    ``driver.check``), else ``driver.launch(function, grid, threads, shared_bytes,
+    stream, params_address)``, which checks its own result.
 
     ``namespace`` gives what the source names: ``fallback(grid, args, stream)`` (the
     target's general launch, used when the default driver was replaced since),
@@ -111,7 +116,7 @@ def plan_runner(ranks: list[int | None], converters: list[Any], namespace: dict[
         lines += [f"    v = views[{i}]",
                   "    if v is None:",
                   f"        v = view_of({i}, args[{i}])",
-                  "    if v[3] is not None and v[3] != driver.ordinal:",
+                  f"    if v[3] is not None and v[3] != driver.{device_attr}:",
                   f"        device_fail({i}, v[3])",
                   f"    p{i} = v[0]"]
         values.append(f"p{i}")
@@ -130,10 +135,15 @@ def plan_runner(ranks: list[int | None], converters: list[Any], namespace: dict[
               f"            pack(buffer, 0, {', '.join(values)})",
               "        except struct_error as e:",
               "            pack_fail(e)",
-              "        result = cu_launch(loaded.function, grid[0], grid[1], grid[2], threads, "
-              "1, 1, shared_bytes, s, params_address, 0)",
-              "    if result[0]:",
-              "        driver.check(result, 'cuLaunchKernel')"]
+              ]
+    if raw_launch:
+        lines += ["        result = cu_launch(loaded.function, grid[0], grid[1], grid[2], "
+                  "threads, 1, 1, shared_bytes, s, params_address, 0)",
+                  "    if result[0]:",
+                  "        driver.check(result, 'cuLaunchKernel')"]
+    else:
+        lines += ["        driver.launch(loaded.function, grid, threads, shared_bytes, s, "
+                  "params_address)"]
     return _compile("\n".join(lines) + "\n", "run", namespace)
 
 

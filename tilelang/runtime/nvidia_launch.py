@@ -1,12 +1,10 @@
 """Launching a compiled kernel on an NVIDIA GPU: device arrays, streams, parameter packing.
 
 ``LaunchPlan`` is built once per compiled specialization from the kernel ABI
-(``codegen.ptx.kernel_abi``): one ``struct.Struct`` for all PTX parameters, a
-buffer it packs into and the ``void*`` array pointing at each parameter inside
-it. A launch then only reads each array's address, shape and strides, packs
-them with the scalars and calls ``cuLaunchKernel``. The driver copies the
-parameters before ``cuLaunchKernel`` returns, so the buffer is reused (under a
-lock, for threads).
+(``codegen.ptx.kernel_abi``), with the parameter buffer of ``param_buffer``
+(shared with the AMD plan). A launch then only reads each array's address,
+shape and strides, packs them with the scalars and calls ``cuLaunchKernel``;
+a cache hit does that in one generated function (``LaunchPlan.runner``).
 """
 
 from __future__ import annotations
@@ -14,13 +12,13 @@ from __future__ import annotations
 import ctypes
 import struct
 import sys
-import threading
 from typing import Any
 
 import numpy as np
 
 from tilelang.errors import LaunchError
 from tilelang.runtime.cuda_driver import CudaDriver, LoadedFunction
+from tilelang.runtime.param_buffer import PackedParams
 
 # DLPack device types whose memory a CUDA kernel can address
 _DL_CUDA, _DL_CUDA_MANAGED = 2, 13
@@ -153,28 +151,18 @@ def resolve_stream(stream: Any, args: list[Any]) -> int:
                                "int handle") from None
 
 
-class LaunchPlan:
+class LaunchPlan(PackedParams):
     """What a launch of one compiled specialization needs, computed once."""
 
     def __init__(self, compiled: Any, driver: CudaDriver, kernel: Any = None) -> None:
         from tilelang.codegen.ptx import kernel_abi
         from tilelang.runtime.dtypes import to_numpy
         abi = kernel_abi(compiled.function)
+        super().__init__(compiled, abi)
         self.name = compiled.name
         self.threads = abi.num_threads
         self.shared_bytes = abi.shared_bytes
         self.driver = driver
-        self.params = compiled.spec.params
-        order = [p.source for p in abi.params if p.role in ("ptr", "scalar")]
-        if order != [p.name for p in self.params]:
-            raise LaunchError(f"the kernel ABI parameters {order} do not match the "
-                              f"specialization's {[p.name for p in self.params]}",
-                              kernel=compiled.name)
-        self.itemsizes = [max(1, p.dtype.bits // 8) for p in self.params]
-        # bf16 travels as its raw 16 bits, bool as 0/1; the others as struct packs them
-        self.converters = [_bf16_bits if not p.is_tensor and p.dtype.name == "bf16" else
-                           (int if not p.is_tensor and p.dtype.name == "bool" else None)
-                           for p in self.params]
         self.np_dtypes = [to_numpy(p.dtype) for p in self.params]
         # TMA tensor maps (sm_90a pipelines), encoded per (address, shape, strides)
         from tilelang.runtime.tensor_maps import TensorMapCache, tma_specs
@@ -182,15 +170,6 @@ class LaunchPlan:
         self.tensor_maps = [TensorMapCache(driver, specs[p.name], compiled.name)
                             if p.name in specs else None for p in self.params]
         self.slots = tuple(zip(range(len(self.params)), self.params, self.converters))
-        codes = [p.format for p in abi.params]
-        self.struct = struct.Struct("@" + "".join(codes))
-        self.buffer = ctypes.create_string_buffer(max(self.struct.size, 1))
-        base = ctypes.addressof(self.buffer)
-        offsets = [struct.calcsize("@" + "".join(codes[:i + 1])) - struct.calcsize(codes[i])
-                   for i in range(len(codes))]
-        self.pointers = (ctypes.c_void_p * max(len(codes), 1))(*[base + o for o in offsets])
-        self.params_address = ctypes.addressof(self.pointers)
-        self.lock = threading.Lock()
         self.function: LoadedFunction | None = None
         use_cubin = check_arch(compiled.target, driver.capability, kernel)
         self.cubin = compiled.cubin if use_cubin else None
@@ -305,11 +284,6 @@ class LaunchPlan:
                 self.pack_failed(e, kernel)
             self.driver.launch(function.function, grid, self.threads, self.shared_bytes,
                                stream, self.params_address)
-
-
-def _bf16_bits(value: Any) -> int:
-    import ml_dtypes
-    return int(np.array(value, dtype=ml_dtypes.bfloat16).view(np.uint16))
 
 
 def _fail(kernel: Any, message: str, hint: str | None = None) -> LaunchError:
