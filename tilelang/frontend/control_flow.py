@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Any
 
-from tilelang.errors import CompileError
 from tilelang.frontend import semantic as sem
 from tilelang.frontend.handles import Handle, SharedHandle, TensorHandle, TileHandle
 from tilelang.ir import ops

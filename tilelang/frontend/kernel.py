@@ -106,7 +106,7 @@ class Kernel:
         self.param_kinds: dict[str, str | None] = {}
         for p in self.signature.parameters.values():
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                raise CompileError(f"*args/**kwargs parameters are not supported",
+                raise CompileError("*args/**kwargs parameters are not supported",
                                    kernel=self.name, loc=self.source.def_loc)
             if p.name in RESERVED_LAUNCH_KEYWORDS:
                 raise CompileError(f"parameter name '{p.name}' is reserved for launch options",

@@ -19,10 +19,8 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from tilelang.errors import LaunchError
 from tilelang.runtime.hip_driver import HipDriver, LoadedHipFunction
-from tilelang.runtime.nvidia_launch import (DeviceView, _dlpack_view, _fail, device_view,
-                                            resolve_stream)
+from tilelang.runtime.nvidia_launch import DeviceView, _dlpack_view, _fail, device_view
 from tilelang.runtime.param_buffer import PackedParams
 
 # DLPack device types whose memory a HIP kernel can address
@@ -124,37 +122,12 @@ class AmdLaunchPlan(PackedParams):
         arguments as ``nvidia_launch.LaunchPlan.runner`` takes them."""
         from tilelang.runtime.hit_codegen import plan_runner
 
-        def view_of(i: int, x: Any) -> DeviceView:
-            view = self.view(i, x, kernel)
-            if len(view[1]) != self.params[i].rank:
-                raise _fail(kernel, f"argument '{self.params[i].name}' has rank "
-                                    f"{len(view[1])}, the kernel was specialized for rank "
-                                    f"{self.params[i].rank}")
-            return view
-
-        def device_fail(i: int, device: int) -> None:
-            raise _fail(kernel, f"argument '{self.params[i].name}' is on GPU {device}, but "
-                                f"the current device is GPU {self.driver.device}",
-                        "move the arrays to one device and make it current "
-                        "(torch.cuda.set_device / cupy.cuda.Device(...).use())")
-
-        namespace = {
-            "fallback": fallback, "current_driver": current_driver, "driver": self.driver,
-            "plan": self, "view_of": view_of, "device_fail": device_fail,
-            "pack_fail": lambda e: self.pack_failed(e, kernel),
-            "current_stream": current_stream, "resolve_stream": resolve_stream,
-            "lock": self.lock, "pack": self.struct.pack_into, "buffer": self.buffer,
-            "threads": self.threads, "shared_bytes": 0, "params_address": self.params_address,
-            "struct_error": struct.error,
-        }
-        namespace.update({f"conv{i}": c for i, c in enumerate(self.converters) if c is not None})
+        namespace = self.hit_namespace(
+            kernel, lambda i, x: self.view(i, x, kernel), lambda n: f"GPU {n}",
+            lambda: self.driver.device, current_stream, current_driver, fallback)
+        namespace["shared_bytes"] = 0
         return plan_runner([p.rank for p in self.params], self.converters, namespace,
                            device_attr="device", raw_launch=False)
-
-    def pack_failed(self, error: Exception, kernel: Any) -> None:
-        raise _fail(kernel, f"a launch argument does not fit its kernel parameter "
-                            f"({error}); shapes and strides are passed as i32",
-                    "split the tensor: dimensions and strides must be below 2^31") from None
 
     def launch(self, grid: tuple[int, int, int], values: list[Any], stream: Any,
                kernel: Any) -> None:

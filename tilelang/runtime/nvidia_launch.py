@@ -19,6 +19,7 @@ import numpy as np
 from tilelang.errors import LaunchError
 from tilelang.runtime.cuda_driver import CudaDriver, LoadedFunction
 from tilelang.runtime.param_buffer import PackedParams
+from tilelang.runtime.param_buffer import launch_error as _fail
 
 # DLPack device types whose memory a CUDA kernel can address
 _DL_CUDA, _DL_CUDA_MANAGED = 2, 13
@@ -238,40 +239,15 @@ class LaunchPlan(PackedParams):
         this plan's driver."""
         from tilelang.runtime.hit_codegen import plan_runner
 
-        def view_of(i: int, x: Any) -> DeviceView:
-            view = self.view(i, x, kernel, target)
-            if len(view[1]) != self.params[i].rank:
-                raise _fail(kernel, f"argument '{self.params[i].name}' has rank "
-                                    f"{len(view[1])}, the kernel was specialized for rank "
-                                    f"{self.params[i].rank}")
-            return view
-
-        def device_fail(i: int, device: int) -> None:
-            raise _fail(kernel, f"argument '{self.params[i].name}' is on cuda:{device}, but "
-                                f"the current device is cuda:{self.driver.ordinal}",
-                        "move the arrays to one device and make it current "
-                        "(torch.cuda.set_device / cupy.cuda.Device(...).use())")
-
-        namespace = {
-            "fallback": fallback, "current_driver": current_driver, "driver": self.driver,
-            "plan": self, "view_of": view_of, "device_fail": device_fail,
-            "pack_fail": lambda e: self.pack_failed(e, kernel),
-            "current_stream": current_stream, "resolve_stream": resolve_stream,
-            "lock": self.lock, "pack": self.struct.pack_into, "buffer": self.buffer,
-            "cu_launch": self.driver.raw.cuLaunchKernel, "threads": self.threads,
-            "shared_bytes": self.shared_bytes, "params_address": self.params_address,
-            "struct_error": struct.error,
-        }
-        namespace.update({f"conv{i}": c for i, c in enumerate(self.converters) if c is not None})
+        namespace = self.hit_namespace(
+            kernel, lambda i, x: self.view(i, x, kernel, target), lambda n: f"cuda:{n}",
+            lambda: self.driver.ordinal, current_stream, current_driver, fallback)
+        namespace.update(cu_launch=self.driver.raw.cuLaunchKernel,
+                         shared_bytes=self.shared_bytes)
         namespace.update({f"tmap{i}": m.get for i, m in enumerate(self.tensor_maps)
                           if m is not None})
         return plan_runner([p.rank for p in self.params], self.converters, namespace,
                            [m is not None for m in self.tensor_maps])
-
-    def pack_failed(self, error: Exception, kernel: Any) -> None:
-        raise _fail(kernel, f"a launch argument does not fit its PTX parameter ({error}); "
-                            f"shapes and strides are passed as i32",
-                    "split the tensor: dimensions and strides must be below 2^31") from None
 
     def launch(self, grid: tuple[int, int, int], values: list[Any], stream: int,
                kernel: Any) -> None:
@@ -284,11 +260,6 @@ class LaunchPlan(PackedParams):
                 self.pack_failed(e, kernel)
             self.driver.launch(function.function, grid, self.threads, self.shared_bytes,
                                stream, self.params_address)
-
-
-def _fail(kernel: Any, message: str, hint: str | None = None) -> LaunchError:
-    return LaunchError(message, kernel=getattr(kernel, "name", None),
-                       loc=getattr(getattr(kernel, "source", None), "def_loc", None), hint=hint)
 
 
 def check_arch(arch: str, capability: tuple[int, int], kernel: Any) -> bool:

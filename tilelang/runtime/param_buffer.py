@@ -20,6 +20,12 @@ import numpy as np
 from tilelang.errors import LaunchError
 
 
+def launch_error(kernel: Any, message: str, hint: str | None = None) -> LaunchError:
+    """A ``LaunchError`` located at ``kernel``'s definition."""
+    return LaunchError(message, kernel=getattr(kernel, "name", None),
+                       loc=getattr(getattr(kernel, "source", None), "def_loc", None), hint=hint)
+
+
 def bf16_bits(value: Any) -> int:
     """A bf16 scalar argument as the raw 16 bits the kernel parameter holds."""
     import ml_dtypes
@@ -30,7 +36,8 @@ class PackedParams:
     """The parameter buffer of one compiled specialization (see the module docstring):
     ``params`` (the specialization's runtime parameters), ``itemsizes``,
     ``converters`` (bf16 scalars travel as raw bits, bool as 0/1, the others as
-    ``struct`` packs them), ``struct``, ``buffer``, ``params_address`` and ``lock``."""
+    ``struct`` packs them), ``struct``, ``buffer``, ``params_address`` and ``lock``.
+    Subclasses set ``driver`` and ``threads``."""
 
     def __init__(self, compiled: Any, abi: Any) -> None:
         self.params = compiled.spec.params
@@ -53,5 +60,47 @@ class PackedParams:
         self.params_address = ctypes.addressof(self.pointers)
         self.lock = threading.Lock()
 
+    def pack_failed(self, error: Exception, kernel: Any) -> None:
+        """The error of a value that ``struct`` cannot pack into its parameter."""
+        raise launch_error(kernel, f"a launch argument does not fit its kernel parameter "
+                                   f"({error}); shapes and strides are passed as i32",
+                           "split the tensor: dimensions and strides must be below 2^31") \
+            from None
 
-__all__ = ["PackedParams", "bf16_bits"]
+    def hit_namespace(self, kernel: Any, view: Any, device_name: Any, current_device: Any,
+                      current_stream: Any, current_driver: Any, fallback: Any) -> dict:
+        """What ``hit_codegen.plan_runner``'s source names, but the vendor's launch call:
+        ``view(i, x)`` reads tensor ``i``'s device view (its errors raised), a device
+        number prints as ``device_name(n)``, ``current_device()`` is the driver's."""
+        params = self.params
+
+        def view_of(i: int, x: Any) -> Any:
+            got = view(i, x)
+            if len(got[1]) != params[i].rank:
+                raise launch_error(kernel, f"argument '{params[i].name}' has rank "
+                                           f"{len(got[1])}, the kernel was specialized for "
+                                           f"rank {params[i].rank}")
+            return got
+
+        def device_fail(i: int, device: int) -> None:
+            raise launch_error(kernel, f"argument '{params[i].name}' is on "
+                                       f"{device_name(device)}, but the current device is "
+                                       f"{device_name(current_device())}",
+                               "move the arrays to one device and make it current "
+                               "(torch.cuda.set_device / cupy.cuda.Device(...).use())")
+
+        from tilelang.runtime.nvidia_launch import resolve_stream
+        namespace = {
+            "fallback": fallback, "current_driver": current_driver, "driver": self.driver,
+            "plan": self, "view_of": view_of, "device_fail": device_fail,
+            "pack_fail": lambda e: self.pack_failed(e, kernel),
+            "current_stream": current_stream, "resolve_stream": resolve_stream,
+            "lock": self.lock, "pack": self.struct.pack_into, "buffer": self.buffer,
+            "threads": self.threads, "params_address": self.params_address,
+            "struct_error": struct.error,
+        }
+        namespace.update({f"conv{i}": c for i, c in enumerate(self.converters) if c is not None})
+        return namespace
+
+
+__all__ = ["PackedParams", "bf16_bits", "launch_error"]
