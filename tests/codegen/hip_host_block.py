@@ -184,7 +184,7 @@ class HostHipTarget(Target):
     """``hiphost:<arch>``: the AMD lowering and HIP source of ``<arch>``, run on the host
     CPU by a binary built with clang++ (see the module docstring)."""
 
-    pipeline_name = "nvidia"
+    pipeline_name = "gpu"
 
     def __init__(self, arch: str) -> None:
         self.arch = arch

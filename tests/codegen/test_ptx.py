@@ -282,7 +282,7 @@ def example(name: str) -> Function:
     sig, constexprs = EXAMPLES[name]
     kernel = getattr(importlib.import_module(name), name)
     tile_ir = kernel.compile(sig, target="interp", **constexprs).module
-    return run_pipeline(tile_ir, pipeline("nvidia")).module.functions[0]
+    return run_pipeline(tile_ir, pipeline("gpu")).module.functions[0]
 
 
 KERNELS: dict[str, Callable[[], Function]] = {

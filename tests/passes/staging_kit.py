@@ -19,7 +19,7 @@ from tilelang.runtime.emulator import prepare_threads
 from tilelang.runtime.interpreter import run_kernel
 
 # The passes around the staging ones that the lowering needs, without the other
-# optimizations of the "nvidia" pipeline, so these tests see only their effect.
+# optimizations of the "gpu" pipeline, so these tests see only their effect.
 LOWER = ("lower-to-threads", "insert-barriers", "eliminate-common-subexpressions",
          "eliminate-dead-code")
 STAGING = ("stage-through-shared", "pipeline")

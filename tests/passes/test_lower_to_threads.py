@@ -32,7 +32,7 @@ EXAMPLES = [
 
 def lower(kernel, sig, constexprs):
     tile_ir = kernel.compile(sig, target="interp", **constexprs).module
-    return run_pipeline(tile_ir, pipeline("nvidia")).module.functions[0]
+    return run_pipeline(tile_ir, pipeline("gpu")).module.functions[0]
 
 
 @pytest.mark.parametrize("kernel, sig, constexprs", EXAMPLES, ids=lambda x: getattr(x, "name", ""))

@@ -148,7 +148,7 @@ def test_tile_run_of_blocked_and_assigned_layouts():
 
 
 def test_vectorize_is_in_the_nvidia_pipeline_before_lowering():
-    nvidia = PIPELINES["nvidia"]
+    nvidia = PIPELINES["gpu"]
     assert nvidia.index("vectorize") < nvidia.index("lower-to-threads")
 
 

@@ -1,4 +1,4 @@
-"""The emulator on the real NVIDIA lowering (frontend -> nvidia pipeline -> thread IR):
+"""The emulator on the real NVIDIA lowering (frontend -> gpu pipeline -> thread IR):
 it agrees with the interpreter, and it reports the race a missing barrier leaves."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def test_lowered_kernel_matches_the_interpreter(M, N):
 
 def test_missing_barrier_in_the_lowering_is_a_reported_race():
     compiled = center_rows.compile("X=f32[2],Y=f32[2]", target="emulate:sm_80")
-    passes = [p for p in pipeline("nvidia") if p[0] != "insert-barriers"]
+    passes = [p for p in pipeline("gpu") if p[0] != "insert-barriers"]
     fn = run_pipeline(center_rows.trace(compiled.spec), passes).module.function()
     x = np.ones((8, 64), np.float32)
     with pytest.raises(tl.KernelError, match="shared memory race") as info:

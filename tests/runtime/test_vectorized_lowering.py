@@ -28,7 +28,7 @@ ALIGNED = "aligned, unit_stride, divisible"
 
 def lowered(text: str):
     module = parse_module(textwrap.dedent(text))
-    return run_pipeline(module, pipeline("nvidia")).module.functions[0]
+    return run_pipeline(module, pipeline("gpu")).module.functions[0]
 
 
 def thread_ops(fn, cls):

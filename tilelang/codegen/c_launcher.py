@@ -1,7 +1,7 @@
 """C launchers for compiled kernels: a C99 header and source over the CUDA driver API.
 
 ``emit_c_launcher(fn, prefix, ptx=..., cubin=...)`` returns ``(header, source)``
-for the thread-IR function ``fn`` (the output of the nvidia pipeline). The
+for the thread-IR function ``fn`` (the output of the gpu pipeline). The
 source embeds the cubin (when given) and the PTX, and defines:
 
 * ``CUresult PREFIX_load(void)``: ``cuInit``, then the module from the cubin,

@@ -28,10 +28,12 @@ PASSES: dict[str, PassFn] = {
 
 PIPELINES: dict[str, tuple[str, ...]] = {
     "interp": ("persistent-tiles", "eliminate-common-subexpressions", "eliminate-dead-code"),
-    "nvidia": ("persistent-tiles", "eliminate-common-subexpressions", "eliminate-dead-code",
-               "assign-layouts", "stage-through-shared", "pipeline-tma", "pipeline", "vectorize",
-               "allocate-shared", "lower-to-threads", "insert-barriers", "simplify",
-               "eliminate-common-subexpressions", "eliminate-dead-code"),
+    # every GPU target, NVIDIA and AMD: the function attributes of target_facts (warp
+    # size, matrix unit, cp.async / ldmatrix / TMA) decide what each pass does
+    "gpu": ("persistent-tiles", "eliminate-common-subexpressions", "eliminate-dead-code",
+            "assign-layouts", "stage-through-shared", "pipeline-tma", "pipeline", "vectorize",
+            "allocate-shared", "lower-to-threads", "insert-barriers", "simplify",
+            "eliminate-common-subexpressions", "eliminate-dead-code"),
 }
 
 

@@ -27,7 +27,7 @@ from tilelang.runtime.targets import CompiledKernel, Target
 class AmdTarget(Target):
     """HIP C++ for an AMD architecture, compiled to a code object where hipcc is installed."""
 
-    pipeline_name = "nvidia"   # one pipeline; the target facts make it wave64 + MFMA
+    pipeline_name = "gpu"   # one pipeline for both vendors; the target facts drive it
 
     def __init__(self, arch: str, driver: Any = None) -> None:
         self.name = self.arch = arch

@@ -213,7 +213,7 @@ class EmulatedKernel:
         if compiler is None:
             raise IRError(f"the emulator cannot run {op.NAME or type(op).__name__}: it runs "
                           f"thread IR only", kernel=self.name, loc=op.loc,
-                          hint="lower the kernel to thread IR (the nvidia pipeline) first")
+                          hint="lower the kernel to thread IR (the gpu pipeline) first")
         return compiler(op, self._slot, self.prep)
 
     def _compile_block(self, block: Block, top: bool = False) -> BlockRunner:

@@ -175,7 +175,7 @@ class InterpTarget(Target):
 class EmulateTarget(Target):
     """Runs a GPU target's real lowering in the thread-level emulator."""
 
-    pipeline_name = "nvidia"
+    pipeline_name = "gpu"
 
     def __init__(self, gpu: str) -> None:
         self.gpu = self.arch = gpu
@@ -194,7 +194,7 @@ class EmulateTarget(Target):
 class NvidiaTarget(Target):
     """PTX for an NVIDIA architecture, assembled to a cubin where ptxas is installed."""
 
-    pipeline_name = "nvidia"
+    pipeline_name = "gpu"
 
     def __init__(self, arch: str, driver: Any = None) -> None:
         self.name = self.arch = arch
