@@ -583,6 +583,37 @@ def test_integer_division_by_zero_gives_zero_not_undefined_behaviour():
     assert re.search(r"select\s+i1", text)
 
 
+@pytest.mark.parametrize("dt, fn, rhs, want", [
+    (i32, "shl", 3, r"shl i32 %\"[^\"]+\", 3"), (u32, "shr", 5, r"lshr i32 %\"[^\"]+\", 5"),
+    (i32, "shr", 5, r"ashr i32 %\"[^\"]+\", 5"), (i32, "floordiv", 24, r"sdiv i32 %\"[^\"]+\", 24"),
+    (u32, "floordiv", 24, r"udiv i32 %\"[^\"]+\", 24"), (i32, "mod", 7, r"srem i32 %\"[^\"]+\", 7"),
+    (u32, "mod", 0xFFFFFFFF, r"urem i32 %\"[^\"]+\", -1"),
+    # shifts by the width or more: 0, or the sign for a signed shr (the interpreter's answers)
+    (i32, "shl", 40, r"store i32 0,"), (u32, "shr", 32, r"store i32 0,"),
+    (i32, "shr", 40, r"ashr i32 %\"[^\"]+\", 31"),
+])
+def test_a_constant_shift_or_divisor_needs_no_guard(dt, fn, rhs, want):
+    """Guards that a constant right-hand side decides are not emitted (smaller IR, less
+    for LLVM to fold); what remains computes the interpreter's answer."""
+    k, X = one_tensor()
+    a = k(th.LdGlobalOp, (dt,), dtype=dt, vec=1, addr=k.slot(X)).result
+    k(th.StGlobalOp, addr=k.slot(X), values=(k.bin(fn, a, k.const(rhs, dt)),))
+    text = emit_llvm(k.fn(), "sm_80")
+    body = text[text.index("define"):]
+    assert re.search(want, body), body
+    assert "icmp" not in body and "select" not in body
+
+
+@pytest.mark.parametrize("fn", ["floordiv", "mod"])
+@pytest.mark.parametrize("rhs", [0, -1])
+def test_a_constant_divisor_of_zero_or_minus_one_keeps_its_guard(fn, rhs):
+    k, X = one_tensor()
+    a = k(th.LdGlobalOp, (i32,), dtype=i32, vec=1, addr=k.slot(X)).result
+    k(th.StGlobalOp, addr=k.slot(X), values=(k.bin(fn, a, k.const(rhs, i32)),))
+    text = emit_llvm(k.fn(), "sm_80")
+    assert re.search(r"select\s+i1", text[text.index("define"):])
+
+
 @pytest.mark.parametrize("src, dst, needle", [
     (f32, bf16, "cvt.rn.bf16.f32"), (f32, f16, "cvt.rn.f16.f32"), (f32, i32, "cvt.rzi.s32.f32"),
     (i32, f32, "cvt.rn.f32.s32"), (u8, f32, "cvt.rn.f32.u16"), (f64, f32, "cvt.rn.f32.f64"),

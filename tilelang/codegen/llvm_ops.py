@@ -283,6 +283,16 @@ def _int_binary(e: KernelEmitter, fn: str, a: ir.Value, b: ir.Value, dt: DType) 
     if fn in ("maximum", "minimum"):
         cmp = bld.icmp_signed if dt.is_signed else bld.icmp_unsigned
         return bld.select(cmp(">" if fn == "maximum" else "<", a, b), a, b)
+    k = _const_int(b, dt)
+    if fn in ("shl", "shr") and k is not None:
+        # A constant shift needs no guard: emitting none keeps the IR (and LLVM's
+        # time on it) small; LLVM folds the guarded form to the same code.
+        if k < dt.bits:
+            return bld.shl(a, b) if fn == "shl" else \
+                (bld.ashr if dt.is_signed else bld.lshr)(a, b)
+        if fn == "shl" or not dt.is_signed:
+            return zero
+        return bld.ashr(a, ir.Constant(ty, dt.bits - 1))
     if fn == "shl":
         return bld.select(bld.icmp_unsigned(">=", b, bits), zero, bld.shl(a, b))
     if fn == "shr":
@@ -300,6 +310,12 @@ def _int_div(e: KernelEmitter, fn: str, a: ir.Value, b: ir.Value, dt: DType) -> 
     MIN/-1 = MIN (wraps), MIN%-1 = 0."""
     bld, ty = e.b, a.type
     zero, one = ir.Constant(ty, 0), ir.Constant(ty, 1)
+    k = _const_int(b, dt)
+    if k is not None and k != 0 and not (dt.is_signed and k == (1 << dt.bits) - 1):
+        # a constant divisor other than 0 and -1 needs none of the guards below
+        if fn == "mod":
+            return (bld.srem if dt.is_signed else bld.urem)(a, b)
+        return (bld.sdiv if dt.is_signed else bld.udiv)(a, b)
     by_zero = bld.icmp_unsigned("==", b, zero)
     bad = by_zero
     if dt.is_signed:
@@ -312,6 +328,13 @@ def _int_div(e: KernelEmitter, fn: str, a: ir.Value, b: ir.Value, dt: DType) -> 
         return (bld.srem if dt.is_signed else bld.urem)(a, d)
     q = (bld.sdiv if dt.is_signed else bld.udiv)(a, d)
     return bld.select(by_zero, zero, q)
+
+
+def _const_int(x: ir.Value, dt: DType) -> int | None:
+    """``x``'s bits as an unsigned integer when ``x`` is an integer constant, else None."""
+    if isinstance(x, ir.Constant) and isinstance(x.constant, int):
+        return x.constant & ((1 << dt.bits) - 1)
+    return None
 
 
 def _int_pow(e: KernelEmitter, a: ir.Value, b: ir.Value, dt: DType) -> ir.Value:
