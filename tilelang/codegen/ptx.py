@@ -286,6 +286,9 @@ class _DebugInfo:
         self.main = first.file
         self.files: dict[str, Any] = {}
         self.scopes: dict[str, Any] = {}
+        # add_debug_info hashes its operands to find an equal node: one lookup per op
+        # in a kernel of thousands, for a few hundred distinct locations
+        self.locations: dict[Loc, Any] = {}
         self.cu = module.add_debug_info("DICompileUnit", {
             "language": ir.DIToken("DW_LANG_Python"), "file": self.file(first.file),
             "producer": "tilelang", "isOptimized": True, "runtimeVersion": 0,
@@ -325,8 +328,11 @@ class _DebugInfo:
     def __call__(self, loc: Loc | None) -> Any:
         if loc is None:
             return None
-        return self.module.add_debug_info("DILocation", {
-            "line": loc.line, "column": loc.col, "scope": self.scope(loc.file)})
+        node = self.locations.get(loc)
+        if node is None:
+            node = self.locations[loc] = self.module.add_debug_info("DILocation", {
+                "line": loc.line, "column": loc.col, "scope": self.scope(loc.file)})
+        return node
 
 
 # -- the API ----------------------------------------------------------------------------
