@@ -24,6 +24,12 @@ triton_kernels) are timed apart from the compile and are not in the table. Colum
 * ratio: tilelang cubin / triton cubin (above 1: tilelang is slower); ptx
   ratio: the same for the PTX columns, which leaves the two ptxas out.
 
+Python's own bytecode cache is not a compile cache: an installed package has its
+``.pyc`` files (pip writes them, as it did for Triton's), while a checkout run
+with ``PYTHONDONTWRITEBYTECODE=1`` would recompile every module a compile imports
+on first use, in each process. The workers therefore share one bytecode folder
+(``PYTHONPYCACHEPREFIX``), filled by an untimed warm-up process per row.
+
 Each figure is the median of ``--runs`` processes (default 3). A second table
 gives the same columns in CPU seconds: the compiler's own process (all its
 threads) for "ptx", plus its finished ptxas child for "cubin". On a machine that
@@ -189,14 +195,19 @@ WORKERS: dict[str, Callable[[str, str], dict[str, Any]]] = {
 
 # -- driver ------------------------------------------------------------------------------------
 
-def run_once(tool: str, name: str, target: str, python: str | None = None) -> dict[str, Any]:
+def run_once(tool: str, name: str, target: str, python: str | None = None,
+             pycache: str | None = None) -> dict[str, Any]:
     """One cold compile of ``name`` for ``target`` by ``tool`` in a fresh interpreter
-    (``python``, default this one) with empty compile caches."""
+    (``python``, default this one) with empty compile caches; ``pycache``: the folder
+    of Python's bytecode cache (the module docstring says why), else the environment's."""
     with tempfile.TemporaryDirectory(prefix="tilelang-compile-time-") as tmp:
         env = dict(os.environ, TRITON_CACHE_DIR=str(Path(tmp) / "triton"),
                    TILELANG_CACHE_DIR=str(Path(tmp) / "tilelang"),
                    # Triton 3.9 warns when unset; 1 is its default (fused multiply-add on)
                    TRITON_DEFAULT_FP_FUSION=os.environ.get("TRITON_DEFAULT_FP_FUSION", "1"))
+        if pycache is not None:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = pycache
         if tool == "tilelang":   # the checkout's tilelang, installed or not
             env["PYTHONPATH"] = os.pathsep.join(
                 [str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
@@ -229,13 +240,20 @@ def measure(kernels: list[str], targets: list[str], runs: int = 3,
     is given) Triton measurements and their ratios. The runs of the two tools
     alternate so that slow drifts of the machine fall on both."""
     rows = []
+    pycache = tempfile.TemporaryDirectory(prefix="tilelang-compile-time-pycache-")
     for target in targets:
         for name in kernels:
             per_tool: dict[str, list[dict[str, Any]]] = {"tilelang": [], "triton": []}
+            # untimed: fills the bytecode cache with what this row's compiles import
+            run_once("tilelang", name, target, pycache=pycache.name)
+            if triton_python:
+                run_once("triton", name, target, triton_python, pycache=pycache.name)
             for _ in range(runs):
-                per_tool["tilelang"].append(run_once("tilelang", name, target))
+                per_tool["tilelang"].append(
+                    run_once("tilelang", name, target, pycache=pycache.name))
                 if triton_python:
-                    per_tool["triton"].append(run_once("triton", name, target, triton_python))
+                    per_tool["triton"].append(
+                        run_once("triton", name, target, triton_python, pycache=pycache.name))
             tl = _median(per_tool["tilelang"])
             tr = _median(per_tool["triton"]) if triton_python else None
             rows.append({"kernel": name, "target": target, "tilelang": tl, "triton": tr,
@@ -243,6 +261,7 @@ def measure(kernels: list[str], targets: list[str], runs: int = 3,
                             for key in ("cubin_s", "ptx_s", "cubin_cpu_s", "ptx_cpu_s")}})
             if progress:
                 progress(f"measured {name} {target}")
+    pycache.cleanup()
     return rows
 
 

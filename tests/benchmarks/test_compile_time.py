@@ -40,3 +40,25 @@ def test_one_tilelang_run_of_the_matmul_example_has_positive_times(tmp_path, cap
     else:
         assert tl["cubin_s"] is None
     assert row["ratio_cubin_s"] is None  # no Triton, no ratio
+
+
+def test_workers_share_a_bytecode_cache_even_where_the_environment_turns_it_off(
+        tmp_path, monkeypatch):
+    """An installed tilelang has its .pyc files: the timed processes must not recompile
+    the package's sources (PYTHONDONTWRITEBYTECODE would make every one of them do so)."""
+    bench = load_benchmark()
+    seen = {}
+
+    class Done:
+        returncode, stdout, stderr = 0, '{"ptx_s": 1.0}\n', ""
+
+    def fake_run(cmd, *, env, **kwargs):
+        seen.update(env)
+        return Done()
+
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    assert bench.run_once("tilelang", "matmul bf16", "sm_80", pycache=str(tmp_path)) == \
+        {"ptx_s": 1.0}
+    assert seen["PYTHONPYCACHEPREFIX"] == str(tmp_path)
+    assert "PYTHONDONTWRITEBYTECODE" not in seen
