@@ -431,10 +431,31 @@ def test_mma(name, needle):
 
 
 def test_mma_packs_element_2i_into_the_low_half():
-    text = emit_llvm(k_ldmatrix_mma(), "sm_80")
-    assert "insertelement <2 x bfloat>" in text and "bitcast <2 x bfloat>" in text
+    k, X = one_tensor()
+    vals = k(th.LdGlobalOp, (bf16,) * 8, dtype=bf16, vec=8, addr=k.slot(X)).results
+    c = [k.const(0.5, f32)] * 4
+    d = k(th.MmaOp, (f32,) * 4, a=vals, b=vals[:4], c=tuple(c)).results
+    k(th.StGlobalOp, addr=k.slot(X), values=tuple(d))
+    text = emit_llvm(k.fn("mma_pack", num_threads=32), "sm_80")
+    assert "bitcast <2 x bfloat>" in text
+    lo = re.search(r'insertelement <2 x bfloat> [^\n]*?, bfloat (%"[^"]+"), i32 0', text).group(1)
+    extracted = re.search(lo.replace(".", r"\.") + r" = extractelement <8 x bfloat> [^,]+, i32 (\d)",
+                          text).group(1)
+    assert extracted == "0"   # element 0 of the load goes to the low half of register 0
     asm = re.search(r'asm\s+"mma[^"]*", "([^"]*)"', text).group(1)
     assert asm == ",".join(["=f"] * 4 + ["r"] * 6 + ["f"] * 4)
+
+
+def test_ldmatrix_registers_go_into_the_mma_as_they_are():
+    """An operand pair that is one ldmatrix register, halves in order, is that register
+    (no unpack-repack for LLVM to fold); any other pair is packed."""
+    text = emit_llvm(k_ldmatrix_mma(), "sm_80")
+    assert "insertelement <2 x bfloat>" not in text
+    ld = re.search(r'(%"[^"]+") = call \{i32, i32, i32, i32\} asm [^\n]*ldmatrix', text).group(1)
+    regs = re.findall(r"(%\S+) = extractvalue \{i32, i32, i32, i32\} " + re.escape(ld), text)
+    mma = re.search(r'asm\s+"mma[^\n]*', text).group(0)
+    args = re.findall(r"i32 (%\S+?)[,)]", mma)
+    assert args == regs + regs[:2]
 
 
 def test_unsupported_mma_types_are_rejected_by_the_verifier():

@@ -57,6 +57,9 @@ class KernelEmitter:
         self.values: dict[str, ir.Value] = dict(scalars)
         self.consts: dict[str, int | float | bool] = {}
         self.strings: dict[str, ir.Value] = {}
+        # id(value) -> (value, i32 register, half): 16-bit values unpacked from a
+        # register (llvm_thread._pack16 repacks such a pair as the register itself)
+        self.halves: dict[int, tuple[ir.Value, ir.Value, int]] = {}
 
     # -- driver --------------------------------------------------------------------
     def run(self) -> None:

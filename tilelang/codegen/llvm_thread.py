@@ -193,10 +193,20 @@ def _cp_async_wait(e: KernelEmitter, op: th.CpAsyncWaitOp) -> None:
 def _unpack16(e: KernelEmitter, word: ir.Value, dt: DType) -> list[ir.Value]:
     """Two 16-bit elements of a b32 register, the low half first."""
     pair = e.b.bitcast(word, ir.VectorType(e.type_of(dt), 2))
-    return [e.b.extract_element(pair, ir.Constant(I32, i)) for i in range(2)]
+    halves = [e.b.extract_element(pair, ir.Constant(I32, i)) for i in range(2)]
+    for i, x in enumerate(halves):
+        e.halves[id(x)] = (x, word, i)
+    return halves
 
 
 def _pack16(e: KernelEmitter, lo: ir.Value, hi: ir.Value) -> ir.Value:
+    # The two halves of one register, in order (an ldmatrix fragment going into an
+    # mma): that register. LLVM would fold the repacking to it; not emitting it keeps
+    # the IR a third smaller for flash attention, and LLVM's time on it shorter.
+    a, b = e.halves.get(id(lo)), e.halves.get(id(hi))
+    if a is not None and b is not None and a[0] is lo and b[0] is hi and a[1] is b[1] \
+            and (a[2], b[2]) == (0, 1):
+        return a[1]
     pair = ir.Constant(ir.VectorType(lo.type, 2), None)
     pair = e.b.insert_element(pair, lo, ir.Constant(I32, 0))
     pair = e.b.insert_element(pair, hi, ir.Constant(I32, 1))
