@@ -27,14 +27,22 @@ def run_pipeline(module: Module, passes: list[tuple[str, PassFn]], *,
     verified = VerifiedOps()   # ops a pass keeps unchanged are not re-verified
     if keep_stages:
         result.stages.append(("input", module))
+    checked: tuple = ()   # the functions of the module verified last
     for name, fn in passes:
         module = fn(module)
-        if verify:
+        # functions are immutable: a pass that kept every one of them (it had nothing
+        # to do) leaves nothing new to verify
+        if verify and not _same(module.functions, checked):
             try:
                 verify_module(module, verified)
             except IRError as e:
                 raise IRError(f"IR is invalid after pass '{name}': {e}") from None
+            checked = tuple(module.functions)
         if keep_stages:
             result.stages.append((name, module))
     result.module = module
     return result
+
+
+def _same(functions: list | tuple, checked: tuple) -> bool:
+    return len(functions) == len(checked) and all(a is b for a, b in zip(functions, checked))
