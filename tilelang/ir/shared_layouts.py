@@ -70,6 +70,85 @@ class Swizzle:
         return f"Swizzle({self.bits}, {self.base}, {self.shift})"
 
 
+@dataclass(frozen=True)
+class BlockSwizzle:
+    """A ``rows x cols`` tile stored as ``cols/block`` column blocks of ``rows x block``
+    elements one after another, each permuted by ``swizzle`` (Hopper's canonical
+    layout for rows wider than one swizzle atom, e.g. ``[2][64][64]`` bf16 atoms with
+    the 128-byte swizzle for a 64 x 128 tile).
+
+    On element offsets of the row-major tile, element ``(r, c)`` moves to
+    ``(c // block) * rows * block + r * block + c % block`` and then ``swizzle``
+    applies. ``rows``, ``cols`` and ``block`` are powers of two, so the move is a
+    permutation of offset bits: the column-block bits go above the row bits. Bits
+    above the tile (leading dimensions such as pipeline stages) are unchanged, so
+    a ring of such tiles keeps each stage's layout. Being a bit permutation, the
+    move is linear over OR: ``move(a | b) == move(a) | move(b)``.
+    """
+
+    rows: int
+    cols: int
+    block: int
+    swizzle: Swizzle
+
+    def __post_init__(self) -> None:
+        for name in ("rows", "cols", "block"):
+            v = getattr(self, name)
+            if v < 1 or v & (v - 1):
+                raise LayoutError(f"{self}: {name} must be a power of two, got {v}")
+        if self.cols <= self.block:
+            raise LayoutError(f"{self}: cols must be wider than one block")
+        if (self.rows * self.block) % self.swizzle.period:
+            raise LayoutError(f"{self}: a block of {self.rows * self.block} elements is not "
+                              f"a multiple of {self.swizzle}'s period")
+
+    is_identity = False
+
+    @property
+    def period(self) -> int:
+        """Offsets move only within aligned tiles of this many elements."""
+        return self.rows * self.cols
+
+    @property
+    def blocks(self) -> int:
+        return self.cols // self.block
+
+    def move_fields(self) -> tuple[int, int, int, int]:
+        """``(block_bits, row_bits, col_bits, tile_bits)``: log2 of block, rows, cols, tile."""
+        lb, lr, lc = (self.block.bit_length() - 1, self.rows.bit_length() - 1,
+                      self.cols.bit_length() - 1)
+        return lb, lr, lc, lr + lc
+
+    def move(self, offset: np.ndarray | int) -> np.ndarray | int:
+        """The column-block move alone (before the atom swizzle)."""
+        lb, lr, lc, lt = self.move_fields()
+        low = offset & ((1 << lb) - 1)
+        blk = (offset >> lb) & (self.blocks - 1)
+        row = (offset >> lc) & (self.rows - 1)
+        return (offset & ~((1 << lt) - 1)) | low | (row << lb) | (blk << (lb + lr))
+
+    def apply(self, offset: np.ndarray | int) -> np.ndarray | int:
+        return self.swizzle.apply(self.move(offset))
+
+    def __str__(self) -> str:
+        return f"BlockSwizzle({self.rows}, {self.cols}, {self.block}, {self.swizzle})"
+
+
+def block_swizzle(rows: int, cols: int, elem_bits: int) -> BlockSwizzle | None:
+    """The Hopper blocked layout of a ``rows x cols`` tile whose rows are wider than
+    128 bytes: 128-byte column blocks under the 128-byte swizzle (TMA's
+    ``SWIZZLE_128B``, wgmma's 128-byte canonical atom), or ``None`` where it does
+    not apply (rows of at most 128 bytes, sizes that are not powers of two, fewer
+    than 8 rows)."""
+    if elem_bits % 8 or elem_bits > 64:
+        return None
+    block = 128 // (elem_bits // 8)
+    if cols <= block or cols & (cols - 1) or rows < 8 or rows & (rows - 1):
+        return None
+    base = (16 // (elem_bits // 8)).bit_length() - 1
+    return BlockSwizzle(rows, cols, block, Swizzle(3, base, 3))
+
+
 class SharedLayout:
     """Base of shared layouts; subclasses are frozen dataclasses."""
 
@@ -124,7 +203,7 @@ class Swizzled(SharedLayout):
     """``swizzle`` applied to the offsets of ``inner``."""
 
     inner: SharedLayout
-    swizzle: Swizzle
+    swizzle: Swizzle | BlockSwizzle
 
     def __post_init__(self) -> None:
         if self.inner.numel % self.swizzle.period:
@@ -148,7 +227,7 @@ def row_major(*shape: int | Sequence[int]) -> RowMajor:
     return RowMajor(tuple(dims))   # type: ignore[arg-type]
 
 
-def swizzled(layout: SharedLayout, swizzle: Swizzle) -> SharedLayout:
+def swizzled(layout: SharedLayout, swizzle: Swizzle | BlockSwizzle) -> SharedLayout:
     """``layout`` with ``swizzle`` applied to its offsets (itself for the identity)."""
     return layout if swizzle.is_identity else Swizzled(layout, swizzle)
 
@@ -159,21 +238,30 @@ def _swizzle(*args: int) -> Swizzle:
     return Swizzle(*args)
 
 
+def _block_swizzle(*args: object) -> BlockSwizzle:
+    if len(args) != 4 or not all(isinstance(a, int) for a in args[:3]) or \
+            not isinstance(args[3], Swizzle):
+        raise LayoutError("BlockSwizzle takes rows, cols, block and a Swizzle")
+    return BlockSwizzle(*args)   # type: ignore[arg-type]
+
+
 def _swizzled(layout: object, swz: object) -> SharedLayout:
-    if not isinstance(layout, SharedLayout) or not isinstance(swz, Swizzle):
+    if not isinstance(layout, SharedLayout) or not isinstance(swz, (Swizzle, BlockSwizzle)):
         raise LayoutError("swizzled takes a shared layout and a Swizzle")
     return Swizzled(layout, swz)   # as printed, even for an identity swizzle
 
 
 SHARED_CONSTRUCTORS: dict[str, Callable] = {
     "row_major": row_major, "swizzled": _swizzled, "Swizzle": _swizzle,
+    "BlockSwizzle": _block_swizzle,
 }
 
 
-def parse_swizzle(text: str) -> Swizzle:
-    """The swizzle written as ``text`` (``str(Swizzle(...))``, as shared types print it)."""
-    result = parse_expr(text, {"Swizzle": _swizzle}, "swizzle")
-    if not isinstance(result, Swizzle):
+def parse_swizzle(text: str) -> Swizzle | BlockSwizzle:
+    """The swizzle written as ``text`` (``str(Swizzle(...))`` or ``str(BlockSwizzle(...))``,
+    as shared types print it)."""
+    result = parse_expr(text, {"Swizzle": _swizzle, "BlockSwizzle": _block_swizzle}, "swizzle")
+    if not isinstance(result, (Swizzle, BlockSwizzle)):
         raise LayoutError(f"{text!r} is not a swizzle")
     return result
 

@@ -131,12 +131,30 @@ def swizzled(L: "_Lowering", swizzle: str, flat: Value) -> Value:
     if not swizzle:
         return flat
     swz = _parse_swizzle(swizzle)
+    if is_blocked(swz):   # a BlockSwizzle: move the column block, then swizzle
+        return swizzled(L, str(swz.swizzle), block_moved(L, swz, flat))
     if swz.is_identity:
         return flat
     mask = ((1 << swz.bits) - 1) << (swz.base + swz.shift)
     moved = L.b.binary("shr", L.b.binary("and", flat, L.b.const(mask, i32)),
                        L.b.const(swz.shift, i32))
     return L.b.binary("xor", flat, moved)
+
+
+def block_moved(L: "_Lowering", swz, flat: Value) -> Value:
+    """``swz.move(flat)`` (``swz``: a ``shared_layouts.BlockSwizzle``) as shifts and
+    masks: the column-block bits of a row-major offset go above the row bits."""
+    b = L.b
+    lb, lr, lc, lt = swz.move_fields()
+
+    def field(shift: int, width_mask: int, to: int) -> Value:
+        v = b.binary("shr", flat, b.const(shift, i32)) if shift else flat
+        v = b.binary("and", v, b.const(width_mask, i32))
+        return b.binary("shl", v, b.const(to, i32)) if to else v
+
+    parts = [b.binary("and", flat, b.const(~((1 << lt) - 1) | ((1 << lb) - 1), i32)),
+             field(lc, swz.rows - 1, lb), field(lb, swz.blocks - 1, lb + lr)]
+    return b.binary("or", b.binary("or", parts[0], parts[1]), parts[2])
 
 
 class SwizzledOffsets:
@@ -156,11 +174,24 @@ class SwizzledOffsets:
     def __init__(self, L: "_Lowering", swizzle: str, lane: Value, exact: bool) -> None:
         self.L, self.lane, self.exact = L, lane, exact
         swz = _parse_swizzle(swizzle) if swizzle else None
+        self.move = None   # a BlockSwizzle's column-block move, applied first
+        if swz is not None and is_blocked(swz):
+            # The move is a bit permutation, so with ``lane`` and ``C`` disjoint,
+            # move(lane + C) = move(lane) + move(C), still disjoint: the XOR split
+            # below works on the moved values.
+            self.move = swz
+            self.lane = lane = block_moved(L, swz, lane) if exact else lane
+            swz = swz.swizzle
         self.swz = None if swz is None or swz.is_identity else swz
         self.parts: dict[int, Value] = {}
 
     def at(self, const: int) -> Value:
         b, s = self.L.b, self.swz
+        if self.move is not None:
+            if not self.exact:
+                return swizzled(self.L, str(self.move),
+                                b.add(self.lane, b.const(const, i32)) if const else self.lane)
+            const = int(self.move.move(const))
         if s is None:
             return b.add(self.lane, b.const(const, i32)) if const else self.lane
         if not self.exact:
@@ -180,8 +211,14 @@ def split_constant(swz, const: int) -> tuple[int, int]:
     return (const & chunk) ^ ((const >> swz.shift) & chunk), const & ~chunk
 
 
+def is_blocked(swz: object) -> bool:
+    """Whether a parsed swizzle annotation is a ``shared_layouts.BlockSwizzle``."""
+    from tilelang.ir.shared_layouts import BlockSwizzle
+    return isinstance(swz, BlockSwizzle)
+
+
 @lru_cache(maxsize=64)
-def _parse_swizzle(text: str):   # -> shared_layouts.Swizzle
+def _parse_swizzle(text: str):   # -> shared_layouts.Swizzle | BlockSwizzle
     from tilelang.ir.shared_layouts import parse_swizzle
     return parse_swizzle(text)
 
