@@ -22,6 +22,10 @@ RUNS = [
     # the default tiles, which take wgmma on sm_90a (lower_wgmma's rule: 16 rows per warp)
     ("matmul", {"M": 150, "N": 140, "K": 70, "BM": 128, "BN": 128}),
     ("flash_attention", {"seq": 80, "head_dim": 64, "BM": 64, "BN": 64, "causal": True}),
+    # 16-byte-multiple rows, so sm_90a loads by TMA; rows of 256 bytes (B's 32 x 128
+    # tile, head dim 128) arrive as 128-byte column blocks that wgmma reads in place
+    ("matmul", {"M": 130, "N": 136, "K": 96, "BM": 128, "BN": 128}),
+    ("flash_attention", {"seq": 80, "head_dim": 128, "BM": 64, "BN": 64, "causal": True}),
 ]
 
 

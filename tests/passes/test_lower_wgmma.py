@@ -85,7 +85,9 @@ def test_matmul_on_sm90a_uses_wgmma_and_sm80_keeps_mma_sync():
 
 
 def test_thread_ir_orders_fences_wgmma_commit_and_wait():
-    k = load_example("matmul").matmul
+    # with tma=False B (32 x 128) keeps its 256-byte row swizzle and is staged; by
+    # default it takes 128-byte column blocks and is read in place
+    k = tl.kernel(load_example("matmul").matmul.fn, num_warps=8, tma=False)
     fn = k.compile(MATMUL_SIG, target="sm_90a").function
     text = print_module(k.compile(MATMUL_SIG, target="sm_90a").module)
     assert "n = 128" in text and "swizzle = 64" in text and "sbo = 512" in text
@@ -162,13 +164,14 @@ def _attention_inputs(seq: int = 100, d: int = 64):
     return q, k, v
 
 
-def _run_attention(monkeypatch, in_place: bool) -> tuple[np.ndarray, Counter]:
+def _run_attention(monkeypatch, in_place: bool, d: int = 64,
+                   off: str = "in_place") -> tuple[np.ndarray, Counter]:
     monkeypatch.setenv("TILELANG_CACHE", "0")
     if not in_place:
-        monkeypatch.setattr(lower_wgmma._Wgmma, "in_place", lambda self, *a, **k: None)
+        monkeypatch.setattr(lower_wgmma._Wgmma, off, lambda self, *a, **k: None)
     mod = load_example("flash_attention")
-    fn = mod.flash_attention.compile(FA_SIG, target="sm_90a", HEAD_DIM=64).function
-    q, k, v = _attention_inputs()
+    fn = mod.flash_attention.compile(FA_SIG, target="sm_90a", HEAD_DIM=d).function
+    q, k, v = _attention_inputs(d=d)
     out = np.zeros_like(q)
     run_threads(fn, (2, 1), [q, k, v, out, np.float32(0.125)])
     return out, Counter(type(op) for op in _walk(fn))
@@ -191,6 +194,41 @@ def test_attention_operands_are_read_in_place_and_staging_agrees(monkeypatch):
     # Q, K and V sit in canonical 128-byte-swizzled buffers: nothing is copied
     assert ops[th.StSharedOp] < staged_ops[th.StSharedOp]
     assert ops[th.LdSharedOp] < staged_ops[th.LdSharedOp]
+
+
+def test_column_blocked_operands_are_read_in_place(monkeypatch):
+    # head dim 128: K and V arrive by TMA as two 128-byte-swizzled column blocks each,
+    # which is wgmma's canonical layout (W = 128, atom columns rows x 128 bytes apart)
+    mod = load_example("flash_attention")
+    seen: list[bool] = []
+    real = lower_wgmma._Wgmma._in_place_blocked
+    with monkeypatch.context() as m:
+        m.setattr(lower_wgmma._Wgmma, "_in_place_blocked",
+                  lambda self, *a: seen.append(real(self, *a) is not None) or real(self, *a))
+        got, ops = _run_attention(m, in_place=True, d=128)
+    with monkeypatch.context() as m:
+        staged, staged_ops = _run_attention(m, in_place=False, d=128, off="_in_place_blocked")
+    assert seen and all(seen)
+    q, k, v = _attention_inputs(d=128)
+    ref = mod.reference(q, k, v, 0.125, False)
+    for out in (got, staged):
+        err = np.max(np.abs(out.astype(np.float64) - ref)) / np.max(np.abs(ref))
+        assert err <= 2e-2
+    assert ops[th.StSharedOp] < staged_ops[th.StSharedOp]
+    assert ops[th.LdSharedOp] < staged_ops[th.LdSharedOp]
+
+
+def test_matmul_default_tiles_read_both_operands_in_place(monkeypatch):
+    # A (128 x 32, 64-byte swizzle) and B (32 x 128: two 128-byte column blocks, N-major)
+    monkeypatch.setenv("TILELANG_CACHE", "0")
+    placed: list[bool] = []
+    real = lower_wgmma._Wgmma.in_place
+    monkeypatch.setattr(lower_wgmma._Wgmma, "in_place",
+                        lambda self, *a, **kw: placed.append(real(self, *a, **kw) is not None)
+                        or real(self, *a, **kw))
+    k = load_example("matmul").matmul
+    k.compile(MATMUL_SIG, target="sm_90a")
+    assert placed == [True, True]
 
 
 # -- operands from registers, transposed, and N-major B of several atoms --------------

@@ -13,6 +13,7 @@ from tilelang.ir import ops, tma_ops as tma
 from tilelang.ir import thread_ops as th
 from tilelang.ir.tma_staging_ops import TmaCopyOp
 from tilelang.ir.types import SharedType, bf16, f16
+from tilelang.ir.printer import print_module
 from tilelang.ir.tma_staging_ops import tma_swizzle_mode
 from tilelang.ir.values import Function, Module
 from dataclasses import replace
@@ -100,6 +101,11 @@ def test_loops_tma_cannot_load_are_left_alone(text):
     ((16, 16), "Swizzle(1, 3, 3)", 32), ((16, 16), "", 0), ((32, 128), "", 0),
     ((32, 128), "Swizzle(3, 3, 4)", None), ((64, 128), "Swizzle(3, 3, 3)", None),
     ((16, 4), "", None), ((8, 512), "", None),
+    # rows wider than 128 bytes as 128-byte column blocks: one 128-byte-swizzled box each
+    ((32, 128), "BlockSwizzle(32, 128, 64, Swizzle(3, 3, 3))", 128),
+    ((1, 1, 64, 256), "BlockSwizzle(64, 256, 64, Swizzle(3, 3, 3))", 128),
+    ((32, 128), "BlockSwizzle(32, 128, 32, Swizzle(2, 3, 3))", None),   # 64-byte blocks
+    ((64, 128), "BlockSwizzle(32, 128, 64, Swizzle(3, 3, 3))", None),   # another tile
 ])
 def test_tma_swizzle_mode_matches_the_buffer_layout(shape, swizzle, mode):
     assert tma_swizzle_mode(SharedType(shape, bf16, swizzle)) == mode
@@ -159,16 +165,56 @@ def test_swizzled_tma_buffers_are_aligned_to_the_pattern():
     assert offsets and all(off % 1024 == 0 for off in offsets)
 
 
-def test_buffers_tma_cannot_fill_keep_cp_async_in_the_same_ring():
-    # B's rows of 128 bf16 (256 bytes) are wider than any TMA swizzle: cp.async
+@pytest.mark.parametrize("shape, blocked", [
+    ((32, 128), "BlockSwizzle(32, 128, 64, Swizzle(3, 3, 3))"),
+    ((1, 1, 64, 256), "BlockSwizzle(64, 256, 64, Swizzle(3, 3, 3))"),
+    ((64, 64), None),                      # rows of 128 bytes: one box already fits
+    ((32, 96), None),                      # not a power of two
+    ((4, 128), None),                      # fewer than 8 rows
+    ((2, 32, 128), None),                  # a leading dimension that is not 1
+])
+def test_blocked_type_for_rows_wider_than_a_swizzle_atom(shape, blocked):
+    from tilelang.passes.pipeline_tma import blocked_type
+    t = SharedType(shape, bf16, "Swizzle(3, 3, 4)" if shape[-1] > 64 else "Swizzle(3, 3, 3)")
+    got = blocked_type(t)
+    assert (got.swizzle if got is not None else None) == blocked
+
+
+def _copies(module: Module) -> list[TmaCopyOp]:
+    return [op for op in ops.walk(module.function().body) if isinstance(op, TmaCopyOp)]
+
+
+def test_wide_rows_become_column_blocks_read_through_the_blocked_layout():
+    # B's rows of 128 bf16 (256 bytes) are wider than any TMA swizzle: the ring, the
+    # copies and the body's readers all take the blocked layout, and B is two boxes
+    blocked = "BlockSwizzle(32, 128, 64, Swizzle(3, 3, 3))"
     module = _tma_module(BN=128, BK=32)
+    assert {op.dst.type.swizzle for op in _copies(module)} == {"Swizzle(2, 3, 3)", blocked}
+    text = print_module(module)
+    assert f'shared<3x32x128xbf16, swizzle = "{blocked}">' in text        # the ring
+    # every use of a B stage inside the loop sees the blocked annotation
+    uses = [v for op in ops.walk(module.function().body) if not isinstance(op, TmaCopyOp)
+            for v in op.operand_values() if isinstance(v.type, SharedType)
+            and v.type.shape == (32, 128)]
+    assert uses and {v.type.swizzle for v in uses} == {blocked}
     fn = run_passes(module, LOWER).function()
-    assert thread_ops_of(fn, tma.TmaLoadOp) and thread_ops_of(fn, th.CpAsyncOp)
-    M, N, K = 40, 136, 104
+    loads = thread_ops_of(fn, tma.TmaLoadOp)
+    assert not thread_ops_of(fn, th.CpAsyncOp)
+    boxes = sorted({(op.box, op.swizzle) for op in loads})
+    assert boxes == [((32, 32), 64), ((32, 64), 128)]        # A: one box, B: 32 x 64 boxes
+    # every fill (2 prologue stages, 1 refill per iteration) has one A box and two B boxes
+    assert sum(op.box == (32, 64) for op in loads) == 2 * sum(op.box == (32, 32)
+                                                               for op in loads)
+
+
+@pytest.mark.parametrize("M, N, K", [(40, 136, 104), (128, 256, 96)])
+def test_column_block_tma_runs_exactly_in_the_emulator(M, N, K):
+    # mma.sync reads the blocked B through ldmatrix; edge tiles read zeros past N
+    module = _tma_module(BN=128, BK=32)
     rng = np.random.default_rng(5)
     a, b = random_bf16(rng, (M, K)), random_bf16(rng, (K, N))
     got = np.zeros((M, N), np.float32)
-    emulate(module, (2, 2), [a, b, got])
+    emulate(module, (-(-M // 32), -(-N // 128)), [a, b, got])
     np.testing.assert_allclose(got, a.astype(np.float64) @ b.astype(np.float64),
                                rtol=1e-4, atol=1e-3)
 

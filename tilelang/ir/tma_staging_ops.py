@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from math import prod
 from typing import ClassVar
 
 from tilelang.ir.ops import Op, Trait, attr, operand, operands, register_ops
@@ -52,7 +53,9 @@ def tma_swizzle_mode(t: SharedType) -> int | None:
         return 0 if row % 16 == 0 and t.shape[-1] <= 256 else None
     m = _SWIZZLE_RE.fullmatch(t.swizzle)
     if m is None:
-        return None
+        blk = _block_swizzle(t)
+        # one 128-byte-swizzled box per column block (``tma_boxes``)
+        return 128 if blk is not None and tma_boxes(t) is not None else None
     bits, base, shift = map(int, m.groups())
     if bits == 0:
         return 0 if row % 16 == 0 and t.shape[-1] <= 256 else None
@@ -60,6 +63,36 @@ def tma_swizzle_mode(t: SharedType) -> int | None:
     if shift != 3 or (1 << base) * size != 16 or mode not in (32, 64, 128) or row != mode:
         return None
     return mode
+
+
+def _block_swizzle(t: SharedType):   # -> shared_layouts.BlockSwizzle | None
+    if not t.swizzle.startswith("BlockSwizzle("):
+        return None
+    from tilelang.ir.shared_layouts import BlockSwizzle, parse_swizzle
+    swz = parse_swizzle(t.swizzle)
+    return swz if isinstance(swz, BlockSwizzle) else None
+
+
+def tma_boxes(t: SharedType) -> tuple[tuple[int, ...], int, int] | None:
+    """How a TMA load fills a buffer of type ``t``: ``(box, blocks, block_bytes)``.
+
+    A row-major (possibly swizzled) buffer is one box of its own shape. A buffer with
+    a ``BlockSwizzle`` annotation (rows wider than 128 bytes) is ``blocks`` boxes of
+    ``rows x block`` elements under the 128-byte swizzle: box ``j`` reads tensor
+    columns ``[j * block, (j + 1) * block)`` of the tile and lands ``j * block_bytes``
+    bytes after the buffer's start. ``None`` where the annotation does not match the
+    buffer's last two dimensions or the 128-byte swizzle.
+    """
+    blk = _block_swizzle(t)
+    if blk is None:
+        return tuple(t.shape), 1, 0
+    size = t.dtype.bits // 8
+    swz = blk.swizzle
+    if t.rank < 2 or tuple(t.shape[-2:]) != (blk.rows, blk.cols) or size == 0 or \
+            blk.block * size != 128 or (swz.bits, swz.shift) != (3, 3) or \
+            (1 << swz.base) * size != 16 or prod(t.shape[:-2]) != 1:
+        return None
+    return (*t.shape[:-1], blk.block), blk.blocks, blk.rows * blk.block * size
 
 
 def _check_bars(op: Op, bars: object) -> None:
@@ -169,4 +202,5 @@ TMA_STAGING_OPS: tuple[type[Op], ...] = (
 
 register_ops(TMA_STAGING_OPS)
 
-__all__ = [c.__name__ for c in TMA_STAGING_OPS] + ["TMA_STAGING_OPS", "tma_swizzle_mode"]
+__all__ = [c.__name__ for c in TMA_STAGING_OPS] + ["TMA_STAGING_OPS", "tma_boxes",
+                                                   "tma_swizzle_mode"]

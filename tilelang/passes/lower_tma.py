@@ -64,10 +64,20 @@ def lower_copy(L: "_Lowering", op: ts.TmaCopyOp) -> None:
     dst = L.val(op.dst)
     mode = ts.tma_swizzle_mode(op.dst.type)
     assert mode is not None  # TmaCopyOp.verify
+    boxes = ts.tma_boxes(op.dst.type)
+    assert boxes is not None  # TmaCopyOp.verify
+    box, blocks, block_bytes = boxes
     coords = tuple(L.b.cast(L.val(v), i32) for v in op.offsets)
-    L.b.emit0(tma.TmaLoadOp, box=tuple(op.dst.type.shape), swizzle=mode,
-              tensor=L.val(op.tensor), dst=dst.base(L.b), bar=_bar(L, op.bars, op.stage),
-              coords=coords, pred=_elect(L))
+    base, bar, elect = dst.base(L.b), _bar(L, op.bars, op.stage), _elect(L)
+    # A blocked buffer (rows wider than 128 bytes) is filled by one box per 128-byte
+    # column block, all from the same tensor map: block j starts j * block_bytes
+    # into the buffer and reads the tile's columns from j * box[-1] on.
+    for j in range(blocks):
+        at = coords if j == 0 else (*coords[:-1],
+                                    L.b.add(coords[-1], L.b.const(j * box[-1], i32)))
+        dst_j = base if j == 0 else L.b.add(base, L.b.const(j * block_bytes, i32))
+        L.b.emit0(tma.TmaLoadOp, box=box, swizzle=mode, tensor=L.val(op.tensor), dst=dst_j,
+                  bar=bar, coords=at, pred=elect)
 
 
 def lower_wait(L: "_Lowering", op: ts.MbarrierWaitRingOp) -> None:

@@ -35,7 +35,10 @@ on byte addresses), 8-line groups ``8 W`` bytes apart.
 * A shared operand whose buffer already is canonical (its rows exactly ``W``
   bytes, its swizzle ``Swizzle(log2(W/16), 3, 3)``, placed at a multiple of
   ``8 W``) is read in place: A and a B stored N x K K-major, a B stored K x N
-  N-major.
+  N-major. So is a buffer of 128-byte column blocks (``BlockSwizzle(lines, line,
+  64, Swizzle(3, 3, 3))``, what ``pipeline-tma`` gives rows wider than 128 bytes
+  on Hopper): its blocks are the atom columns of ``W = 128``, ``lines x 128``
+  bytes apart, exactly the layout staging would write.
 * Anything else is staged into the scratch area (shared offset 0) with the
   widest swizzle its lines allow: a buffer 16 bytes per thread and step (a B
   stored K x N goes N-major, so it needs no transpose, unless N is not a multiple
@@ -57,6 +60,7 @@ rest of the program reads.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import prod
 from typing import TYPE_CHECKING, Any
 
 from tilelang.errors import IRError
@@ -180,19 +184,39 @@ class _Wgmma:
         layout: the operand row-major with rows of exactly ``W`` bytes and the buffer's
         swizzle ``Swizzle(log2(W/16), 3, 3)`` (the same permutation on 16-bit elements),
         placed at a multiple of ``8 W`` bytes."""
-        from tilelang.passes.lower_layouts import _parse_swizzle
+        from tilelang.passes.lower_layouts import _parse_swizzle, is_blocked
         from tilelang.passes.shared_operands import SharedOperand
         if not isinstance(x, SharedOperand) or x.type.dtype.bits != 16:
             return None
         line = self.n if n_major else self.k            # elements per buffer row
         w = 2 * line
-        if w not in (32, 64, 128) or not x.buf.type.swizzle:
+        if not x.buf.type.swizzle:
             return None
         swz = _parse_swizzle(x.buf.type.swizzle)
+        if is_blocked(swz):
+            return self._in_place_blocked(x, swz, rows, line, n_major)
+        if w not in (32, 64, 128):
+            return None
         if (swz.bits, swz.base, swz.shift) != (w.bit_length() - 5, 3, 3) or \
                 x.buf.static_offset % (8 * w) or rows % 8:
             return None
         return _Operand(x.buf.base(self.B), w, n_major, rows * w if not n_major else self.k * w)
+
+    def _in_place_blocked(self, x: Any, blk: Any, rows: int, line: int,
+                          n_major: bool) -> _Operand | None:
+        """A buffer of 128-byte column blocks (``shared_layouts.BlockSwizzle`` with the
+        128-byte swizzle) is the canonical layout with ``W = 128`` as it stands: block
+        ``j`` is atom column ``j`` (K-major: K elements ``64j..``, the block's rows the
+        operand's rows; N-major: N elements ``64j..``, its rows the K rows), ``rows x
+        128`` bytes apart, which is the stride ``stage`` would use too."""
+        lines = self.k if n_major else rows              # buffer rows: K, or M / N
+        swz = blk.swizzle
+        if (blk.rows, blk.cols) != (lines, line) or blk.block != 64 or \
+                (swz.bits, swz.base, swz.shift) != (3, 3, 3) or \
+                prod(x.buf.type.shape) != lines * line or x.buf.static_offset % 1024 or \
+                lines % 8:
+            return None
+        return _Operand(x.buf.base(self.B), 128, n_major, lines * 128)
 
     def stage(self, x: Any, base: int, rows: int, n_major: bool, is_a: bool) -> _Operand:
         """Write operand ``x`` into scratch at ``base`` in the canonical layout: K-major

@@ -40,6 +40,20 @@ Copies of iterations past the trip count are not issued and never waited for.
 Swizzled TMA buffers need their base aligned to the swizzle's repeat: the pass
 records the largest such alignment as the function attribute ``shared_align``,
 which ``allocate-shared`` and ``lower-to-threads`` honour.
+
+Rows wider than 128 bytes (a 32 x 128 bf16 B tile, head dim 128) fit no TMA
+swizzle as a row-major buffer. Such a copy's buffer, ring and readers take the
+blocked type of ``blocked_type``: ``shared_layouts.BlockSwizzle``, 128-byte
+column blocks, each a ``rows x 128``-byte atom under the 128-byte swizzle, one
+after another. ``lower-tma`` fills it with one box per block from the same tensor
+map (box width 128 bytes, the last coordinate ``j * block`` further), and
+``lower-wgmma`` reads it in place. Every other swizzled buffer of the function
+with such rows (attention's Q, loaded before the loop; or a cp.async ring when
+the tensor lacks the TMA facts) takes the blocked type too, so wgmma reads it in
+place as well. Each reader and writer computes addresses from the annotation
+(``lower_layouts.swizzled``), and the blocked layout is as free of bank
+conflicts as the row swizzle it replaces, so mma.sync and plain loads work
+unchanged.
 """
 
 from __future__ import annotations
@@ -48,12 +62,13 @@ from dataclasses import replace
 from math import prod
 
 from tilelang.ir import ops as o
-from tilelang.ir.rewrite import map_operands, map_regions
+from tilelang.ir.rewrite import map_operands, map_regions, substitute
 from tilelang.ir.staging_ops import AsyncCommitOp, AsyncWaitOp, SharedSliceOp
 from tilelang.ir.tma_staging_ops import (
     MbarrierExpectOp, MbarrierInitRingOp, MbarrierInvalRingOp, MbarrierWaitRingOp, TmaCopyOp,
-    tma_swizzle_mode,
+    tma_boxes, tma_swizzle_mode,
 )
+from tilelang.ir.shared_layouts import block_swizzle
 from tilelang.ir.types import SharedType, TensorType, i64
 from tilelang.ir.values import Block, Function, Module, Value
 from tilelang.passes.names import Namer
@@ -92,6 +107,19 @@ def tma_eligible(copy: o.CopyOp) -> bool:
     return prod(dt.shape) * (dt.dtype.bits // 8) % (8 * mode or 128) == 0
 
 
+def blocked_type(t: SharedType) -> SharedType | None:
+    """``t`` laid out as 128-byte-swizzled column blocks (``shared_layouts.BlockSwizzle``)
+    when its rows are wider than 128 bytes and no TMA swizzle mode fits it as it is;
+    otherwise ``None``. Every reader computes addresses from the annotation, and the
+    blocked layout is as free of bank conflicts for ldmatrix rows and 16-byte
+    accesses as the row swizzle it replaces (the same XOR of the chunk with the
+    row), so the buffer's consumers are unaffected."""
+    if t.rank < 2 or prod(t.shape[:-2]) != 1 or tma_swizzle_mode(t) is not None:
+        return None   # (leading unit dimensions: a 2-D window of a 4-D tensor)
+    blk = block_swizzle(t.shape[-2], t.shape[-1], t.dtype.bits)
+    return None if blk is None else SharedType(t.shape, t.dtype, str(blk))
+
+
 def _function(fn: Function) -> Function:
     namer = Namer(fn)
     consts = {op.result.name: op.value for op in o.walk(fn.body)
@@ -99,11 +127,32 @@ def _function(fn: Function) -> Function:
     align = [128]
     boxes: dict[str, tuple] = {}
     body = _block(fn.body, namer, consts, align, boxes)
-    if body == fn.body:
+    wide = {op.result.name: blocked_type(op.result.type) for op in o.walk(body)
+            if isinstance(op, o.AllocSharedOp) and op.result.type.swizzle and
+            not op.result.type.swizzle.startswith("BlockSwizzle(")}
+    wide = {n: Value(n, t) for n, t in wide.items() if t is not None}
+    if wide:
+        # Other operand buffers with rows wider than 128 bytes (attention's Q, loaded
+        # once before the loop) take the same blocked layout, so wgmma reads them in
+        # place as well; their copies and readers follow the annotation.
+        body = substitute(_retype_allocs(body, wide), wide)
+        align[0] = max(align[0], 1024)
+    if body == fn.body and not wide:
         return fn
     attrs = [(k, v) for k, v in fn.attrs if k != ALIGN_ATTR]
     attrs.append((ALIGN_ATTR, max(align[0], shared_align(fn, 128))))
     return replace(fn, body=body, attrs=tuple(attrs))
+
+
+def _retype_allocs(block: Block, wide: dict[str, Value]) -> Block:
+    """``block`` with the buffers named in ``wide`` allocated with their new types."""
+    out = []
+    for op in block.ops:
+        op = map_regions(op, lambda b: _retype_allocs(b, wide))
+        if isinstance(op, o.AllocSharedOp) and op.result.name in wide:
+            op = replace(op, results=(wide[op.result.name],))
+        out.append(op)
+    return Block(block.args, tuple(out))
 
 
 def _block(block: Block, namer: Namer, consts: dict[str, object], align: list[int],
@@ -127,6 +176,7 @@ class _TmaPipeliner(_Pipeliner):
         self.align = align
         self.boxes = boxes   # tensor -> (box, swizzle) of its TMA loads in this function
         self.tma: set[int] = set()
+        self.retyped: dict[str, SharedType] = {}   # buffer -> its blocked type
         self.has_async = False
         self.bars: Value | None = None
 
@@ -134,21 +184,29 @@ class _TmaPipeliner(_Pipeliner):
         copies = self.eligible()
         tma = []
         for c in copies:
+            wide = blocked_type(c.dst.type)
+            t = c.dst.type
+            if wide is not None and tma_eligible(replace(c, dst=Value(c.dst.name, wide))):
+                t = wide
             # one tensor map per tensor: all its TMA loads share one box and swizzle
-            key = (c.dst.type.shape, tma_swizzle_mode(c.dst.type))
-            if tma_eligible(c) and self.boxes.setdefault(c.tensor.name, key) == key:
+            boxes = tma_boxes(t)
+            key = (boxes[0] if boxes else t.shape, tma_swizzle_mode(t))
+            if (t is wide or tma_eligible(c)) and \
+                    self.boxes.setdefault(c.tensor.name, key) == key:
                 tma.append(c)
+                if t is wide:
+                    self.retyped[c.dst.name] = wide
         if not tma:
             return [self.loop]  # the pipeline pass's cp.async ring
         self.tma = {id(c) for c in tma}
         self.has_async = len(tma) < len(copies)
         for c in tma:
-            mode = tma_swizzle_mode(c.dst.type) or 0
+            mode = tma_swizzle_mode(self._type(c)) or 0
             self.align[0] = max(self.align[0], 8 * mode)
         before: list[o.Op] = []
         rings = {}
         for c in copies:
-            st: SharedType = c.dst.type
+            st: SharedType = self._type(c)
             ring = self.namer.fresh(SharedType((self.S, *st.shape), st.dtype, st.swizzle),
                                     f"{c.dst.name}_ring")
             before.append(o.AllocSharedOp(results=(ring,), loc=c.loc))
@@ -165,6 +223,10 @@ class _TmaPipeliner(_Pipeliner):
         after: list[o.Op] = [AsyncWaitOp(loc=self.loc, pending=0)] if self.has_async else []
         after.append(MbarrierInvalRingOp(loc=self.loc, bars=self.bars))
         return [*before, replace(self.loop, body=body), *after]
+
+    def _type(self, copy: o.CopyOp) -> SharedType:
+        """The type ``copy``'s buffer gets: its own, or its blocked one."""
+        return self.retyped.get(copy.dst.name, copy.dst.type)
 
     def _tma_body(self, copies: list[o.CopyOp], rings: dict[str, Value]) -> Block:
         S, iv = self.S, self.iv
@@ -185,10 +247,16 @@ class _TmaPipeliner(_Pipeliner):
             if id(op) in removed:
                 continue
             if isinstance(op, o.AllocSharedOp) and op.result.name in drop:
-                ops.append(SharedSliceOp(results=op.results, loc=op.loc,
-                                         src=rings[op.result.name], index=stage))
+                name = op.result.name
+                res = (Value(name, self.retyped[name]),) if name in self.retyped else op.results
+                ops.append(SharedSliceOp(results=res, loc=op.loc,
+                                         src=rings[name], index=stage))
                 continue
             ops.append(op)
+        if self.retyped:
+            # the body's readers address a blocked buffer through its new annotation
+            ops = list(substitute(Block((), tuple(ops)),
+                                  {n: Value(n, t) for n, t in self.retyped.items()}).ops)
         tail: list[o.Op] = []
         iv_n = self.binary(tail, "add", iv, self._times_step(tail, S - 1))
         it_n = iv_n if it is iv else self.binary(tail, "add", it, self.const(tail, S - 1))
@@ -214,7 +282,7 @@ class _TmaPipeliner(_Pipeliner):
                 then.append(replace(map_operands(op, lambda v: mapping.get(v.name, v)),
                                     results=new))
                 mapping.update({r.name: n for r, n in zip(op.results, new)})
-            dst = self._emit(then, SharedSliceOp, c.dst.type, c.dst.name, src=rings[c.dst.name],
+            dst = self._emit(then, SharedSliceOp, self._type(c), c.dst.name, src=rings[c.dst.name],
                              index=stage)
             moved = map_operands(c, lambda v: mapping.get(v.name, v))
             if id(c) in self.tma:
@@ -229,4 +297,5 @@ class _TmaPipeliner(_Pipeliner):
             out.append(AsyncCommitOp(loc=self.loc))
 
 
-__all__ = ["ALIGN_ATTR", "OPTION_ATTR", "TMA_ATTR", "run", "shared_align", "tma_eligible"]
+__all__ = ["ALIGN_ATTR", "OPTION_ATTR", "TMA_ATTR", "blocked_type", "run", "shared_align",
+           "tma_eligible"]
