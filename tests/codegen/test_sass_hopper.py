@@ -53,3 +53,13 @@ def test_fallback_shapes_keep_hmma_on_sm90a():
     require_tools()
     text, _ = _assembled("matmul", BM=64, BN=64)
     assert sass.count(text, "HGMMA") == 0 and sass.count(text, "HMMA") > 0
+
+
+@pytest.mark.slow
+def test_head_dim_128_on_one_warpgroup_has_no_spills():
+    # Q, K and V read in place as 128-byte column blocks leave no staging addresses
+    # live beside the 128 accumulator registers of O
+    require_tools()
+    text, result = _assembled("attention-d128", BM=128)
+    assert sass.count(text, "HGMMA") == 24 and sass.count(text, "UTMALDG") > 0
+    assert sass.count(text, "LDGSTS") == 0 and result.spill_bytes == 0, result.log
