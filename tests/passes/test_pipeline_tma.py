@@ -207,14 +207,18 @@ def test_wide_rows_become_column_blocks_read_through_the_blocked_layout():
                                                                for op in loads)
 
 
-@pytest.mark.parametrize("M, N, K", [(40, 136, 104), (128, 256, 96)])
-def test_column_block_tma_runs_exactly_in_the_emulator(M, N, K):
-    # mma.sync reads the blocked B through ldmatrix; edge tiles read zeros past N
-    module = _tma_module(BN=128, BK=32)
+@pytest.mark.parametrize("M, N, K, BN", [(40, 136, 104, 128), (128, 256, 96, 128),
+                                         (32, 264, 64, 256)])
+def test_column_block_tma_runs_exactly_in_the_emulator(M, N, K, BN):
+    # mma.sync reads the blocked B through ldmatrix; edge tiles read zeros past N;
+    # 512-byte rows are four blocks (a box per block: the tile is wider than a box)
+    module = _tma_module(BN=BN, BK=32)
+    fn = run_passes(module, LOWER).function()
+    assert {op.box for op in thread_ops_of(fn, tma.TmaLoadOp)} == {(32, 32), (32, 64)}
     rng = np.random.default_rng(5)
     a, b = random_bf16(rng, (M, K)), random_bf16(rng, (K, N))
     got = np.zeros((M, N), np.float32)
-    emulate(module, (-(-M // 32), -(-N // 128)), [a, b, got])
+    emulate(module, (-(-M // 32), -(-N // BN)), [a, b, got])
     np.testing.assert_allclose(got, a.astype(np.float64) @ b.astype(np.float64),
                                rtol=1e-4, atol=1e-3)
 

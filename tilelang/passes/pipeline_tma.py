@@ -99,10 +99,10 @@ def tma_eligible(copy: o.CopyOp) -> bool:
         return False
     if not (tt.aligned and tt.unit_stride and tt.divisible) or not 1 <= tt.rank <= 5:
         return False
-    if tt.dtype.bits % 8 or dt.rank != tt.rank or max(dt.shape) > MAX_BOX:
+    if tt.dtype.bits % 8 or dt.rank != tt.rank:
         return False
-    mode = tma_swizzle_mode(dt)
-    if mode is None:
+    mode, boxes = tma_swizzle_mode(dt), tma_boxes(dt)
+    if mode is None or boxes is None or max(boxes[0]) > MAX_BOX:   # (a block's box)
         return False
     return prod(dt.shape) * (dt.dtype.bits // 8) % (8 * mode or 128) == 0
 
