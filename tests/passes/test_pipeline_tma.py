@@ -13,6 +13,7 @@ from tilelang.ir import ops, tma_ops as tma
 from tilelang.ir import thread_ops as th
 from tilelang.ir.tma_staging_ops import TmaCopyOp
 from tilelang.ir.types import SharedType, bf16, f16
+from tilelang.ir.parser import parse_module
 from tilelang.ir.printer import print_module
 from tilelang.ir.tma_staging_ops import tma_swizzle_mode
 from tilelang.ir.values import Function, Module
@@ -192,6 +193,7 @@ def test_wide_rows_become_column_blocks_read_through_the_blocked_layout():
     assert {op.dst.type.swizzle for op in _copies(module)} == {"Swizzle(2, 3, 3)", blocked}
     text = print_module(module)
     assert f'shared<3x32x128xbf16, swizzle = "{blocked}">' in text        # the ring
+    assert print_module(parse_module(text)) == text                        # parses back
     # every use of a B stage inside the loop sees the blocked annotation
     uses = [v for op in ops.walk(module.function().body) if not isinstance(op, TmaCopyOp)
             for v in op.operand_values() if isinstance(v.type, SharedType)

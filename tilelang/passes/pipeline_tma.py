@@ -11,8 +11,9 @@ A loop is rewritten when it has eligible copies (the ``pipeline`` pass's rules)
 of which at least one may be a TMA load: its tensor is known 16-byte aligned
 with a unit inner stride and 16-byte-multiple strides (the ``aligned``,
 ``unit_stride`` and ``divisible`` facts), its element size is whole bytes, the
-buffer's shape is a box (every dimension at most 256) and the buffer's swizzle
-is one a TMA swizzle mode produces (``tma_swizzle_mode``), with each stage a
+buffer's box (its shape, or one column block of a blocked buffer: see below)
+has every dimension at most 256 and the buffer's swizzle is one a TMA swizzle
+mode produces (``tma_swizzle_mode``), with each stage a
 multiple of the mode's repeat (``8 * mode`` bytes, 128 when unswizzled). A
 tensor has one tensor map, so its TMA loads in a function share one box and
 swizzle (the first decides; later copies with another box stay cp.async). The
