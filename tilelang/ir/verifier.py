@@ -13,12 +13,21 @@ class VerifiedOps:
     pipeline (the SSA, dominance and terminator checks still run every time)."""
 
     def __init__(self) -> None:
-        self._ops: dict[int, Op] = {}   # holding the op keeps its id from being reused
+        # id(op) -> (op, its operands' names, its regions); holding the op keeps its
+        # id from being reused, and the structure is read once per op, not per pass
+        self._ops: dict[int, tuple[Op, tuple[str, ...], tuple[Block, ...]]] = {}
 
-    def check(self, op: Op) -> None:
-        if id(op) not in self._ops:
-            op.verify()
-            self._ops[id(op)] = op
+    def structure(self, op: Op) -> tuple[tuple[str, ...], tuple[Block, ...], bool]:
+        """(operand names, regions, whether ``op.verify()`` passed already)."""
+        entry = self._ops.get(id(op))
+        if entry is not None:
+            return entry[1], entry[2], True
+        return tuple(v.name for v in op.operand_values()), op.regions(), False
+
+    def checked(self, op: Op, names: tuple[str, ...], regions: tuple[Block, ...]) -> None:
+        """Run ``op.verify()`` and remember that it passed."""
+        op.verify()
+        self._ops[id(op)] = (op, names, regions)
 
 
 def verify_module(module: Module, verified: VerifiedOps | None = None) -> None:
@@ -53,26 +62,32 @@ def _verify_block(block: Block, visible: frozenset[str], defined: set[str], fn: 
         for a in block.args:
             _define(a, defined, fn)
             scope.add(a.name)
+    last = len(block.ops) - 1
+    terminator = Trait.TERMINATOR
     for i, op in enumerate(block.ops):
-        for v in op.operand_values():
-            if v.name not in scope:
+        # this loop runs for every op after every pass: the checks are inlined
+        names, regions, done = verified.structure(op)
+        for name in names:
+            if name not in scope:
                 where = f" at {op.loc}" if op.loc else ""
-                raise IRError(f"function {fn}: {op.NAME}{where} uses %{v.name} "
+                raise IRError(f"function {fn}: {op.NAME}{where} uses %{name} "
                               f"before it is defined")
-        is_last = i == len(block.ops) - 1
-        if op.has_trait(Trait.TERMINATOR) and not is_last:
+        if i != last and terminator in op.TRAITS:
             raise IRError(f"function {fn}: {op.NAME} must be the last op of its block")
         if top_level and isinstance(op, YieldOp):
             raise IRError(f"function {fn}: tl.yield outside a region")
-        verified.check(op)
-        regions = op.regions()
+        if not done:
+            verified.checked(op, names, regions)
         if regions:  # regions see what is defined before their op
             frozen = frozenset(scope)
             for r in regions:
                 _verify_block(r, frozen, defined, fn, verified)
         for r in op.results:
-            _define(r, defined, fn)
-            scope.add(r.name)
+            name = r.name
+            if name in defined:
+                raise IRError(f"function {fn}: %{name} is defined twice")
+            defined.add(name)
+            scope.add(name)
     if top_level and (not block.ops or not block.ops[-1].has_trait(Trait.TERMINATOR)):
         raise IRError(f"function {fn}: body must end with tl.return")
 
