@@ -446,3 +446,20 @@ def test_every_unary_op_and_cast_of_a_constant(dt):
             %r = tl.cast(value = %c) : {dst}
             tl.print(values = [%r])
             """, params=f"%x: {dt}"), dt)
+
+
+def test_new_constants_take_the_first_free_name_of_their_value():
+    # %k3_i32_1 exists: the shifts get k3_i32_0, then k3_i32_2 and k3_i32_3
+    before = kernel("""
+    %k3_i32_1 = tl.constant() {value = 5} : i32
+    %eight = tl.constant() {value = 8} : i32
+    %a = tl.binary(lhs = %x, rhs = %eight) {fn = "mul"} : i32
+    %b = tl.binary(lhs = %y, rhs = %eight) {fn = "mul"} : i32
+    %c = tl.binary(lhs = %k3_i32_1, rhs = %x) {fn = "mul"} : i32
+    %d = tl.binary(lhs = %c, rhs = %eight) {fn = "mul"} : i32
+    tl.print(values = [%a, %b, %d])
+    """)
+    out = apply(before)
+    shifts = [line.split("rhs = %")[1].split(")")[0] for line in out.splitlines()
+              if '{fn = "shl"}' in line]
+    assert shifts == ["k3_i32_0", "k3_i32_2", "k3_i32_3"]

@@ -163,6 +163,7 @@ class _Simplifier:
         self.consts: dict[str, int | float] = {}
         self.subst: dict[str, Value] = {}
         self.names = {p.name for p in fn.params}
+        self.probe: dict[str, int] = {}   # name prefix -> the first suffix not yet tried
         for op in o.walk(fn.body):
             self.names.update(r.name for r in op.results)
             for region in op.regions():
@@ -205,10 +206,14 @@ class _Simplifier:
 
     def new_const(self, value: int, dt: DType, loc: Any) -> Value:
         """Emit a fresh constant (before the op being rewritten) and return it."""
-        n = 0
-        while f"k{value}_{dt.name}_{n}".replace("-", "m") in self.names:
+        prefix = f"k{value}_{dt.name}_".replace("-", "m")
+        # names are only ever added: the probe resumes where the last one for this
+        # prefix stopped (restarting at 0 made hundreds of one constant quadratic)
+        n = self.probe.get(prefix, 0)
+        while f"{prefix}{n}" in self.names:
             n += 1
-        v = Value(f"k{value}_{dt.name}_{n}".replace("-", "m"), ScalarType(dt))
+        self.probe[prefix] = n + 1
+        v = Value(f"{prefix}{n}", ScalarType(dt))
         self.names.add(v.name)
         op = self.const_op(v, value, loc)
         self.consts[v.name] = op.value
