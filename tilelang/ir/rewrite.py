@@ -20,6 +20,8 @@ def map_operands(op: Op, fn: Callable[[Value], Value]) -> Op:
             new = fn(v) if v is not None else None
         elif kind is FieldKind.OPERANDS:
             new = tuple(fn(x) for x in v)
+            if all(a is b for a, b in zip(new, v)):
+                new = v   # unchanged: keep the op itself (its identity spares re-checks)
         else:
             continue
         if new is not v:   # (an equal value may still differ in its layout annotation)
@@ -29,8 +31,13 @@ def map_operands(op: Op, fn: Callable[[Value], Value]) -> Op:
 
 def map_regions(op: Op, fn: Callable[[Block], Block]) -> Op:
     """``op`` with every region ``b`` replaced by ``fn(b)``."""
-    changes = {name: fn(getattr(op, name)) for name, kind in op_fields(type(op))
-               if kind is FieldKind.REGION}
+    changes = {}
+    for name, kind in op_fields(type(op)):
+        if kind is FieldKind.REGION:
+            old = getattr(op, name)
+            new = fn(old)
+            if new is not old:
+                changes[name] = new
     return replace(op, **changes) if changes else op
 
 
