@@ -193,18 +193,7 @@ class _Pipeliner:
         it = self._iteration(top)
         s_const = self.const(top, S)
         stage = self.binary(top, "mod", it, s_const)
-        drop = {c.dst.name for c in copies}
-        removed = {id(c) for c in copies}
-        ops: list[o.Op] = []
-        for op in self.loop.body.ops[:-1]:
-            if id(op) in removed:
-                continue
-            if isinstance(op, o.AllocSharedOp) and op.result.name in drop:
-                # same result value: every use now reads the current stage
-                ops.append(SharedSliceOp(results=op.results, loc=op.loc,
-                                         src=rings[op.result.name], index=stage))
-                continue
-            ops.append(op)
+        ops = self._staged_ops(copies, rings, stage)
         tail: list[o.Op] = []
         iv_n = self.binary(tail, "add", iv, self._times_step(tail, S - 1))
         it_n = iv_n if it is iv else self.binary(tail, "add", it, self.const(tail, S - 1))
@@ -212,6 +201,26 @@ class _Pipeliner:
         self._issue(tail, copies, rings, iv_n, stage_n)
         block = self.loop.body
         return Block(block.args, (*top, *ops, *tail, block.ops[-1]))
+
+    def _staged_ops(self, copies: list[o.CopyOp], rings: dict[str, Value], stage: Value,
+                    retyped: dict[str, object] | None = None) -> list[o.Op]:
+        """The loop body's ops without its pipelined copies, each copy's buffer now the
+        ``stage`` slice of its ring (same result name, so every use reads the current
+        stage; with the type ``retyped`` gives it, where it gives one)."""
+        retyped = retyped or {}
+        drop = {c.dst.name for c in copies}
+        removed = {id(c) for c in copies}
+        ops: list[o.Op] = []
+        for op in self.loop.body.ops[:-1]:
+            if id(op) in removed:
+                continue
+            if isinstance(op, o.AllocSharedOp) and op.result.name in drop:
+                name = op.result.name
+                res = (Value(name, retyped[name]),) if name in retyped else op.results
+                ops.append(SharedSliceOp(results=res, loc=op.loc, src=rings[name], index=stage))
+                continue
+            ops.append(op)
+        return ops
 
     def _iteration(self, out: list[o.Op]) -> Value:
         """The iteration number ``(iv - lower) // step`` (``iv`` when 0 and 1)."""

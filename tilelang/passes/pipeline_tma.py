@@ -241,19 +241,7 @@ class _TmaPipeliner(_Pipeliner):
         parity = self.binary(top, "and", phase, self.const(top, 1))
         top.append(MbarrierWaitRingOp(loc=self.loc, bars=self.bars, stage=stage, parity=parity))
         top.append(o.BarrierOp(loc=self.loc))
-        drop = {c.dst.name for c in copies}
-        removed = {id(c) for c in copies}
-        ops: list[o.Op] = []
-        for op in self.loop.body.ops[:-1]:
-            if id(op) in removed:
-                continue
-            if isinstance(op, o.AllocSharedOp) and op.result.name in drop:
-                name = op.result.name
-                res = (Value(name, self.retyped[name]),) if name in self.retyped else op.results
-                ops.append(SharedSliceOp(results=res, loc=op.loc,
-                                         src=rings[name], index=stage))
-                continue
-            ops.append(op)
+        ops = self._staged_ops(copies, rings, stage, self.retyped)
         if self.retyped:
             # the body's readers address a blocked buffer through its new annotation
             ops = list(substitute(Block((), tuple(ops)),

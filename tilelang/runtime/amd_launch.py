@@ -16,7 +16,6 @@ another arch) the HIP source is compiled by hiprtc for the device on first use.
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 from tilelang.runtime.hip_driver import HipDriver, LoadedHipFunction
@@ -53,6 +52,7 @@ class AmdLaunchPlan(PackedParams):
         self.name = compiled.name
         self.target = compiled.target
         self.threads = abi.num_threads
+        self.shared_bytes = 0   # LDS is static in the generated source
         self.driver = driver
         self.function: LoadedHipFunction | None = None
         self.source: str = compiled.artifacts["hip"]
@@ -76,31 +76,11 @@ class AmdLaunchPlan(PackedParams):
             self.function = self.driver.load(self.name, self.code_object)
         return self.function
 
-    def values(self, args: list[Any], kernel: Any) -> list[Any]:
-        """The kernel parameter values in ABI order; a ``LaunchError`` for a host array, a
-        tensor on another device or a rank that differs from the specialization's."""
-        out: list[Any] = []
-        device = self.driver.device
-        for i, p in enumerate(self.params):
-            conv = self.converters[i]
-            if p.rank is None:
-                out.append(args[i] if conv is None else conv(args[i]))
-                continue
-            address, shape, strides, where = self.view(i, args[i], kernel)
-            if len(shape) != p.rank:
-                raise _fail(kernel, f"argument '{p.name}' has rank {len(shape)}, the kernel "
-                                    f"was specialized for rank {p.rank}")
-            if where is not None and where != device:
-                raise _fail(kernel, f"argument '{p.name}' is on GPU {where}, but the current "
-                                    f"device is GPU {device}",
-                            "move the arrays to one device and make it current "
-                            "(torch.cuda.set_device / cupy.cuda.Device(...).use())")
-            out.append(address)
-            out += shape
-            out += strides
-        return out
+    def current_device(self) -> int:
+        return self.driver.device
 
-    def view(self, i: int, x: Any, kernel: Any) -> DeviceView:
+    def view(self, i: int, x: Any, kernel: Any, target: str | None = None) -> DeviceView:
+        """The device view of tensor argument ``i``; a ``LaunchError`` for a host array."""
         p = self.params[i]
         try:
             view = amd_view(x, self.itemsizes[i])
@@ -122,24 +102,10 @@ class AmdLaunchPlan(PackedParams):
         arguments as ``nvidia_launch.LaunchPlan.runner`` takes them."""
         from tilelang.runtime.hit_codegen import plan_runner
 
-        namespace = self.hit_namespace(
-            kernel, lambda i, x: self.view(i, x, kernel), lambda n: f"GPU {n}",
-            lambda: self.driver.device, current_stream, current_driver, fallback)
-        namespace["shared_bytes"] = 0
+        namespace = self.hit_namespace(kernel, self.target, current_stream, current_driver,
+                                       fallback)
         return plan_runner([p.rank for p in self.params], self.converters, namespace,
                            device_attr="device", raw_launch=False)
-
-    def launch(self, grid: tuple[int, int, int], values: list[Any], stream: Any,
-               kernel: Any) -> None:
-        """Pack ``values`` and call ``hipModuleLaunchKernel`` (LDS is static: 0 dynamic)."""
-        function = self.function or self.load()
-        with self.lock:
-            try:
-                self.struct.pack_into(self.buffer, 0, *values)
-            except struct.error as e:
-                self.pack_failed(e, kernel)
-            self.driver.launch(function.function, grid, self.threads, 0, stream,
-                               self.params_address)
 
 
 __all__ = ["AmdLaunchPlan", "COMPATIBLE_ARCHS", "amd_view"]

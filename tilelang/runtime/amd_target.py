@@ -61,7 +61,8 @@ class AmdTarget(Target):
         ``nvidia_launch.resolve_stream`` reads it (a torch/cupy ROCm stream, a
         ``hipStream_t`` or an int)."""
         plan = self.plan(compiled, kernel)
-        plan.launch(grid, plan.values(args, kernel), resolve_stream(stream, args), kernel)
+        plan.launch(grid, plan.values(args, None, kernel, self.name),
+                    resolve_stream(stream, args), kernel)
 
     def fast_runner(self, compiled: CompiledKernel, kernel: Any, args: Any = ()) -> Any:
         from tilelang.runtime import hip_driver

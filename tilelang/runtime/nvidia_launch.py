@@ -10,7 +10,6 @@ a cache hit does that in one generated function (``LaunchPlan.runner``).
 from __future__ import annotations
 
 import ctypes
-import struct
 import sys
 from typing import Any
 
@@ -170,7 +169,6 @@ class LaunchPlan(PackedParams):
         specs = tma_specs(compiled.function)
         self.tensor_maps = [TensorMapCache(driver, specs[p.name], compiled.name)
                             if p.name in specs else None for p in self.params]
-        self.slots = tuple(zip(range(len(self.params)), self.params, self.converters))
         self.function: LoadedFunction | None = None
         use_cubin = check_arch(compiled.target, driver.capability, kernel)
         self.cubin = compiled.cubin if use_cubin else None
@@ -183,36 +181,10 @@ class LaunchPlan(PackedParams):
                                              ptx=self.ptx)
         return self.function
 
-    def values(self, args: list[Any], views: list[Any], kernel: Any, target: str) -> list[Any]:
-        """The PTX parameter values in ABI order; a ``LaunchError`` for a host array, a
-        tensor on another device or a rank that differs from the specialization's.
-        ``views[i]`` is tensor ``i``'s view when the dispatch key was read from it (the
-        key then fixed the rank), else ``None`` and the view is read here."""
-        out: list[Any] = []
-        add = out.append
-        ordinal = self.driver.ordinal
-        for i, p, conv in self.slots:
-            if p.rank is None:
-                add(args[i] if conv is None else conv(args[i]))
-                continue
-            view = views[i] if views is not None else None
-            if view is None:
-                view = self.view(i, args[i], kernel, target)
-                if len(view[1]) != p.rank:
-                    raise _fail(kernel, f"argument '{p.name}' has rank {len(view[1])}, the "
-                                        f"kernel was specialized for rank {p.rank}")
-            address, shape, strides, device = view
-            if device is not None and device != ordinal:
-                raise _fail(kernel, f"argument '{p.name}' is on cuda:{device}, but the current "
-                                    f"device is cuda:{ordinal}",
-                            "move the arrays to one device and make it current "
-                            "(torch.cuda.set_device / cupy.cuda.Device(...).use())")
-            add(address)
-            out += shape
-            out += strides
-            if self.tensor_maps[i] is not None:
-                add(self.tensor_maps[i].get(address, shape, strides))
-        return out
+    DEVICE_LABEL = "cuda:{}"
+
+    def current_device(self) -> int:
+        return self.driver.ordinal
 
     def view(self, i: int, x: Any, kernel: Any, target: str) -> DeviceView:
         """The device view of tensor argument ``i``; a ``LaunchError`` for a host array."""
@@ -239,27 +211,11 @@ class LaunchPlan(PackedParams):
         this plan's driver."""
         from tilelang.runtime.hit_codegen import plan_runner
 
-        namespace = self.hit_namespace(
-            kernel, lambda i, x: self.view(i, x, kernel, target), lambda n: f"cuda:{n}",
-            lambda: self.driver.ordinal, current_stream, current_driver, fallback)
-        namespace.update(cu_launch=self.driver.raw.cuLaunchKernel,
-                         shared_bytes=self.shared_bytes)
-        namespace.update({f"tmap{i}": m.get for i, m in enumerate(self.tensor_maps)
-                          if m is not None})
+        namespace = self.hit_namespace(kernel, target, current_stream, current_driver,
+                                       fallback)
+        namespace["cu_launch"] = self.driver.raw.cuLaunchKernel
         return plan_runner([p.rank for p in self.params], self.converters, namespace,
                            [m is not None for m in self.tensor_maps])
-
-    def launch(self, grid: tuple[int, int, int], values: list[Any], stream: int,
-               kernel: Any) -> None:
-        """Pack ``values`` and call ``cuLaunchKernel``."""
-        function = self.function or self.load()
-        with self.lock:
-            try:
-                self.struct.pack_into(self.buffer, 0, *values)
-            except struct.error as e:
-                self.pack_failed(e, kernel)
-            self.driver.launch(function.function, grid, self.threads, self.shared_bytes,
-                               stream, self.params_address)
 
 
 def check_arch(arch: str, capability: tuple[int, int], kernel: Any) -> bool:

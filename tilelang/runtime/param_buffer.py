@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import struct
 import threading
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -32,12 +33,19 @@ def bf16_bits(value: Any) -> int:
     return int(np.array(value, dtype=ml_dtypes.bfloat16).view(np.uint16))
 
 
-class PackedParams:
+class PackedParams(ABC):
     """The parameter buffer of one compiled specialization (see the module docstring):
     ``params`` (the specialization's runtime parameters), ``itemsizes``,
     ``converters`` (bf16 scalars travel as raw bits, bool as 0/1, the others as
-    ``struct`` packs them), ``struct``, ``buffer``, ``params_address`` and ``lock``.
-    Subclasses set ``driver`` and ``threads``."""
+    ``struct`` packs them), ``struct``, ``buffer``, ``params_address`` and ``lock``;
+    ``tensor_maps[i]`` is ``None``, or for a tensor whose launch passes one more
+    parameter after its strides (a TMA tensor map on sm_90a), an object whose
+    ``get(address, shape, strides)`` gives it. Subclasses set ``driver``,
+    ``threads``, ``shared_bytes`` (dynamic) and ``function``, and give ``load()``,
+    ``view`` (a tensor's device view, its errors raised), ``current_device()`` and
+    ``DEVICE_LABEL``."""
+
+    DEVICE_LABEL = "GPU {}"
 
     def __init__(self, compiled: Any, abi: Any) -> None:
         self.params = compiled.spec.params
@@ -59,6 +67,58 @@ class PackedParams:
         self.pointers = (ctypes.c_void_p * max(len(codes), 1))(*[base + o for o in offsets])
         self.params_address = ctypes.addressof(self.pointers)
         self.lock = threading.Lock()
+        self.tensor_maps: list[Any] = [None] * len(self.params)
+
+    @abstractmethod
+    def view(self, i: int, x: Any, kernel: Any, target: str) -> Any:
+        """Tensor argument ``i``'s device view; a ``LaunchError`` for a host array."""
+
+    @abstractmethod
+    def current_device(self) -> int:
+        """The driver's current device number."""
+
+    def checked_view(self, i: int, x: Any, kernel: Any, target: str) -> Any:
+        """``view`` with the specialization's rank checked."""
+        got = self.view(i, x, kernel, target)
+        p = self.params[i]
+        if len(got[1]) != p.rank:
+            raise launch_error(kernel, f"argument '{p.name}' has rank {len(got[1])}, the "
+                                       f"kernel was specialized for rank {p.rank}")
+        return got
+
+    def device_fail(self, kernel: Any, i: int, device: int) -> None:
+        label = self.DEVICE_LABEL
+        raise launch_error(kernel, f"argument '{self.params[i].name}' is on "
+                                   f"{label.format(device)}, but the current device is "
+                                   f"{label.format(self.current_device())}",
+                           "move the arrays to one device and make it current "
+                           "(torch.cuda.set_device / cupy.cuda.Device(...).use())")
+
+    def values(self, args: list[Any], views: list[Any] | None, kernel: Any,
+               target: str) -> list[Any]:
+        """The kernel parameter values in ABI order; a ``LaunchError`` for a host array, a
+        tensor on another device or a rank that differs from the specialization's.
+        ``views[i]`` is tensor ``i``'s view when the dispatch key was read from it (the
+        key then fixed the rank), else ``None`` and the view is read here."""
+        out: list[Any] = []
+        device = self.current_device()
+        for i, p in enumerate(self.params):
+            conv = self.converters[i]
+            if p.rank is None:
+                out.append(args[i] if conv is None else conv(args[i]))
+                continue
+            view = views[i] if views is not None else None
+            if view is None:
+                view = self.checked_view(i, args[i], kernel, target)
+            address, shape, strides, where = view
+            if where is not None and where != device:
+                self.device_fail(kernel, i, where)
+            out.append(address)
+            out += shape
+            out += strides
+            if self.tensor_maps[i] is not None:
+                out.append(self.tensor_maps[i].get(address, shape, strides))
+        return out
 
     def pack_failed(self, error: Exception, kernel: Any) -> None:
         """The error of a value that ``struct`` cannot pack into its parameter."""
@@ -67,39 +127,39 @@ class PackedParams:
                            "split the tensor: dimensions and strides must be below 2^31") \
             from None
 
-    def hit_namespace(self, kernel: Any, view: Any, device_name: Any, current_device: Any,
-                      current_stream: Any, current_driver: Any, fallback: Any) -> dict:
-        """What ``hit_codegen.plan_runner``'s source names, but the vendor's launch call:
-        ``view(i, x)`` reads tensor ``i``'s device view (its errors raised), a device
-        number prints as ``device_name(n)``, ``current_device()`` is the driver's."""
-        params = self.params
+    def launch(self, grid: tuple[int, int, int], values: list[Any], stream: Any,
+               kernel: Any) -> None:
+        """Pack ``values`` and launch through ``driver.launch`` (the module loaded by
+        ``load`` on first use)."""
+        function = self.function or self.load()
+        with self.lock:
+            try:
+                self.struct.pack_into(self.buffer, 0, *values)
+            except struct.error as e:
+                self.pack_failed(e, kernel)
+            self.driver.launch(function.function, grid, self.threads, self.shared_bytes,
+                               stream, self.params_address)
 
-        def view_of(i: int, x: Any) -> Any:
-            got = view(i, x)
-            if len(got[1]) != params[i].rank:
-                raise launch_error(kernel, f"argument '{params[i].name}' has rank "
-                                           f"{len(got[1])}, the kernel was specialized for "
-                                           f"rank {params[i].rank}")
-            return got
-
-        def device_fail(i: int, device: int) -> None:
-            raise launch_error(kernel, f"argument '{params[i].name}' is on "
-                                       f"{device_name(device)}, but the current device is "
-                                       f"{device_name(current_device())}",
-                               "move the arrays to one device and make it current "
-                               "(torch.cuda.set_device / cupy.cuda.Device(...).use())")
-
+    def hit_namespace(self, kernel: Any, target: str, current_stream: Any,
+                      current_driver: Any, fallback: Any) -> dict:
+        """What ``hit_codegen.plan_runner``'s source names, but a raw launch call
+        (``cu_launch``)."""
         from tilelang.runtime.nvidia_launch import resolve_stream
         namespace = {
             "fallback": fallback, "current_driver": current_driver, "driver": self.driver,
-            "plan": self, "view_of": view_of, "device_fail": device_fail,
+            "plan": self,
+            "view_of": lambda i, x: self.checked_view(i, x, kernel, target),
+            "device_fail": lambda i, device: self.device_fail(kernel, i, device),
             "pack_fail": lambda e: self.pack_failed(e, kernel),
             "current_stream": current_stream, "resolve_stream": resolve_stream,
             "lock": self.lock, "pack": self.struct.pack_into, "buffer": self.buffer,
-            "threads": self.threads, "params_address": self.params_address,
+            "threads": self.threads, "shared_bytes": self.shared_bytes,
+            "params_address": self.params_address,
             "struct_error": struct.error,
         }
         namespace.update({f"conv{i}": c for i, c in enumerate(self.converters) if c is not None})
+        namespace.update({f"tmap{i}": m.get for i, m in enumerate(self.tensor_maps)
+                          if m is not None})
         return namespace
 
 
