@@ -13,6 +13,9 @@ buffer of type ``shared<S x i64>``: one mbarrier per pipeline stage.
   a ``tl.mbarrier_wait`` on that stage has seen its phase complete;
 * ``tl.mbarrier_wait``   wait until the phase of ``bars[stage]`` with parity
   ``parity`` completes;
+* ``tl.mbarrier_arrive`` one arrival on ``bars[stage]`` from each warp that runs it
+  (its lane 0, once the whole warp is done with the stage): a warp-specialized
+  consumer releasing a stage to the producer;
 * ``tl.mbarrier_inval``  invalidate every barrier of ``bars`` (after the loop), so
   the buffer's bytes may be reused.
 
@@ -184,6 +187,21 @@ class MbarrierWaitRingOp(Op):
 
 
 @dataclass(frozen=True, kw_only=True)
+class MbarrierArriveRingOp(Op):
+    """One arrival on ``bars[stage]`` per warp running it."""
+
+    NAME: ClassVar[str] = "tl.mbarrier_arrive"
+    TRAITS: ClassVar[frozenset[Trait]] = _SYNC
+    bars: Value = operand()
+    stage: Value = operand()
+
+    def verify(self) -> None:
+        self._expect_results(0)
+        _check_bars(self, self.bars)
+        _check_stage(self, self.stage)
+
+
+@dataclass(frozen=True, kw_only=True)
 class MbarrierInvalRingOp(Op):
     """Invalidate every mbarrier of ``bars``."""
 
@@ -197,7 +215,8 @@ class MbarrierInvalRingOp(Op):
 
 
 TMA_STAGING_OPS: tuple[type[Op], ...] = (
-    MbarrierInitRingOp, MbarrierExpectOp, TmaCopyOp, MbarrierWaitRingOp, MbarrierInvalRingOp,
+    MbarrierInitRingOp, MbarrierExpectOp, TmaCopyOp, MbarrierWaitRingOp, MbarrierArriveRingOp,
+    MbarrierInvalRingOp,
 )
 
 register_ops(TMA_STAGING_OPS)
