@@ -25,11 +25,13 @@ from tests.passes.test_pipeline import LOOP
 
 FACTS = "tensor<bf16, 2, aligned, unit_stride, divisible>"
 TMA_LOOP = LOOP.replace("tensor<bf16, 2>", FACTS).replace(
-    "attributes {num_warps = 4}", "attributes {num_warps = 4, tma = true}")
+    "attributes {num_warps = 4}", "attributes {num_warps = 4, tma = true, warp_specialize = false}")
+# the same loop where warp specialization is allowed (test_warp_specialize.py)
+WS_LOOP = TMA_LOOP.replace(", warp_specialize = false}", "}")
 
 TMA_PIPELINED = """
 module {
-  func @k(%A: tensor<bf16, 2, aligned, unit_stride, divisible>, %n: i32) attributes {num_warps = 4, tma = true, shared_align = 128} {
+  func @k(%A: tensor<bf16, 2, aligned, unit_stride, divisible>, %n: i32) attributes {num_warps = 4, tma = true, warp_specialize = false, shared_align = 128} {
     %z = tl.constant() {value = 0} : i32
     %one = tl.constant() {value = 1} : i32
     %w = tl.constant() {value = 16} : i32
@@ -131,27 +133,32 @@ PASSES = ("assign-layouts", "stage-through-shared", "pipeline-tma", "pipeline", 
           "allocate-shared")
 
 
-def _tma_module(**constexprs) -> Module:
+def _tma_module(ws: bool = True, **constexprs) -> Module:
     m = mm.compile(SIG, target="interp", **constexprs).module
-    fns = tuple(replace(f, attrs=f.attrs + (("tma", True),)) for f in m.functions)
+    extra = (("tma", True),) if ws else (("tma", True), ("warp_specialize", False))
+    fns = tuple(replace(f, attrs=f.attrs + extra) for f in m.functions)
     return run_passes(Module(fns), PASSES)
 
 
+@pytest.mark.parametrize("ws", [True, False], ids=["warp-specialized", "lockstep"])
 @pytest.mark.parametrize("M, N, K, stages, BN", [
     (64, 128, 256, 3, 64),    # whole tiles, 128-byte swizzle for A and B
     (40, 72, 200, 2, 64),     # edge tiles: out-of-bounds boxes read zeros
     (33, 48, 24, 4, 64),      # fewer iterations than stages
     (64, 40, 136, 3, 32),     # B rows of 64 bytes: the 64-byte swizzle
 ])
-def test_tma_pipeline_runs_exactly_in_the_emulator(M, N, K, stages, BN):
+def test_tma_pipeline_runs_exactly_in_the_emulator(M, N, K, stages, BN, ws):
     rng = np.random.default_rng(M + N + K)
     a, b = random_bf16(rng, (M, K)), random_bf16(rng, (K, N))
-    module = _tma_module(STAGES=stages, BN=BN)
+    module = _tma_module(ws, STAGES=stages, BN=BN)
     fn = run_passes(module, LOWER).function()
     assert thread_ops_of(fn, tma.TmaLoadOp) and not thread_ops_of(fn, th.CpAsyncOp)
+    assert fn.attr("num_threads") == (256 if ws else 128)   # the producer warpgroup
     grid = (-(-M // 32), -(-N // BN))
     want, got = np.zeros((M, N), np.float32), np.zeros((M, N), np.float32)
-    interpret(module, grid, [a, b, want])
+    # the reference: the kernel before the pipeline passes
+    interpret(mm.compile(SIG, target="interp", STAGES=stages, BN=BN).module, grid,
+              [a, b, want])
     emulate(module, grid, [a, b, got])  # early reads, races and deadlocks are KernelErrors
     np.testing.assert_allclose(want, a.astype(np.float64) @ b.astype(np.float64),
                                rtol=1e-5, atol=1e-4)

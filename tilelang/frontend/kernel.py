@@ -95,14 +95,16 @@ class Kernel:
 
     def __init__(self, fn: Callable[..., Any], num_warps: int = 4,
                  num_stages: int | None = None, persistent: bool | int = False,
-                 group_m: int | None = None, tma: bool = True) -> None:
+                 group_m: int | None = None, tma: bool = True,
+                 warp_specialize: bool = True) -> None:
         self.fn = fn
         self.name = fn.__name__
         self.source = FunctionSource(fn)
         self.signature = inspect.signature(fn)
         self.num_warps = num_warps
         self.num_stages = num_stages
-        self.options = _tile_order_options(self, persistent, group_m) + _tma_option(self, tma)
+        self.options = (_tile_order_options(self, persistent, group_m) +
+                        _tma_option(self, tma, warp_specialize))
         self.param_kinds: dict[str, str | None] = {}
         for p in self.signature.parameters.values():
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
@@ -267,24 +269,28 @@ class TLFunc:
 
 def kernel(fn: Callable[..., Any] | None = None, *, num_warps: int = 4,
            num_stages: int | None = None, persistent: bool | int = False,
-           group_m: int | None = None, tma: bool = True) -> Any:
+           group_m: int | None = None, tma: bool = True,
+           warp_specialize: bool = True) -> Any:
     """Decorate a kernel: ``@tl.kernel`` or ``@tl.kernel(num_warps=8)``.
 
     ``group_m=G`` walks a 2-D grid of output tiles in grouped (L2-friendly) order,
     ``G`` rows of tiles at a time; ``persistent=True`` launches one program per SM
     slot (SMs x occupancy) that loops over the grid's tiles, ``persistent=N``
     exactly ``N`` programs. See docs/persistent.md. ``tma=False`` keeps the
-    cp.async pipeline on targets with TMA (sm_90a; docs/hopper-tma.md).
+    cp.async pipeline on targets with TMA (sm_90a; docs/hopper-tma.md);
+    ``warp_specialize=False`` keeps the TMA pipeline in every warp instead of a
+    producer warpgroup feeding consumer warpgroups
+    (docs/hopper-warp-specialization.md).
     """
     def make(f: Callable[..., Any]) -> Kernel:
         cls = PersistentKernel if persistent else Kernel
         return cls(f, num_warps=num_warps, num_stages=num_stages, persistent=persistent,
-                   group_m=group_m, tma=tma)
+                   group_m=group_m, tma=tma, warp_specialize=warp_specialize)
     return make if fn is None else make(fn)
 
 
 # kernel options that enter the specialization (and are recorded as function attributes)
-KERNEL_OPTIONS = ("persistent", "group_m", "use_tma")
+KERNEL_OPTIONS = ("persistent", "group_m", "use_tma", "warp_specialize")
 # the persistent kernel's logical-grid parameters (tilelang.passes.persistent.TILE_PARAMS)
 _TILE_PARAMS = ("tl_tiles_x", "tl_tiles_y")
 
@@ -311,13 +317,16 @@ def _tile_order_options(k: Kernel, persistent: Any, group_m: Any) -> tuple[tuple
     return tuple(options)
 
 
-def _tma_option(k: Kernel, tma: Any) -> tuple[tuple[str, Any], ...]:
-    """``tma=False`` as ``Specialization.options`` (the attribute ``use_tma``, which
-    ``pipeline-tma`` reads beside the target's ``tma`` fact)."""
-    if not isinstance(tma, bool):
-        raise CompileError(f"tma must be True or False, got {tma!r}", kernel=k.name,
-                           loc=k.source.def_loc, hint="e.g. @tl.kernel(tma=False)")
-    return () if tma else (("use_tma", False),)
+def _tma_option(k: Kernel, tma: Any, ws: Any) -> tuple[tuple[str, Any], ...]:
+    """``tma=False`` and ``warp_specialize=False`` as ``Specialization.options`` (the
+    attributes ``use_tma`` and ``warp_specialize``, which ``pipeline-tma`` reads
+    beside the target's ``tma`` fact)."""
+    for name, v in (("tma", tma), ("warp_specialize", ws)):
+        if not isinstance(v, bool):
+            raise CompileError(f"{name} must be True or False, got {v!r}", kernel=k.name,
+                               loc=k.source.def_loc, hint=f"e.g. @tl.kernel({name}=False)")
+    return (() if tma else (("use_tma", False),)) + \
+        (() if ws else (("warp_specialize", False),))
 
 
 def _with_tile_params(signature: Any) -> Any:

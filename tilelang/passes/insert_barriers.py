@@ -11,6 +11,12 @@ body with the state at its end joined into the state at its start, so an
 access that conflicts with one of the previous iteration is guarded too. Two
 writes are not separated: the lowering never lets two threads write one
 address between barriers (the emulator reports it if it ever does).
+
+The regions of a ``tl.warp_specialize`` are analysed like the branches of an
+``if``; every block barrier inside one (inserted here, or written by the
+lowering) becomes ``th.bar_sync`` over that role's threads (named barrier 1 for
+the consumers, 2 for the producer). The roles share no generic-proxy shared
+accesses: they hand stages over through mbarriers.
 """
 
 from __future__ import annotations
@@ -20,7 +26,12 @@ from dataclasses import dataclass, replace
 from tilelang.ir import ops as o
 from tilelang.ir import thread_ops as th
 from tilelang.ir.hopper_ops import WgmmaOp
+from tilelang.ir.rewrite import map_regions
+from tilelang.ir.role_ops import BarSyncOp, WarpSpecializeOp
 from tilelang.ir.values import Block, Function, Module
+
+# named barriers of the two roles of a tl.warp_specialize (0 is the block barrier)
+CONSUMER_BARRIER, PRODUCER_BARRIER = 1, 2
 
 _READS = (th.LdSharedOp, th.LdMatrixOp, WgmmaOp)
 _WRITES = (th.StSharedOp, th.CpAsyncWaitOp)
@@ -69,5 +80,22 @@ def _block(block: Block, state: State) -> tuple[Block, State]:
             orelse, s2 = _block(op.orelse, state)
             op = replace(op, then=then, orelse=orelse)
             state = s1.join(s2)
+        elif isinstance(op, WarpSpecializeOp):
+            producer, s1 = _block(op.producer, state)
+            consumer, s2 = _block(op.consumer, state)
+            op = replace(op, producer=_named(producer, PRODUCER_BARRIER, op.producer_threads),
+                         consumer=_named(consumer, CONSUMER_BARRIER, op.consumer_threads))
+            state = s1.join(s2)
         out.append(op)
     return Block(block.args, tuple(out)), state
+
+
+def _named(block: Block, bar_id: int, threads: int) -> Block:
+    """``block`` (a warp role's region) with every block barrier made the role's named
+    barrier: the other role's threads never reach it, so ``bar.sync 0`` would hang."""
+    out = []
+    for op in block.ops:
+        if isinstance(op, o.BarrierOp):
+            op = BarSyncOp(loc=op.loc, id=bar_id, threads=threads)
+        out.append(map_regions(op, lambda b: _named(b, bar_id, threads)))
+    return Block(block.args, tuple(out))

@@ -16,12 +16,14 @@ asynchronous proxy before a TMA copy completes on them) and a block barrier
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from tilelang.ir import hopper_ops as hp
 from tilelang.ir import ops as o
 from tilelang.ir import tma_ops as tma
 from tilelang.ir import tma_staging_ops as ts
+from tilelang.ir.role_ops import SetMaxNRegOp, WarpSpecializeOp
 from tilelang.ir.types import i32
 from tilelang.ir.values import Value
 
@@ -32,7 +34,7 @@ BAR_BYTES = 8
 
 
 def _elect(L: "_Lowering") -> Value:
-    return L.b.cmp("eq", L.tid, L.b.const(0, i32))
+    return L.b.cmp("eq", L.tid, L.b.const(L.elect_thread, i32))
 
 
 def _bar(L: "_Lowering", bars: Value, stage: Value | int) -> Value:
@@ -93,4 +95,31 @@ def lower_inval(L: "_Lowering", op: ts.MbarrierInvalRingOp) -> None:
         L.b.emit0(tma.MbarrierInvalOp, bar=_bar(L, op.bars, s), pred=elect)
 
 
-__all__ = ["lower_copy", "lower_expect", "lower_init", "lower_inval", "lower_wait"]
+def lower_arrive(L: "_Lowering", op: ts.MbarrierArriveRingOp) -> None:
+    # lane 0 of each warp arrives once the warp is done with the stage: the warp's
+    # reads are complete in program order (a tl.dot's wgmma has been waited for)
+    lane = L.b.binary("and", L.tid, L.b.const(L.warp_size - 1, i32))
+    lane0 = L.b.cmp("eq", lane, L.b.const(0, i32))
+    L.b.emit0(tma.MbarrierArriveOp, bar=_bar(L, op.bars, op.stage), pred=lane0)
+
+
+def lower_warp_specialize(L: "_Lowering", op: WarpSpecializeOp) -> None:
+    """Each region lowered for its own threads: the producer's issuing thread is its
+    first (``consumer_threads``); each region first sets its register count."""
+    regions = []
+    for block, elect, regs, inc in ((op.producer, op.consumer_threads, op.producer_regs, False),
+                                    (op.consumer, 0, op.consumer_regs, True)):
+        L.b.builder.push()
+        saved, L.elect_thread = L.elect_thread, elect
+        if regs:
+            L.b.emit0(SetMaxNRegOp, regs=regs, inc=inc)
+        L._ops(block.ops)
+        L.elect_thread = saved
+        regions.append(L.b.builder.pop(()))
+    L.extra_threads = op.producer_threads
+    L.b.loc = op.loc
+    L.b.builder.emit(replace(op, producer=regions[0], consumer=regions[1]))
+
+
+__all__ = ["lower_arrive", "lower_copy", "lower_expect", "lower_init", "lower_inval",
+           "lower_wait", "lower_warp_specialize"]

@@ -2,7 +2,8 @@
 
 Contract. Input: a verified tile-IR module. Output: a verified thread-IR module
 whose values are all scalars or tensors, with function attributes
-``num_threads`` (``num_warps * warp_size``, ``target_facts``) and ``shared_bytes``. Each register tile is
+``num_threads`` (``num_warps * warp_size``, ``target_facts``, plus the producer
+warpgroup of a ``tl.warp_specialize``) and ``shared_bytes``. Each register tile is
 spread over the threads with the blocked layout (``blocked_layout.py``) and
 becomes one scalar per slot; uniform scalars stay single values.
 
@@ -102,6 +103,8 @@ class _Lowering:
         self.threads = self.unit.threads
         self.async_copy = target_facts.async_copy(fn)
         self.b = ThreadBuilder(Builder())
+        self.elect_thread = 0      # the thread that issues for its role (lower_tma)
+        self.extra_threads = 0     # a tl.warp_specialize's producer threads
         for p in fn.params:
             self.b.builder.fresh(p.type, p.name)
         self.env: dict[str, Any] = {p.name: p for p in fn.params}
@@ -132,7 +135,8 @@ class _Lowering:
         self._ops(self.fn.body.ops)
         body = self.b.builder.pop(self.fn.params)
         attrs = dict(self.fn.attrs)
-        attrs["num_threads"] = self.threads
+        # a warp-specialized function adds its producer warpgroup after the consumers
+        attrs["num_threads"] = self.threads + self.extra_threads
         attrs["shared_bytes"] = _align(self.shared_top, 16)
         return replace(self.fn, body=body, attrs=tuple(attrs.items()))
 
@@ -401,6 +405,14 @@ class _Lowering:
     def _op_MbarrierInvalRingOp(self, op: Any) -> None:
         from tilelang.passes.lower_tma import lower_inval
         lower_inval(self, op)
+
+    def _op_MbarrierArriveRingOp(self, op: Any) -> None:
+        from tilelang.passes.lower_tma import lower_arrive
+        lower_arrive(self, op)
+
+    def _op_WarpSpecializeOp(self, op: Any) -> None:
+        from tilelang.passes.lower_tma import lower_warp_specialize
+        lower_warp_specialize(self, op)
 
     def _op_SharedLoadOp(self, op: o.SharedLoadOp) -> None:
         buf: Shared = self.val(op.src)

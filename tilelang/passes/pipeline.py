@@ -222,12 +222,14 @@ class _Pipeliner:
             ops.append(op)
         return ops
 
-    def _iteration(self, out: list[o.Op]) -> Value:
-        """The iteration number ``(iv - lower) // step`` (``iv`` when 0 and 1)."""
+    def _iteration(self, out: list[o.Op], iv: Value | None = None) -> Value:
+        """The iteration number ``(iv - lower) // step`` (``iv`` when 0 and 1) of the
+        loop's induction variable, or of ``iv`` running over the same range."""
+        iv = self.iv if iv is None else iv
         lo, st = self.loop.lower, self.loop.step
         if self._const_of(lo) == 0 and self._const_of(st) == 1:
-            return self.iv
-        return self.binary(out, "floordiv", self.binary(out, "sub", self.iv, lo), st)
+            return iv
+        return self.binary(out, "floordiv", self.binary(out, "sub", iv, lo), st)
 
     def _times_step(self, out: list[o.Op], n: int) -> Value:
         """``n * step`` (folded when the step is a constant)."""

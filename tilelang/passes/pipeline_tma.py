@@ -42,6 +42,13 @@ Swizzled TMA buffers need their base aligned to the swizzle's repeat: the pass
 records the largest such alignment as the function attribute ``shared_align``,
 which ``allocate-shared`` and ``lower-to-threads`` honour.
 
+Warp specialization. Where ``warp_specialize.py``'s conditions hold (one
+pipelined loop at the body's top level, every copy a TMA load, whole
+warpgroups), the function instead splits into a producer warpgroup that issues
+the loads and the kernel's warps that consume them, on ``full`` and ``empty``
+barrier rings (``tl.warp_specialize``; that module's docstring has the form).
+``@tl.kernel(warp_specialize=False)`` keeps the lockstep ring above.
+
 Rows wider than 128 bytes (a 32 x 128 bf16 B tile, head dim 128) fit no TMA
 swizzle as a row-major buffer. Such a copy's buffer, ring and readers take the
 blocked type of ``blocked_type``: ``shared_layouts.BlockSwizzle``, 128-byte
@@ -127,7 +134,11 @@ def _function(fn: Function) -> Function:
               if isinstance(op, o.ConstantOp)}
     align = [128]
     boxes: dict[str, tuple] = {}
-    body = _block(fn.body, namer, consts, align, boxes)
+    from tilelang.passes import warp_specialize as ws
+    body = ws.specialize(fn, _TmaPipeliner, namer, consts, align, boxes) \
+        if ws.enabled(fn) else None
+    if body is None:
+        body = _block(fn.body, namer, consts, align, boxes)
     wide = {op.result.name: blocked_type(op.result.type) for op in o.walk(body)
             if isinstance(op, o.AllocSharedOp) and op.result.type.swizzle and
             not op.result.type.swizzle.startswith("BlockSwizzle(")}
@@ -182,6 +193,27 @@ class _TmaPipeliner(_Pipeliner):
         self.bars: Value | None = None
 
     def rewrite(self) -> list[o.Op]:
+        copies = self.plan()
+        if copies is None:
+            return [self.loop]  # the pipeline pass's cp.async ring
+        before: list[o.Op] = []
+        rings = self.rings(before, copies)
+        self.bars = self.namer.fresh(SharedType((self.S,), i64), "bars")
+        before.append(o.AllocSharedOp(results=(self.bars,), loc=self.loc))
+        before.append(MbarrierInitRingOp(loc=self.loc, count=1, bars=self.bars))
+        lower = self.loop.lower
+        for p in range(self.S - 1):
+            iv_p = lower if p == 0 else self.binary(before, "add", lower,
+                                                    self._times_step(before, p))
+            self._issue(before, copies, rings, iv_p, self.const(before, p))
+        body = self._tma_body(copies, rings)
+        after: list[o.Op] = [AsyncWaitOp(loc=self.loc, pending=0)] if self.has_async else []
+        after.append(MbarrierInvalRingOp(loc=self.loc, bars=self.bars))
+        return [*before, replace(self.loop, body=body), *after]
+
+    def plan(self) -> list[o.CopyOp] | None:
+        """The loop's eligible copies, deciding which become TMA loads (``self.tma``,
+        ``self.retyped``, ``self.has_async``); None when none can."""
         copies = self.eligible()
         tma = []
         for c in copies:
@@ -198,32 +230,24 @@ class _TmaPipeliner(_Pipeliner):
                 if t is wide:
                     self.retyped[c.dst.name] = wide
         if not tma:
-            return [self.loop]  # the pipeline pass's cp.async ring
+            return None
         self.tma = {id(c) for c in tma}
         self.has_async = len(tma) < len(copies)
         for c in tma:
             mode = tma_swizzle_mode(self._type(c)) or 0
             self.align[0] = max(self.align[0], 8 * mode)
-        before: list[o.Op] = []
+        return copies
+
+    def rings(self, out: list[o.Op], copies: list[o.CopyOp]) -> dict[str, Value]:
+        """Allocate one ``shared<S x shape>`` ring per copy's buffer (into ``out``)."""
         rings = {}
         for c in copies:
             st: SharedType = self._type(c)
             ring = self.namer.fresh(SharedType((self.S, *st.shape), st.dtype, st.swizzle),
                                     f"{c.dst.name}_ring")
-            before.append(o.AllocSharedOp(results=(ring,), loc=c.loc))
+            out.append(o.AllocSharedOp(results=(ring,), loc=c.loc))
             rings[c.dst.name] = ring
-        self.bars = self.namer.fresh(SharedType((self.S,), i64), "bars")
-        before.append(o.AllocSharedOp(results=(self.bars,), loc=self.loc))
-        before.append(MbarrierInitRingOp(loc=self.loc, count=1, bars=self.bars))
-        lower = self.loop.lower
-        for p in range(self.S - 1):
-            iv_p = lower if p == 0 else self.binary(before, "add", lower,
-                                                    self._times_step(before, p))
-            self._issue(before, copies, rings, iv_p, self.const(before, p))
-        body = self._tma_body(copies, rings)
-        after: list[o.Op] = [AsyncWaitOp(loc=self.loc, pending=0)] if self.has_async else []
-        after.append(MbarrierInvalRingOp(loc=self.loc, bars=self.bars))
-        return [*before, replace(self.loop, body=body), *after]
+        return rings
 
     def _type(self, copy: o.CopyOp) -> SharedType:
         """The type ``copy``'s buffer gets: its own, or its blocked one."""
@@ -258,6 +282,17 @@ class _TmaPipeliner(_Pipeliner):
                iv: Value, stage: Value) -> None:
         """``if iv in range``: announce the stage's TMA bytes, then issue every copy."""
         cond = self._in_range(out, iv)
+        then = self.fill(copies, rings, iv, stage)
+        then.append(o.YieldOp(loc=self.loc))
+        out.append(o.IfOp(loc=self.loc, cond=cond, then=Block((), tuple(then)),
+                          orelse=Block((), (o.YieldOp(loc=self.loc),))))
+        if self.has_async:
+            out.append(AsyncCommitOp(loc=self.loc))
+
+    def fill(self, copies: list[o.CopyOp], rings: dict[str, Value], iv: Value,
+             stage: Value) -> list[o.Op]:
+        """Announce the TMA bytes of iteration ``iv``'s copies on ``bars[stage]``, then
+        issue them (with the ops computing their offsets) into ``stage``."""
         nbytes = sum(prod(c.dst.type.shape) * (c.dst.type.dtype.bits // 8)
                      for c in copies if id(c) in self.tma)
         then: list[o.Op] = [MbarrierExpectOp(loc=self.loc, bytes=nbytes, bars=self.bars,
@@ -279,11 +314,7 @@ class _TmaPipeliner(_Pipeliner):
                                       dst=dst, bars=self.bars, stage=stage))
             else:
                 then.append(replace(moved, dst=dst, is_async=True))
-        then.append(o.YieldOp(loc=self.loc))
-        out.append(o.IfOp(loc=self.loc, cond=cond, then=Block((), tuple(then)),
-                          orelse=Block((), (o.YieldOp(loc=self.loc),))))
-        if self.has_async:
-            out.append(AsyncCommitOp(loc=self.loc))
+        return then
 
 
 __all__ = ["ALIGN_ATTR", "OPTION_ATTR", "TMA_ATTR", "blocked_type", "run", "shared_align",

@@ -124,7 +124,8 @@ def occupancy(compiled: Any, arch: Any) -> int:
     """Blocks of ``compiled`` that fit on one SM at once (at least 1): limited by
     threads, shared memory and, where ptxas reported them, registers."""
     fn = compiled.function
-    threads = 32 * int(fn.attr("num_warps", 4))
+    # the lowered function's block size (a producer warpgroup included)
+    threads = int(fn.attr("num_threads", 0) or 32 * int(fn.attr("num_warps", 4)))
     limits = [arch.max_threads_per_sm // threads, 32]
     shared = int(fn.attr("shared_user_bytes", 0) or 0)
     if shared:

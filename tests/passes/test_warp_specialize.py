@@ -1,0 +1,181 @@
+"""Warp specialization (pipeline-tma on sm_90a): the producer/consumer split as IR text,
+the functions that keep the lockstep ring, the register handoff, the named barriers
+insert-barriers gives each role, and the lowered kernels running exactly in the
+emulator against the reference interpreter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tilelang as tl
+from tilelang import f32
+from tilelang.ir import ops
+from tilelang.ir.memory_ops import BarrierOp
+from tilelang.ir.role_ops import BarSyncOp, SetMaxNRegOp, WarpSpecializeOp
+from tilelang.passes.warp_specialize import register_split
+from tests.passes.staging_kit import apply, norm, random_bf16
+from tests.passes.test_pipeline_tma import SIG, TMA_LOOP, WS_LOOP, mm, two_boxes
+
+WS_SPLIT = """
+module {
+  func @k(%A: tensor<bf16, 2, aligned, unit_stride, divisible>, %n: i32) attributes {num_warps = 4, tma = true, shared_align = 128} {
+    %z = tl.constant() {value = 0} : i32
+    %one = tl.constant() {value = 1} : i32
+    %w = tl.constant() {value = 16} : i32
+    %s_ring = tl.alloc_shared() {offset = -1} : shared<2x16x16xbf16>
+    %full = tl.alloc_shared() {offset = -1} : shared<2xi64>
+    %empty = tl.alloc_shared() {offset = -1} : shared<2xi64>
+    tl.mbarrier_init(bars = %full) {count = 1}
+    tl.mbarrier_init(bars = %empty) {count = 4}
+    tl.warp_specialize() {consumer_threads = 128, producer_threads = 128, consumer_regs = 0, producer_regs = 0} (producer: {
+      tl.for(lower = %z, upper = %n, step = %one, inits = []) {kind = "range", stages = 1} (body: ^(%i_p: i32) {
+        %c = tl.constant() {value = 2} : i32
+        %mod = tl.binary(lhs = %i_p, rhs = %c) {fn = "mod"} : i32
+        %c_1 = tl.constant() {value = 1} : i32
+        %floordiv = tl.binary(lhs = %i_p, rhs = %c) {fn = "floordiv"} : i32
+        %and = tl.binary(lhs = %floordiv, rhs = %c_1) {fn = "and"} : i32
+        %xor = tl.binary(lhs = %and, rhs = %c_1) {fn = "xor"} : i32
+        tl.mbarrier_wait(bars = %empty, stage = %mod, parity = %xor)
+        tl.mbarrier_expect(bars = %full, stage = %mod) {bytes = 512}
+        %off_2 = tl.binary(lhs = %i_p, rhs = %w) {fn = "mul"} : i32
+        %s_3 = tl.shared_slice(src = %s_ring, index = %mod) : shared<16x16xbf16>
+        tl.tma_copy(tensor = %A, offsets = [%off_2, %z], dst = %s_3, bars = %full, stage = %mod)
+        tl.yield(values = [])
+      })
+      tl.yield(values = [])
+    }, consumer: {
+      %f = tl.constant() {value = 0.0} : f32
+      %acc0 = tl.splat(value = %f) : tile<16x16xf32>
+      %r = tl.for(lower = %z, upper = %n, step = %one, inits = [%acc0]) {kind = "pipeline", stages = 2} : tile<16x16xf32> (body: ^(%i: i32, %acc: tile<16x16xf32>) {
+        %c_4 = tl.constant() {value = 2} : i32
+        %mod_5 = tl.binary(lhs = %i, rhs = %c_4) {fn = "mod"} : i32
+        %floordiv_6 = tl.binary(lhs = %i, rhs = %c_4) {fn = "floordiv"} : i32
+        %c_7 = tl.constant() {value = 1} : i32
+        %and_8 = tl.binary(lhs = %floordiv_6, rhs = %c_7) {fn = "and"} : i32
+        tl.mbarrier_wait(bars = %full, stage = %mod_5, parity = %and_8)
+        %off = tl.binary(lhs = %i, rhs = %w) {fn = "mul"} : i32
+        %s = tl.shared_slice(src = %s_ring, index = %mod_5) : shared<16x16xbf16>
+        %t = tl.shared_load(src = %s) : tile<16x16xbf16>
+        %d = tl.dot(a = %t, b = %t, acc = %acc) : tile<16x16xf32>
+        tl.mbarrier_arrive(bars = %empty, stage = %mod_5)
+        tl.yield(values = [%d])
+      })
+      tl.mbarrier_inval(bars = %full)
+      tl.mbarrier_inval(bars = %empty)
+      tl.yield(values = [])
+    })
+    tl.return()
+  }
+}
+"""
+
+
+def test_the_loop_splits_into_a_producer_and_consumer_warpgroups():
+    # the scalars the producer needs (%z, %one, %w) stay before the split; the
+    # accumulator's setup moves into the consumer region with the rest of the body
+    assert apply("pipeline-tma", WS_LOOP) == norm(WS_SPLIT)
+
+
+def _variant(old: str, new: str) -> str:
+    assert old in WS_LOOP
+    return WS_LOOP.replace(old, new)
+
+
+@pytest.mark.parametrize("why, text", [
+    ("the kernel option", TMA_LOOP),
+    ("two warps are no warpgroup", _variant("num_warps = 4,", "num_warps = 2,")),
+    ("a second pipelined loop", _variant("    tl.return()", """    %r2 = tl.for(lower = %z, upper = %n, step = %one, inits = [%r]) {kind = "pipeline", stages = 2} : tile<16x16xf32> (body: ^(%i2: i32, %acc2: tile<16x16xf32>) {
+      %off2 = tl.binary(lhs = %i2, rhs = %w) {fn = "mul"} : i32
+      %s2 = tl.alloc_shared() : shared<16x16xbf16>
+      tl.copy(tensor = %A, offsets = [%off2, %z], dst = %s2)
+      %t2 = tl.shared_load(src = %s2) : tile<16x16xbf16>
+      %d2 = tl.dot(a = %t2, b = %t2, acc = %acc2) : tile<16x16xf32>
+      tl.yield(values = [%d2])
+    })
+    tl.return()""")),
+])
+def test_functions_outside_the_conditions_keep_the_lockstep_ring(why, text):
+    out = apply("pipeline-tma", text)
+    assert "tl.mbarrier_expect" in out, why          # still a TMA ring
+    assert "tl.warp_specialize" not in out and "tl.mbarrier_arrive" not in out, why
+
+
+def test_a_ring_with_cp_async_copies_is_not_specialized():
+    # B's second box shape needs a second tensor map, so it stays cp.async: the
+    # producer warpgroup could not issue it (the consumers would have to wait on it)
+    c = two_boxes.compile("A=bf16[2]:16,C=f32[2]:16", target="emulate:sm_90a")
+    assert "tl.warp_specialize" not in c.ir["pipeline-tma"]
+    assert "tl.tma_copy" in c.ir["pipeline-tma"]
+
+
+def test_a_persistent_kernel_keeps_the_lockstep_ring():
+    pk = tl.kernel(mm.fn, num_warps=4, persistent=True)
+    c = pk.compile(SIG, target="emulate:sm_90a")
+    assert "tl.tma_copy" in c.ir["pipeline-tma"]
+    assert "tl.warp_specialize" not in c.ir["pipeline-tma"]
+
+
+@pytest.mark.parametrize("threads, split", [
+    (128, (0, 0)),       # one consumer warpgroup: 255 registers each at entry already
+    (256, (232, 40)),    # 256 * 232 + 128 * 40 <= 65536
+    (384, (160, 24)),
+    (512, (120, 24)),
+])
+def test_register_split_fills_the_register_file(threads, split):
+    consumer, producer = register_split(threads)
+    assert (consumer, producer) == split
+    if consumer:
+        assert consumer * threads + producer * 128 <= 65536 and consumer % 8 == 0
+
+
+def _roles(fn) -> WarpSpecializeOp:
+    (ws,) = [op for op in ops.walk(fn.body) if isinstance(op, WarpSpecializeOp)]
+    return ws
+
+
+def test_lowered_roles_set_registers_and_use_named_barriers():
+    wide = tl.kernel(mm.fn, num_warps=8)
+    fn = wide.compile(SIG, target="emulate:sm_90a", BM=128, BN=128).function
+    assert fn.attr("num_threads") == 384                 # 8 consumer warps + a warpgroup
+    ws = _roles(fn)
+    first = [r.ops[0] for r in (ws.producer, ws.consumer)]
+    assert all(isinstance(op, SetMaxNRegOp) for op in first)
+    assert (first[0].regs, first[0].inc, first[1].regs, first[1].inc) == (40, False, 232, True)
+    for region, bar_id, threads in ((ws.producer, 2, 128), (ws.consumer, 1, 256)):
+        inner = list(ops.walk(region))
+        assert not any(isinstance(op, BarrierOp) for op in inner)   # bar.sync 0 would hang
+        assert all((op.id, op.threads) == (bar_id, threads)
+                   for op in inner if isinstance(op, BarSyncOp))
+    assert any(isinstance(op, BarSyncOp) for op in ops.walk(ws.consumer))
+
+
+def test_the_kernel_option_turns_it_off():
+    off = tl.kernel(mm.fn, num_warps=4, warp_specialize=False)
+    c = off.compile(SIG, target="emulate:sm_90a")
+    assert c.function.attr("warp_specialize") is False
+    assert "tl.warp_specialize" not in c.ir["simplify"] and "th.tma_load" in c.ir["simplify"]
+    assert c.function.attr("num_threads") == 128
+    with pytest.raises(tl.CompileError, match="warp_specialize must be True or False"):
+        tl.kernel(mm.fn, warp_specialize=1)
+
+
+@pytest.mark.parametrize("M, N, K, stages, warps", [
+    (64, 64, 256, 3, 4),     # 8 iterations through 3 stages: every stage reused
+    (40, 72, 200, 2, 4),     # edge tiles
+    (33, 48, 24, 4, 4),      # fewer iterations than stages
+    (128, 128, 160, 2, 8),   # two consumer warpgroups (setmaxnreg)
+])
+def test_specialized_kernels_run_exactly_in_the_emulator(M, N, K, stages, warps):
+    kern = tl.kernel(mm.fn, num_warps=warps)
+    BM = 64 if warps == 4 else 128
+    c = kern.compile(SIG, target="emulate:sm_90a", STAGES=stages, BM=BM, BN=64)
+    assert "tl.warp_specialize" in c.ir["simplify"]
+    rng = np.random.default_rng(M * N + K)
+    a, b = random_bf16(rng, (M, K)), random_bf16(rng, (K, N))
+    got = np.zeros((M, N), np.float32)
+    kern[(-(-M // BM), -(-N // 64))](a, b, got, STAGES=stages, BM=BM, BN=64,
+                                    target="emulate:sm_90a")
+    want = np.zeros((M, N), np.float32)
+    kern[(-(-M // BM), -(-N // 64))](a, b, want, STAGES=stages, BM=BM, BN=64, target="interp")
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
