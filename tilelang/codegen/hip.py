@@ -250,11 +250,25 @@ def _check_target(fn: Function, target: str, shared_bytes: int) -> None:
                            hint="use smaller tiles or fewer pipeline stages")
 
 
+def _reject_warp_specialization(fn: Function) -> None:
+    # Warp specialization (setmaxnreg register handoff, named barriers per role) is an
+    # sm_90a lowering; AMD has no counterpart, so say so rather than "no lowering".
+    from tilelang.ir import role_ops
+    for op in o.walk(fn.body):
+        if isinstance(op, role_ops.ROLE_OPS):
+            raise CompileError(f"{op.NAME} (warp specialization) is NVIDIA sm_90a only; "
+                               "the HIP code generator cannot emit it",
+                               kernel=fn.name, loc=op.loc,
+                               hint="compile for sm_90a, or pass warp_specialize=False "
+                                    "for AMD targets")
+
+
 def emit_hip(fn: Function, target: str) -> str:
     """The HIP C++ source of the thread-IR kernel ``fn`` for ``target`` (gfx90a, gfx942)."""
     from tilelang.codegen import hip_ops, hip_thread
     abi = kernel_abi(fn)
     _check_target(fn, target, abi.shared_bytes)
+    _reject_warp_specialization(fn)
     e = HipEmitter(fn, {**hip_ops.HANDLERS, **hip_thread.HANDLERS})
     e.used_names.add(SHARED_SYMBOL)
     params = _params(e, fn)

@@ -24,7 +24,8 @@ from typing import Any
 import llvmlite.binding as llvm
 from llvmlite import ir
 
-from tilelang.codegen import llvm_debug, llvm_hopper, llvm_ops, llvm_thread, llvm_tma
+from tilelang.codegen import (llvm_debug, llvm_hopper, llvm_ops, llvm_roles, llvm_thread,
+                              llvm_tma)
 from tilelang.codegen.llvm_math import I8, I32, llvm_type
 from tilelang.codegen.llvm_ops import KernelEmitter, TensorArgs
 from tilelang.errors import CompileError
@@ -54,7 +55,7 @@ TARGETS: dict[str, NvidiaTarget] = {
 }
 
 HANDLERS = {**llvm_ops.HANDLERS, **llvm_thread.HANDLERS, **llvm_debug.HANDLERS,
-            **llvm_hopper.HANDLERS, **llvm_tma.HANDLERS}
+            **llvm_hopper.HANDLERS, **llvm_tma.HANDLERS, **llvm_roles.HANDLERS}
 
 _STRUCT_CODES = {
     "f16": "e", "bf16": "H", "f32": "f", "f64": "d", "bool": "B", "i8": "b", "u8": "B",
@@ -194,6 +195,7 @@ def build_module(fn: Function, target: str) -> ir.Module:
                            f"{target} has at most {t.max_shared_bytes} per block",
                            kernel=fn.name, loc=fn.loc,
                            hint="use smaller tiles or fewer pipeline stages")
+    llvm_roles.check_target(fn, target, abi.num_threads)
     module = ir.Module(name=fn.name)
     module.triple = TRIPLE
     module.data_layout = str(_target_machine(target).target_data)
@@ -210,6 +212,9 @@ def build_module(fn: Function, target: str) -> ir.Module:
     llfn.calling_convention = "ptx_kernel"
     # llvmlite knows only LLVM's enum attributes; this string one is NVPTX's block size.
     set.add(llfn.attributes, f'"nvvm.maxntid"="{abi.num_threads}"')
+    min_ctas = llvm_roles.needs_min_ctas(fn)
+    if min_ctas:   # .minnctapersm 1: ptxas then knows the register count setmaxnreg starts at
+        set.add(llfn.attributes, '"nvvm.minctasm"="1"')
     tensors: dict[str, TensorArgs] = {}
     scalars: dict[str, ir.Value] = {}
     tensor_maps: dict[str, ir.Value] = {}
@@ -240,7 +245,7 @@ def build_module(fn: Function, target: str) -> ir.Module:
         smem.align = 1024 if _uses_wgmma(fn) or llvm_tma.uses_tma(fn) else 16
         # Seen through an opaque pointer: llvmlite types the global as [0 x i8]*.
         smem = ir.FormattedConstant(ir.PointerType(addrspace=3), smem.get_reference())
-    _annotate(module, llfn, abi.num_threads)
+    _annotate(module, llfn, abi.num_threads, min_ctas)
     debug = _DebugInfo(module, fn, llfn) if _first_loc(fn) is not None else None
     emitter = KernelEmitter(fn, llfn, handlers=HANDLERS, tensors=tensors, scalars=scalars,
                             smem=smem, num_threads=abi.num_threads, debug=debug)
@@ -260,13 +265,17 @@ def _with_context(fn: Function, f: Any) -> Any:
         raise e.with_context(kernel=fn.name, loc=fn.loc) from None
 
 
-def _annotate(module: ir.Module, llfn: ir.Function, num_threads: int) -> None:
-    # ptx_kernel and "nvvm.maxntid" are what LLVM >= 20 reads; the annotations
-    # are what older LLVMs read (newer ones upgrade "kernel" and ignore the rest).
+def _annotate(module: ir.Module, llfn: ir.Function, num_threads: int,
+              min_ctas: bool = False) -> None:
+    # ptx_kernel, "nvvm.maxntid" and "nvvm.minctasm" are what LLVM >= 20 reads; the
+    # annotations are what older LLVMs read (newer ones upgrade "kernel" and ignore
+    # the rest).
     md = module.add_named_metadata("nvvm.annotations")
     ref = ir.FormattedConstant(ir.PointerType(), llfn.get_reference())
     md.add(module.add_metadata([ref, "kernel", ir.Constant(I32, 1)]))
     md.add(module.add_metadata([ref, "maxntidx", ir.Constant(I32, num_threads)]))
+    if min_ctas:
+        md.add(module.add_metadata([ref, "minctasm", ir.Constant(I32, 1)]))
 
 
 def _first_loc(fn: Function) -> Loc | None:

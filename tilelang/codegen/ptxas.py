@@ -4,7 +4,9 @@
 variable, the ``nvidia-cuda-nvcc`` pip wheel (``nvidia/cuda_nvcc/bin/ptxas`` in
 CUDA 12 wheels, ``nvidia/cu13/bin/ptxas`` in CUDA 13 ones) and ``PATH``.
 ``assemble()`` runs it on a PTX text and raises ``CompileError`` with ptxas'
-own message when it fails.
+own message when it fails, and when ptxas reports that it ignored a
+``setmaxnreg`` (C7508 and its siblings: the warp-specialized kernel would run
+without its register handoff, a silent performance bug of the code generator).
 """
 
 from __future__ import annotations
@@ -78,6 +80,11 @@ class AssembleResult:
 
 _SPILLS = re.compile(r"(\d+) bytes spill stores, (\d+) bytes spill loads")
 _REGISTERS = re.compile(r"Used (\d+) registers")
+# "ptxas info : (C7508) Potential Performance Loss: 'setmaxnreg' ignored; unable to
+# determine register count at entry." and the same message for other reasons; only
+# in the -v report (ptxas files them under info, not warning).
+_SETMAXNREG_IGNORED = re.compile(r"^.*'setmaxnreg' ignored.*$", re.MULTILINE)
+_ENTRY = re.compile(r"\.entry\s+([A-Za-z_$][\w$]*)")
 
 
 def assemble(ptx: str, target: str, *, verbose: bool = False) -> AssembleResult:
@@ -103,6 +110,15 @@ def assemble(ptx: str, target: str, *, verbose: bool = False) -> AssembleResult:
                                hint="a bug in the code generator or a PTX feature this ptxas "
                                     f"lacks ({exe}); report it with the PTX")
         cubin = out.read_bytes()
+    ignored = _SETMAXNREG_IGNORED.search(log)
+    if ignored:
+        entry = _ENTRY.search(ptx)
+        raise CompileError(f"ptxas ignored setmaxnreg for {target}: "
+                           f"{ignored.group(0).split(':', 1)[-1].strip()}",
+                           kernel=entry.group(1) if entry else None,
+                           hint="a bug in the code generator: a kernel with setmaxnreg needs "
+                                ".maxntid and .minnctapersm 1 so ptxas knows its register "
+                                "count at entry; report it with the PTX")
     spills = sum(int(a) + int(b) for a, b in _SPILLS.findall(log))
     registers = max((int(r) for r in _REGISTERS.findall(log)), default=0)
     if not verbose:
