@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 from tilelang.errors import SourceLoc
 from tilelang.ir import ops as o
 from tilelang.ir import thread_ops as th
+from tilelang.ir.role_ops import WarpSpecializeOp
 from tilelang.ir.builder import Builder
 from tilelang.ir.types import DType, ScalarType, TensorType, bool_, i32, i64
 from tilelang.ir.values import Function, Module, Value
@@ -185,6 +186,21 @@ class T:
         self.line += 1
         self.b.emit(o.IfOp(cond=cond, then=blocks[0], orelse=blocks[1],
                            loc=SourceLoc(FILE, self.line)))
+
+    def warp_specialize(self, consumer: Callable[[], None], producer: Callable[[], None],
+                        consumer_threads: int = 128, producer_threads: int = 128) -> None:
+        """``tl.warp_specialize`` with regions filled by ``consumer()`` / ``producer()``."""
+        blocks = []
+        for fill in (consumer, producer):
+            self.b.push()
+            fill()
+            self.line += 1
+            self.b.emit(o.YieldOp(loc=SourceLoc(FILE, self.line)))
+            blocks.append(self.b.pop())
+        self.line += 1
+        self.b.emit(WarpSpecializeOp(consumer_threads=consumer_threads,
+                                     producer_threads=producer_threads, consumer=blocks[0],
+                                     producer=blocks[1], loc=SourceLoc(FILE, self.line)))
 
     def for_(self, lower: Value, upper: Value, step: Value,
              body: Callable[[Value], None]) -> None:

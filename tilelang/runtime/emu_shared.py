@@ -14,13 +14,13 @@ several threads did). With that it reports:
   two threads writing the same bytes (except one op writing identical values
   from several threads), a thread writing bytes another thread read.
 
-Messages name the threads, the byte range and the op that made the earlier
-access. ``th.cp_async`` reads its global source when issued (a snapshot) and its
-data lands, as writes by the issuing thread, at the ``th.cp_async_wait`` that
-completes its group; a barrier completes nothing. As the hardware may write the
-destination at any moment in between, issuing is checked like a write (races
-with accesses since the last barrier) and the destination is off limits until
-the wait.
+Messages name the threads (block-wide ids, also inside a ``tl.warp_specialize``
+region), the byte range and the op that made the earlier access. ``th.cp_async``
+reads its global source when issued (a snapshot) and its data lands, as writes
+by the issuing thread, at the ``th.cp_async_wait`` that completes its group; a
+barrier completes nothing. As the hardware may write the destination at any
+moment in between, issuing is checked like a write (races with accesses since
+the last barrier) and the destination is off limits until the wait.
 """
 
 from __future__ import annotations
@@ -32,13 +32,20 @@ import numpy as np
 from tilelang.ir import ops as o
 from tilelang.ir import thread_ops as th
 from tilelang.runtime.emu_core import (
-    STATE, Closure, Env, Fault, Prep, Slot, lane_list, lanes, who,
+    REPORT_BASE, STATE, Closure, Env, Fault, Prep, Slot, lane_list, lanes, who, who_block,
 )
 from tilelang.runtime.emu_global import decode, locate
 from tilelang.runtime.interp_ops import storage
 
 _RACE_HINT = ("no tl.barrier separates these accesses of different threads: a barrier is "
               "missing (insert-barriers) or the lowering gives two threads one address")
+
+
+def _block_ids(threads: np.ndarray) -> np.ndarray:
+    """Block-wide ids of positions ``threads`` of the running region: the race records
+    name block-wide threads, so the roles of ``tl.warp_specialize`` stay distinct."""
+    base = REPORT_BASE.get()
+    return threads + base if base else threads
 
 
 class _Rec(NamedTuple):
@@ -179,8 +186,9 @@ class SharedMemory:
               last: np.ndarray, many: np.ndarray, ops: np.ndarray, past: str) -> None:
         row, gr, rng = self._first(bad, gidx)
         me, them = int(threads[row]), int(last[gr])
-        by = who(them) if them != me else "another thread"
-        if many[gr] and them != me:
+        mine = them == me + REPORT_BASE.get()      # records hold block-wide ids
+        by = who_block(them) if not mine else "another thread"
+        if many[gr] and not mine:
             by += " and others"
         raise Fault(f"shared memory race: {who(me)} {verb} {rng} that {by} {past} "
                     f"({self.prep.loc_of(int(ops[gr]))}) with no tl.barrier between",
@@ -202,7 +210,7 @@ class SharedMemory:
 
     def check_write(self, threads: np.ndarray, gidx: np.ndarray) -> None:
         """Fault if ``threads`` may not write granules ``gidx`` now (in flight, or a race)."""
-        ln = threads[:, None]
+        ln = _block_ids(threads)[:, None]
         self.check_inflight(gidx, threads, "write")
         if self.async_readers is not None:
             busy = self.async_readers[gidx] > 0
@@ -244,11 +252,11 @@ class SharedMemory:
                     "wrong)")
         if self.writes:
             w = self.wr[gidx]
-            bad = (w >= 0) & ((w != threads[:, None]) | self.wr_many[gidx])
+            bad = (w >= 0) & ((w != _block_ids(threads)[:, None]) | self.wr_many[gidx])
             if bad.any():
                 self._race(bad, gidx, threads, "reads", self.wr, self.wr_many, self.wr_op,
                            "wrote")
-        self.read_log.append((threads, gidx, op_id))
+        self.read_log.append((_block_ids(threads), gidx, op_id))
         self.logged += gidx.size
         if self.logged > 1 << 20:           # bound the log in long read-only phases
             self._flush_reads()
@@ -258,7 +266,7 @@ class SharedMemory:
               data: np.ndarray, op_id: int) -> None:
         """Store ``data`` (uint8, one row per thread) at ``idx`` (granules ``gidx``) as
         writes by ``threads``."""
-        ln = threads[:, None]
+        ln = _block_ids(threads)[:, None]
         self.check_write(threads, gidx)
         self.data[idx] = data
         self.wr[gidx] = ln
@@ -271,7 +279,7 @@ class SharedMemory:
                 row = int(np.flatnonzero(differ.any(axis=1))[0])
                 _, gr, rng = self._first(same[row:row + 1], gidx[row:row + 1])
                 raise Fault(f"shared memory race: {who(threads[row])} writes {rng} that "
-                            f"{who(self.wr[gr])} writes with a different value in the "
+                            f"{who_block(self.wr[gr])} writes with a different value in the "
                             f"same op", _RACE_HINT)
             self.wr_many[gidx[same]] = True
         if not self.all_init:

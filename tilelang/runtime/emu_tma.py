@@ -16,14 +16,30 @@ limits to every thread (a read or write is a fault naming the early access)
 until the copy completes. Issuing is checked like a write against accesses
 since the last barrier.
 
+Phases. A phase completes when its last arrival is made with no transaction
+bytes outstanding (the arrival count back to zero and the transaction count
+zero), or at a wait, once the copies in flight on the barrier land.
+
 Waits. ``th.mbarrier_wait(bar, parity)`` returns at once when the phase of that
 parity has completed (the barrier's current phase has the other parity).
 Otherwise the copies on the barrier land (their bytes complete), and the phase
 must then complete: all arrivals made and the transaction count back to zero.
-If it cannot, no later event could complete it either -- every thread of the
-block is waiting (the threads run in lockstep) -- so the wait is reported as a
-deadlock with the arrivals and bytes still missing. Landed data is visible to
-every waiting thread (it carries no writer for the race checks).
+Outside a ``tl.warp_specialize`` region, if it cannot, no later event could
+complete it either -- every thread of the block is waiting (the threads run in
+lockstep) -- so the wait is reported as a deadlock with the arrivals and bytes
+still missing. Landed data is visible to every waiting thread (it carries no
+writer for the race checks).
+
+Inside a region (``emu_roles``) another role may still complete the phase: the
+wait blocks the role until the phase completes or its copies in flight would
+complete it (then they land and it completes); the copies stay in flight, and
+their bytes off limits, until then. An arrival or TMA issue that lets a blocked
+role's wait complete hands that role the baton. A completed wait in a role is
+an acquire across roles: it drops the shared-memory race records, since the
+mbarrier orders the other role's accesses before it. That trades the race
+checks between threads of one role across a wait for no false races between
+roles; a stage released too early is still caught, by the refill's TMA copy in
+flight on bytes the consumer then reads.
 """
 
 from __future__ import annotations
@@ -120,17 +136,47 @@ def _arrive(env: Env, bar: Mbarrier, addr: int, thread: int, tx: int) -> None:
         raise Fault(f"{who(thread)} arrives on the mbarrier at shared byte {addr} more often "
                     f"than its count ({bar.count}) in one phase",
                     "an arrival too many: check the count given at init")
+    if bar.pending == 0 and bar.tx == 0:     # the last arrival, nothing outstanding
+        bar.phase += 1
+        bar.pending = bar.count
+
+
+def _inflight_bytes(bar: Mbarrier) -> int:
+    return sum(c.nbytes for c in bar.copies)
+
+
+def settles(bar: Mbarrier, parity: int) -> bool:
+    """Whether a wait for the phase of ``parity`` returns now: that phase completed, or
+    it completes once the copies in flight on ``bar`` land."""
+    return (bar.phase & 1 != parity & 1
+            or (bar.pending == 0 and bar.tx == _inflight_bytes(bar)))
+
+
+def missing(bar: Mbarrier) -> tuple[int, int]:
+    """(arrivals, transaction bytes) the current phase still needs beyond the copies in
+    flight on ``bar``."""
+    return bar.pending, bar.tx - _inflight_bytes(bar)
+
+
+def _progress(env: Env) -> None:
+    """Inside a warp-specialized role: let a role whose wait can now complete run."""
+    roles = env[STATE].roles
+    if roles is not None:
+        roles.progress()
 
 
 def _compile_arrive(op: Any, slot: Slot, prep: Prep) -> Closure:
     b, n = slot(op.bar), prep.num_threads
     p = slot(op.pred) if op.pred is not None else None
     tx = getattr(op, "bytes", 0)
+    in_role = prep.role is not None
 
     def run(env: Env) -> None:
         threads = _active(env, p, n)
         for t, a in zip(threads, _addresses(env, b, threads, n, op.NAME)):
             _arrive(env, _get(env, a, int(t), op.NAME), int(a), int(t), tx)
+        if in_role and threads.size:
+            _progress(env)
     return run
 
 
@@ -150,6 +196,7 @@ def _land(env: Env, bar: Mbarrier) -> None:
 
 def _compile_wait(op: tma.MbarrierWaitOp, slot: Slot, prep: Prep) -> Closure:
     b, par, n = slot(op.bar), slot(op.parity), prep.num_threads
+    in_role = prep.role is not None
 
     def run(env: Env) -> None:
         addrs = _addresses(env, b, np.arange(n), n, "th.mbarrier_wait")
@@ -160,7 +207,19 @@ def _compile_wait(op: tma.MbarrierWaitOp, slot: Slot, prep: Prep) -> Closure:
             if np.any(want != want[0]):
                 raise Fault(f"threads wait on different phases of the mbarrier at shared "
                             f"byte {int(a)}", "the parity of a wait must be block-uniform")
-            if bar.phase & 1 != int(want[0]) & 1:
+            bit = int(want[0]) & 1
+            if in_role:
+                # Another role may complete it: block until it can (emu_roles), then
+                # acquire: mbarriers order the other roles' shared accesses before ours.
+                while not settles(bar, bit):
+                    env[STATE].roles.block(op, int(a), bar, bit)
+                if bar.phase & 1 == bit:
+                    _land(env, bar)
+                    bar.phase += 1
+                    bar.pending = bar.count
+                env[STATE].shared.barrier()
+                continue
+            if bar.phase & 1 != bit:
                 continue  # that phase has completed
             _land(env, bar)
             if bar.pending or bar.tx:
@@ -220,6 +279,7 @@ def _compile_tma_load(op: tma.TmaLoadOp, slot: Slot, prep: Prep) -> Closure:
     position = prep.param_index[op.tensor.name]
     op_id = prep.op_id(op)
     nbytes = op.bytes
+    in_role = prep.role is not None
     rel = np.arange(nbytes, dtype=np.int64)
 
     def run(env: Env) -> None:
@@ -249,6 +309,8 @@ def _compile_tma_load(op: tma.TmaLoadOp, slot: Slot, prep: Prep) -> Closure:
             np.add.at(sm.inflight, gidx.ravel(), 1)
             sm.n_inflight += gidx.size
             bar.copies.append(_Copy(t, op_id, idx, gidx, raw, nbytes))
+        if in_role:
+            _progress(env)     # a waiting role may now complete its phase
     return run
 
 
@@ -268,4 +330,5 @@ COMPILERS: dict[type[o.Op], Callable[[Any, Slot, Prep], Closure]] = {
     tma.TmaLoadOp: _compile_tma_load,
 }
 
-__all__ = ["COMPILERS", "Mbarrier", "barriers", "read_box", "swizzle_bytes"]
+__all__ = ["COMPILERS", "Mbarrier", "barriers", "missing", "read_box", "settles",
+           "swizzle_bytes"]

@@ -16,6 +16,18 @@ Execution
     that differ between threads are a ``KernelError`` ("non-uniform control
     flow", a lowering bug). ``tl.return`` ends the block for every thread.
 
+    A ``tl.warp_specialize`` (``emu_roles``) runs its regions as two roles of
+    the block: consumer threads ``[0, consumer_threads)``, producer threads
+    after them, each region in lockstep over its own threads (``th.thread_id``
+    gives block-wide ids; control flow is uniform per region). The roles run
+    one at a time, deterministically, the producer first: a role runs until
+    it waits on an mbarrier phase not yet complete, and an arrival (or TMA
+    issue) that lets a waiting role's wait complete hands that role the baton
+    at once, so a stage released too early is refilled while still being read.
+    When every unfinished role waits, the block is a reported deadlock naming
+    each role's wait. ``tl.return`` in a region ends that role only; a
+    ``tl.barrier`` in a region is a fault (``th.bar_sync`` synchronizes a role).
+
 Arithmetic
     ``tl.constant``, ``tl.binary``, ``tl.unary``, ``tl.cast`` and ``tl.where`` are
     the interpreter's own closures (``interp_ops``) applied to per-thread arrays,
@@ -54,6 +66,7 @@ import numpy as np
 
 from tilelang.errors import IRError, KernelError, LaunchError
 from tilelang.ir import ops as o
+from tilelang.ir import role_ops as ro
 from tilelang.ir import thread_ops as th
 from tilelang.ir.types import ScalarType, TensorType, TileType
 from tilelang.ir.values import Block, Function, Value
@@ -65,6 +78,7 @@ from tilelang.runtime.emu_core import (
 from tilelang.runtime.interp_ops import LaunchContext, storage
 from tilelang.runtime.interpreter import _check_grid, _convert_arg
 from tilelang.runtime import emu_tma  # noqa: E402  (mbarriers and TMA loads)
+from tilelang.runtime import emu_roles  # noqa: E402  (warp-specialized regions)
 
 __all__ = ["EmulatedKernel", "prepare_threads", "run_threads"]
 
@@ -92,7 +106,7 @@ def _compile_where(op: o.WhereOp, slot: Slot, prep: Prep) -> Closure:
 
 def _compile_thread_id(op: th.ThreadIdOp, slot: Slot, prep: Prep) -> Closure:
     r = slot(op.result)
-    value = np.arange(prep.num_threads, dtype=np.int32)
+    value = np.arange(prep.base, prep.base + prep.num_threads, dtype=np.int32)
     value.flags.writeable = False
 
     def run(env: Env) -> None:
@@ -134,6 +148,7 @@ _COMPILERS: dict[type[o.Op], Callable[[Any, Slot, Prep], Closure]] = {
     **emu_tma.COMPILERS,
     **emu_mfma.COMPILERS,
     **emu_wgmma.COMPILERS,
+    **emu_roles.COMPILERS,      # last: its tl.barrier checks for regions, then is emu_shared's
 }
 
 
@@ -207,6 +222,9 @@ class EmulatedKernel:
             def run(env: Env) -> None:
                 raise _BlockReturn()
             return run
+        if isinstance(op, ro.WarpSpecializeOp):
+            return emu_roles.compile_warp_specialize(op, self._slot, self.prep,
+                                                     self._compile_region, _BlockReturn)
         if isinstance(op, _SCALAR_OPS):
             return interp_ops.COMPILERS[type(op)](op, self._slot)
         compiler = _COMPILERS.get(type(op))
@@ -245,6 +263,14 @@ class EmulatedKernel:
                             op) from e
             return None if yields is None else [env[s] for s in yields]
         return run
+
+    def _compile_region(self, block: Block, prep: Prep) -> BlockRunner:
+        """``block`` compiled for the threads of ``prep`` (a warp_specialize region)."""
+        outer, self.prep = self.prep, prep
+        try:
+            return self._compile_block(block)
+        finally:
+            self.prep = outer
 
     def _compile_for(self, op: o.ForOp) -> Closure:
         lo, hi, st = self._slot(op.lower), self._slot(op.upper), self._slot(op.step)

@@ -296,6 +296,7 @@ COMPILERS: dict[type[o.Op], Callable[[Any, Slot], Closure]] = {
     tma.MbarrierInitRingOp: _compile_nothing,
     tma.MbarrierExpectOp: _compile_nothing,
     tma.MbarrierWaitRingOp: _compile_nothing,
+    tma.MbarrierArriveRingOp: _compile_nothing,
     tma.MbarrierInvalRingOp: _compile_nothing,
     o.PrintOp: _compile_print,
     o.AssertOp: _compile_assert,

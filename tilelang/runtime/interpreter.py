@@ -9,7 +9,10 @@ Execution
     ``tl.for`` is a Python ``range`` over its scalar bounds carrying values
     (``kind="pipeline"`` runs like ``"range"``); ``tl.if`` runs one region and its
     ``tl.yield`` gives the results; ``tl.return`` ends the program instance;
-    ``tl.barrier`` does nothing (an instance runs as a whole).
+    ``tl.barrier`` does nothing (an instance runs as a whole), nor do the
+    mbarrier ring ops of ``tma_staging_ops`` (``tl.tma_copy`` is ``tl.copy``).
+    ``tl.warp_specialize`` is an ``IRError``: the interpreter runs tile IR from
+    before warp specialization; ``emulate:sm_90a`` runs the specialized kernel.
 
 Values
     Scalars are numpy scalars of the exact storage dtype (``np.int32``...), tiles
@@ -74,6 +77,7 @@ import numpy as np
 
 from tilelang.errors import IRError, KernelError, LaunchError
 from tilelang.ir import ops as o
+from tilelang.ir.role_ops import WarpSpecializeOp
 from tilelang.ir.types import ScalarType, TensorType
 from tilelang.ir.values import Block, Function, Value
 from tilelang.runtime import interp_memory, interp_ops
@@ -121,6 +125,12 @@ class PreparedKernel:
             def run(env: Env) -> None:
                 raise _ProgramReturn()
             return run
+        if isinstance(op, WarpSpecializeOp):
+            raise IRError("the interpreter cannot run tl.warp_specialize: it runs a kernel's "
+                          "tile IR before warp specialization (the interp pipeline never "
+                          "produces it)", kernel=self.name, loc=op.loc,
+                          hint="interpret the kernel from its source (target='interp'), or "
+                               "run the warp-specialized lowering with target='emulate:sm_90a'")
         compiler = _COMPILERS.get(type(op))
         if compiler is None:
             raise IRError(f"the interpreter cannot run {op.NAME or type(op).__name__}: "
