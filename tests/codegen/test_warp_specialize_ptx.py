@@ -207,3 +207,22 @@ def test_ignored_setmaxnreg_is_a_compile_error():
     with pytest.raises(CompileError, match=r"kernel 'ws': ptxas ignored setmaxnreg for sm_90a: "
                                            r"\(C7508\).*unable to determine register count"):
         ptxas.assemble(ptx, "sm_90a")
+
+
+@pytest.mark.slow
+def test_the_warp_specialized_matmul_keeps_its_register_handoff():
+    # The pass's output end to end: pipeline-tma splits the sm_90a matmul into a producer
+    # warpgroup and consumers with setmaxnreg; ptxas must honour both (assemble raises
+    # on C7508) and keep the named barriers.
+    require_tools()
+    from tests.codegen.test_tma_codegen import compiled
+    c = compiled("matmul-default")
+    if "setmaxnreg" not in c.ptx:
+        pytest.skip("the default sm_90a matmul is not warp-specialized with setmaxnreg")
+    assert ".minnctapersm 1" in c.ptx
+    result = ptxas.assemble(c.ptx, "sm_90a", verbose=True)
+    assert result.spill_bytes == 0, result.log
+    text = sass.disassemble(result.cubin)
+    assert sass.count(text, "USETMAXREG.TRY_ALLOC") >= 1, sass.histogram(text)
+    assert sass.count(text, "USETMAXREG.DEALLOC") >= 1, sass.histogram(text)
+    assert sass.count(text, "HGMMA") > 0 and sass.count(text, "UTMALDG") > 0
