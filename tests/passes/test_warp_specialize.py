@@ -179,3 +179,40 @@ def test_specialized_kernels_run_exactly_in_the_emulator(M, N, K, stages, warps)
     want = np.zeros((M, N), np.float32)
     kern[(-(-M // BM), -(-N // 64))](a, b, want, STAGES=stages, BM=BM, BN=64, target="interp")
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
+def _consumer_loop(fn):
+    ws = _roles(fn)
+    (loop,) = [op for op in ws.consumer.ops if isinstance(op, ops.ForOp)]
+    return ws, loop
+
+
+def test_matmul_keeps_one_wgmma_group_in_flight_across_iterations():
+    from tilelang.ir.hopper_ops import WgmmaWaitOp
+    from tilelang.ir.tma_ops import MbarrierArriveOp
+    fn = mm.compile(SIG, target="emulate:sm_90a", BM=64).function
+    ws, loop = _consumer_loop(fn)
+    waits = [op for op in loop.body.ops if isinstance(op, WgmmaWaitOp)]
+    assert [(w.pending, w.values) for w in waits] == [(1, ())]
+    (arrive,) = [op for op in loop.body.ops if isinstance(op, MbarrierArriveOp)]
+    assert arrive.bar == loop.body.args[-2]       # the previous iteration's stage
+    # one wait after the loop completes the accumulators before the epilogue reads them
+    after = ws.consumer.ops[ws.consumer.ops.index(loop) + 1]
+    assert isinstance(after, WgmmaWaitOp) and after.pending == 0
+    assert set(after.values) <= set(loop.results)
+
+
+@pytest.mark.parametrize("why, kernel, sig, consts", [
+    ("lockstep ring", tl.kernel(mm.fn, num_warps=4, warp_specialize=False), SIG, {"BM": 64}),
+    ("the accumulator is rescaled in the loop", None, None, {}),
+])
+def test_loops_that_read_the_accumulator_wait_for_every_group(why, kernel, sig, consts):
+    from tilelang.ir.hopper_ops import WgmmaWaitOp
+    if kernel is None:
+        from tests.examples.test_examples import load_example
+        kernel = load_example("flash_attention").flash_attention
+        sig = "Q=bf16[4]:16,K=bf16[4]:16,V=bf16[4]:16,O=bf16[4]:16,sm_scale=f32"
+        consts = {"HEAD_DIM": 64}
+    fn = kernel.compile(sig, target="emulate:sm_90a", **consts).function
+    waits = [op for op in ops.walk(fn.body) if isinstance(op, WgmmaWaitOp)]
+    assert waits and all(w.pending == 0 for w in waits), why

@@ -9,7 +9,7 @@ from tilelang.passes.manager import PassFn, PassResult, run_pipeline
 from tilelang.passes import persistent, vectorize
 # "pipeline" the pass module; the name ``pipeline`` below is the pipeline lookup function
 from tilelang.passes import pipeline as software_pipeline, stage_through_shared  # noqa: E402
-from tilelang.passes import pipeline_tma  # noqa: E402
+from tilelang.passes import pipeline_tma, wgmma_overlap  # noqa: E402
 
 PASSES: dict[str, PassFn] = {
     "eliminate-common-subexpressions": cse.run,
@@ -22,6 +22,7 @@ PASSES: dict[str, PassFn] = {
     "pipeline": software_pipeline.run,
     "allocate-shared": allocate_shared.run,
     "lower-to-threads": lower_to_threads.run,
+    "overlap-wgmma": wgmma_overlap.run,
     "insert-barriers": insert_barriers.run,
     "simplify": simplify.run,
 }
@@ -32,7 +33,7 @@ PIPELINES: dict[str, tuple[str, ...]] = {
     # size, matrix unit, cp.async / ldmatrix / TMA) decide what each pass does
     "gpu": ("persistent-tiles", "eliminate-common-subexpressions", "eliminate-dead-code",
             "assign-layouts", "stage-through-shared", "pipeline-tma", "pipeline", "vectorize",
-            "allocate-shared", "lower-to-threads", "insert-barriers", "simplify",
+            "allocate-shared", "lower-to-threads", "overlap-wgmma", "insert-barriers", "simplify",
             "eliminate-common-subexpressions", "eliminate-dead-code"),
 }
 
