@@ -92,12 +92,17 @@ def _loc_of(ptx: str, instruction: str) -> int:
 
 # -- PTX --------------------------------------------------------------------------------
 
-def test_ptx_branches_on_tid_into_the_two_regions():
+def test_ptx_branches_on_the_warp_uniform_warpgroup_index_into_the_two_regions():
     ptx = emit_ptx(build(), "sm_90a")
-    # tid.x < 256 (LLVM prints it as tid > 255 branching to the producer)
-    cmp = re.search(r"setp\.(lt|gt)\.u32\s+(%p\d+), (%r\d+), (256|255);", ptx)
+    # warpgroup = tid.x >> 7 as lane 0 has it; < 2 (LLVM prints > 1 branching to the
+    # producer)
+    tid = re.search(r"mov\.u32\s+(%r\d+), %tid\.x;", ptx)
+    shr = re.search(rf"shr\.u32\s+(%r\d+), {re.escape(tid.group(1))}, 7;", ptx)
+    shfl = re.search(rf"shfl\.sync\.idx\.b32\s+(%r\d+), {re.escape(shr.group(1))}, 0, 31, -1;",
+                     ptx)
+    assert shfl, ptx
+    cmp = re.search(rf"setp\.(lt|gt)\.u32\s+(%p\d+), {re.escape(shfl.group(1))}, (2|1);", ptx)
     assert cmp, ptx
-    assert re.search(rf"mov\.u32\s+{re.escape(cmp.group(3))}, %tid\.x;", ptx)
     assert re.search(rf"@{re.escape(cmp.group(2))} bra\s+\$L__BB0_\d+;", ptx)
     inc = ptx.index("setmaxnreg.inc.sync.aligned.u32 232;")
     dec = ptx.index("setmaxnreg.dec.sync.aligned.u32 40;")

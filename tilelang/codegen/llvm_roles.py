@@ -1,9 +1,11 @@
 """Thread IR → LLVM IR for warp specialization (``tilelang.ir.role_ops``), sm_90a only.
 
-* ``tl.warp_specialize`` reads ``%tid.x`` and branches on ``tid < consumer_threads``
-  to a ``ws.consumer`` or a ``ws.producer`` block; both continue at ``ws.end``. The
-  branch is uniform per warpgroup (both thread counts are multiples of 128), so
-  each region's ``.sync.aligned`` instructions run in converged warps.
+* ``tl.warp_specialize`` branches on the warpgroup index ``%tid.x >> 7`` (as lane
+  0 has it, through ``shfl.sync.idx``, so ptxas sees a warp-uniform value) being
+  below ``consumer_threads / 128``, to a ``ws.consumer`` or a ``ws.producer`` block;
+  both continue at ``ws.end``. The branch is uniform per warpgroup (both thread
+  counts are multiples of 128), so each region's ``.sync.aligned`` instructions run
+  in converged warps.
 * ``th.setmaxnreg`` is ``setmaxnreg.{inc,dec}.sync.aligned.u32 N;``.
 * ``th.bar_sync`` is ``bar.sync id, threads;`` (PTX's ``barrier.sync.aligned``,
   what CUTLASS's named barriers issue): each region's control flow is uniform, so
@@ -38,6 +40,7 @@ TARGETS = frozenset({"sm_90a"})
 # 32-bit registers per SM on sm_90: a block's warpgroups can hold at most this many
 # together (more, and the consumers' setmaxnreg.inc waits forever for registers).
 REGISTER_FILE = 65536
+WARPGROUP_SHIFT = 7   # log2 of the 128 threads of a warpgroup
 
 
 def uses_roles(fn: Function) -> list[o.Op]:
@@ -83,7 +86,15 @@ def _warp_specialize(e: KernelEmitter, op: ro.WarpSpecializeOp) -> None:
     bld = e.b
     consumer, producer = e.new_block("ws.consumer"), e.new_block("ws.producer")
     merge = e.new_block("ws.end")
-    is_consumer = bld.icmp_unsigned("<", e.sreg("tid.x"), ir.Constant(I32, op.consumer_threads))
+    # The warpgroup index, read from lane 0 with shfl.sync (as CUTLASS does): ptxas
+    # then knows it is the same in every lane of a warp and compiles a uniform
+    # branch; %tid.x compared directly is correct but looks divergent to it.
+    group = bld.lshr(e.sreg("tid.x"), ir.Constant(I32, WARPGROUP_SHIFT))
+    group = e.call_intrinsic("llvm.nvvm.shfl.sync.idx.i32", I32,
+                             [ir.Constant(I32, -1), group, ir.Constant(I32, 0),
+                              ir.Constant(I32, 0x1F)])
+    is_consumer = bld.icmp_unsigned("<", group,
+                                    ir.Constant(I32, op.consumer_threads >> WARPGROUP_SHIFT))
     bld.cbranch(is_consumer, consumer, producer)
     reaches_end = False
     for bb, region in ((consumer, op.consumer), (producer, op.producer)):
