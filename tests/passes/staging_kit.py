@@ -20,7 +20,7 @@ from tilelang.runtime.interpreter import run_kernel
 
 # The passes around the staging ones that the lowering needs, without the other
 # optimizations of the "gpu" pipeline, so these tests see only their effect.
-LOWER = ("lower-to-threads", "insert-barriers", "eliminate-common-subexpressions",
+LOWER = ("lower-to-threads", "overlap-wgmma", "insert-barriers", "eliminate-common-subexpressions",
          "eliminate-dead-code")
 STAGING = ("stage-through-shared", "pipeline")
 

@@ -26,8 +26,10 @@ from tests.passes.test_pipeline import LOOP
 FACTS = "tensor<bf16, 2, aligned, unit_stride, divisible>"
 TMA_LOOP = LOOP.replace("tensor<bf16, 2>", FACTS).replace(
     "attributes {num_warps = 4}", "attributes {num_warps = 4, tma = true, warp_specialize = false}")
-# the same loop where warp specialization is allowed (test_warp_specialize.py)
-WS_LOOP = TMA_LOOP.replace(", warp_specialize = false}", "}")
+# the same loop on two warpgroups, where warp specialization applies
+# (test_warp_specialize.py)
+WS_LOOP = TMA_LOOP.replace(", warp_specialize = false}", "}").replace(
+    "num_warps = 4,", "num_warps = 8,")
 
 TMA_PIPELINED = """
 module {
@@ -133,8 +135,10 @@ PASSES = ("assign-layouts", "stage-through-shared", "pipeline-tma", "pipeline", 
           "allocate-shared")
 
 
-def _tma_module(ws: bool = True, **constexprs) -> Module:
-    m = mm.compile(SIG, target="interp", **constexprs).module
+def _tma_module(ws: bool = False, **constexprs) -> Module:
+    """``mm`` through the pipeline passes; ``ws``: on two warpgroups, specialized."""
+    k = tl.kernel(mm.fn, num_warps=8) if ws else mm
+    m = k.compile(SIG, target="interp", **constexprs).module
     extra = (("tma", True),) if ws else (("tma", True), ("warp_specialize", False))
     fns = tuple(replace(f, attrs=f.attrs + extra) for f in m.functions)
     return run_passes(Module(fns), PASSES)
@@ -153,7 +157,7 @@ def test_tma_pipeline_runs_exactly_in_the_emulator(M, N, K, stages, BN, ws):
     module = _tma_module(ws, STAGES=stages, BN=BN)
     fn = run_passes(module, LOWER).function()
     assert thread_ops_of(fn, tma.TmaLoadOp) and not thread_ops_of(fn, th.CpAsyncOp)
-    assert fn.attr("num_threads") == (256 if ws else 128)   # the producer warpgroup
+    assert fn.attr("num_threads") == (384 if ws else 128)   # the producer warpgroup
     grid = (-(-M // 32), -(-N // BN))
     want, got = np.zeros((M, N), np.float32), np.zeros((M, N), np.float32)
     # the reference: the kernel before the pipeline passes

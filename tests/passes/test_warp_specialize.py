@@ -19,7 +19,7 @@ from tests.passes.test_pipeline_tma import SIG, TMA_LOOP, WS_LOOP, mm, two_boxes
 
 WS_SPLIT = """
 module {
-  func @k(%A: tensor<bf16, 2, aligned, unit_stride, divisible>, %n: i32) attributes {num_warps = 4, tma = true, shared_align = 128} {
+  func @k(%A: tensor<bf16, 2, aligned, unit_stride, divisible>, %n: i32) attributes {num_warps = 8, tma = true, shared_align = 128} {
     %z = tl.constant() {value = 0} : i32
     %one = tl.constant() {value = 1} : i32
     %w = tl.constant() {value = 16} : i32
@@ -27,8 +27,8 @@ module {
     %full = tl.alloc_shared() {offset = -1} : shared<2xi64>
     %empty = tl.alloc_shared() {offset = -1} : shared<2xi64>
     tl.mbarrier_init(bars = %full) {count = 1}
-    tl.mbarrier_init(bars = %empty) {count = 4}
-    tl.warp_specialize() {consumer_threads = 128, producer_threads = 128, consumer_regs = 0, producer_regs = 0} (producer: {
+    tl.mbarrier_init(bars = %empty) {count = 8}
+    tl.warp_specialize() {consumer_threads = 256, producer_threads = 128, consumer_regs = 232, producer_regs = 40} (producer: {
       tl.for(lower = %z, upper = %n, step = %one, inits = []) {kind = "range", stages = 1} (body: ^(%i_p: i32) {
         %c = tl.constant() {value = 2} : i32
         %mod = tl.binary(lhs = %i_p, rhs = %c) {fn = "mod"} : i32
@@ -84,7 +84,8 @@ def _variant(old: str, new: str) -> str:
 
 @pytest.mark.parametrize("why, text", [
     ("the kernel option", TMA_LOOP),
-    ("two warps are no warpgroup", _variant("num_warps = 4,", "num_warps = 2,")),
+    ("one consumer warpgroup", _variant("num_warps = 8,", "num_warps = 4,")),
+    ("six warps are no whole warpgroups", _variant("num_warps = 8,", "num_warps = 6,")),
     ("a second pipelined loop", _variant("    tl.return()", """    %r2 = tl.for(lower = %z, upper = %n, step = %one, inits = [%r]) {kind = "pipeline", stages = 2} : tile<16x16xf32> (body: ^(%i2: i32, %acc2: tile<16x16xf32>) {
       %off2 = tl.binary(lhs = %i2, rhs = %w) {fn = "mul"} : i32
       %s2 = tl.alloc_shared() : shared<16x16xbf16>
@@ -104,20 +105,21 @@ def test_functions_outside_the_conditions_keep_the_lockstep_ring(why, text):
 def test_a_ring_with_cp_async_copies_is_not_specialized():
     # B's second box shape needs a second tensor map, so it stays cp.async: the
     # producer warpgroup could not issue it (the consumers would have to wait on it)
-    c = two_boxes.compile("A=bf16[2]:16,C=f32[2]:16", target="emulate:sm_90a")
+    c = tl.kernel(two_boxes.fn, num_warps=8).compile("A=bf16[2]:16,C=f32[2]:16",
+                                                     target="emulate:sm_90a")
     assert "tl.warp_specialize" not in c.ir["pipeline-tma"]
     assert "tl.tma_copy" in c.ir["pipeline-tma"]
 
 
 def test_a_persistent_kernel_keeps_the_lockstep_ring():
-    pk = tl.kernel(mm.fn, num_warps=4, persistent=True)
+    pk = tl.kernel(mm.fn, num_warps=8, persistent=True)
     c = pk.compile(SIG, target="emulate:sm_90a")
     assert "tl.tma_copy" in c.ir["pipeline-tma"]
     assert "tl.warp_specialize" not in c.ir["pipeline-tma"]
 
 
 @pytest.mark.parametrize("threads, split", [
-    (128, (0, 0)),       # one consumer warpgroup: 255 registers each at entry already
+    (128, (0, 0)),       # one consumer warpgroup (never specialized): 255 each at entry
     (256, (232, 40)),    # 256 * 232 + 128 * 40 <= 65536
     (384, (160, 24)),
     (512, (120, 24)),
@@ -151,24 +153,23 @@ def test_lowered_roles_set_registers_and_use_named_barriers():
 
 
 def test_the_kernel_option_turns_it_off():
-    off = tl.kernel(mm.fn, num_warps=4, warp_specialize=False)
+    off = tl.kernel(mm.fn, num_warps=8, warp_specialize=False)
     c = off.compile(SIG, target="emulate:sm_90a")
     assert c.function.attr("warp_specialize") is False
     assert "tl.warp_specialize" not in c.ir["simplify"] and "th.tma_load" in c.ir["simplify"]
-    assert c.function.attr("num_threads") == 128
+    assert c.function.attr("num_threads") == 256
     with pytest.raises(tl.CompileError, match="warp_specialize must be True or False"):
         tl.kernel(mm.fn, warp_specialize=1)
 
 
-@pytest.mark.parametrize("M, N, K, stages, warps", [
-    (64, 64, 256, 3, 4),     # 8 iterations through 3 stages: every stage reused
-    (40, 72, 200, 2, 4),     # edge tiles
-    (33, 48, 24, 4, 4),      # fewer iterations than stages
-    (128, 128, 160, 2, 8),   # two consumer warpgroups (setmaxnreg)
+@pytest.mark.parametrize("M, N, K, stages, BM", [
+    (128, 64, 256, 3, 128),  # 8 iterations through 3 stages: every stage reused (wgmma)
+    (140, 72, 200, 2, 128),  # edge tiles
+    (33, 48, 24, 4, 32),     # fewer iterations than stages; mma.sync (BM < 16 * warps)
+    (64, 128, 160, 2, 32),
 ])
-def test_specialized_kernels_run_exactly_in_the_emulator(M, N, K, stages, warps):
-    kern = tl.kernel(mm.fn, num_warps=warps)
-    BM = 64 if warps == 4 else 128
+def test_specialized_kernels_run_exactly_in_the_emulator(M, N, K, stages, BM):
+    kern = tl.kernel(mm.fn, num_warps=8)
     c = kern.compile(SIG, target="emulate:sm_90a", STAGES=stages, BM=BM, BN=64)
     assert "tl.warp_specialize" in c.ir["simplify"]
     rng = np.random.default_rng(M * N + K)
@@ -190,7 +191,7 @@ def _consumer_loop(fn):
 def test_matmul_keeps_one_wgmma_group_in_flight_across_iterations():
     from tilelang.ir.hopper_ops import WgmmaWaitOp
     from tilelang.ir.tma_ops import MbarrierArriveOp
-    fn = mm.compile(SIG, target="emulate:sm_90a", BM=64).function
+    fn = tl.kernel(mm.fn, num_warps=8).compile(SIG, target="emulate:sm_90a", BM=128).function
     ws, loop = _consumer_loop(fn)
     waits = [op for op in loop.body.ops if isinstance(op, WgmmaWaitOp)]
     assert [(w.pending, w.values) for w in waits] == [(1, ())]
@@ -203,16 +204,72 @@ def test_matmul_keeps_one_wgmma_group_in_flight_across_iterations():
 
 
 @pytest.mark.parametrize("why, kernel, sig, consts", [
-    ("lockstep ring", tl.kernel(mm.fn, num_warps=4, warp_specialize=False), SIG, {"BM": 64}),
+    ("lockstep ring", tl.kernel(mm.fn, num_warps=8, warp_specialize=False), SIG, {"BM": 128}),
     ("the accumulator is rescaled in the loop", None, None, {}),
 ])
 def test_loops_that_read_the_accumulator_wait_for_every_group(why, kernel, sig, consts):
     from tilelang.ir.hopper_ops import WgmmaWaitOp
     if kernel is None:
         from tests.examples.test_examples import load_example
-        kernel = load_example("flash_attention").flash_attention
+        kernel = tl.kernel(load_example("flash_attention").flash_attention.fn, num_warps=8)
         sig = "Q=bf16[4]:16,K=bf16[4]:16,V=bf16[4]:16,O=bf16[4]:16,sm_scale=f32"
-        consts = {"HEAD_DIM": 64}
+        consts = {"HEAD_DIM": 64, "BM": 128}
     fn = kernel.compile(sig, target="emulate:sm_90a", **consts).function
     waits = [op for op in ops.walk(fn.body) if isinstance(op, WgmmaWaitOp)]
     assert waits and all(w.pending == 0 for w in waits), why
+    specialized = any(isinstance(op, WarpSpecializeOp) for op in fn.body.ops)
+    assert specialized == (why != "lockstep ring")
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_specialized_attention_runs_exactly_in_the_emulator(causal):
+    # two consumer warpgroups of 64 query rows each, K and V through the producer
+    from tests.examples.test_examples import load_example
+    fa = load_example("flash_attention")
+    kern = tl.kernel(fa.flash_attention.fn, num_warps=8)
+    sig = "Q=bf16[4]:16,K=bf16[4]:16,V=bf16[4]:16,O=bf16[4]:16,sm_scale=f32"
+    consts = {"HEAD_DIM": 64, "BM": 128, "BN": 64, "CAUSAL": causal}
+    assert "tl.warp_specialize" in kern.compile(sig, target="emulate:sm_90a", **consts).ir[
+        "pipeline-tma"]
+    rng = np.random.default_rng(7)
+    q, k, v = (random_bf16(rng, (1, 2, 200, 64)) for _ in range(3))
+    outs = []
+    for target in ("emulate:sm_90a", "interp"):
+        o = np.zeros((1, 2, 200, 64), q.dtype)
+        kern[(2, 2)](q, k, v, o, 0.125, target=target, **consts)
+        outs.append(o.astype(np.float64))
+    ref = fa.reference(q, k, v, 0.125, causal)
+    scale = np.abs(ref).max()
+    for o in outs:
+        assert np.abs(o - ref).max() <= fa.TOLERANCE * scale
+    # the two differ only by f32 summation order, then rounding to bf16 (2**-8)
+    assert np.abs(outs[0] - outs[1]).max() <= 2 ** -7 * scale
+
+
+def test_the_emulator_catches_a_release_before_the_wgmma_group_completes():
+    # the overlapped loop releasing its own stage instead of the previous one: the
+    # producer's refill lands on bytes the in-flight wgmma group still reads
+    from dataclasses import replace
+    from tilelang.ir.tma_ops import MbarrierArriveOp
+    from tilelang.ir.values import Block, Module
+    from tilelang.runtime.emulator import prepare_threads
+    kern = tl.kernel(mm.fn, num_warps=8)
+    c = kern.compile(SIG, target="emulate:sm_90a", BM=128, STAGES=2)
+    fn = c.function
+    ws, loop = _consumer_loop(fn)
+    body = list(loop.body.ops)
+    (k,) = [i for i, op in enumerate(body) if isinstance(op, MbarrierArriveOp)]
+    this_stage = body[-1].values[-2]                 # what the next iteration releases
+    (release,) = [op for op in body if op.results and op.results[0] == body[k].pred]
+    body[k] = replace(body[k], bar=this_stage, pred=release.lhs)   # lane 0, every time
+    bad_loop = replace(loop, body=Block(loop.body.args, tuple(body)))
+    consumer = tuple(bad_loop if op is loop else op for op in ws.consumer.ops)
+    bad_ws = replace(ws, consumer=Block(ws.consumer.args, consumer))
+    bad = replace(fn, body=Block(fn.body.args, tuple(bad_ws if op is ws else op
+                                                     for op in fn.body.ops)))
+    rng = np.random.default_rng(3)
+    a, b = random_bf16(rng, (128, 256)), random_bf16(rng, (256, 64))
+    good_out = np.zeros((128, 64), np.float32)
+    prepare_threads(fn).run((1, 1), [a, b, good_out])     # the real lowering is fine
+    with pytest.raises(tl.KernelError, match="wgmma group not yet completed"):
+        prepare_threads(bad).run((1, 1), [a, b, np.zeros((128, 64), np.float32)])

@@ -9,8 +9,9 @@ otherwise gets the lockstep TMA ring of ``pipeline_tma``:
 * its body has exactly one ``tl.pipeline`` loop with at least 2 stages, at the
   body's top level (a persistent kernel's tile loop, or a second pipelined loop,
   keeps the lockstep ring), and every eligible copy of that loop is a TMA load;
-* ``num_warps`` is a multiple of 4 (the consumers are whole warpgroups) and at
-  most 28 (the producer warpgroup must fit in a block of 1024 threads);
+* ``num_warps`` is a multiple of 4 (the consumers are whole warpgroups), at
+  least 8 (two consumer warpgroups; see "Registers" below) and at most 28 (the
+  producer warpgroup must fit in a block of 1024 threads);
 * the body has no ``tl.return`` but its last op (an early exit of the consumers
   would leave the producer waiting for stages nobody releases);
 * every value the producer needs from before the loop (window offsets, the loop
@@ -46,10 +47,14 @@ refill never overwrites data still being read, and no block barrier is needed in
 the loop. The consumer warpgroups keep thread ids ``0 .. 32 * num_warps - 1``,
 so every tile layout is unchanged; the producer warpgroup comes after them.
 
-Registers: with two or more consumer warpgroups the producer gives registers
-back (``setmaxnreg.dec`` to 40, or 24 from three consumer warpgroups on) and the
-consumers take them (``setmaxnreg.inc`` to what the register file then holds, at
-most 240). With one consumer warpgroup both already have 255 registers at entry.
+Registers: the producer gives registers back (``setmaxnreg.dec`` to 40, or 24
+from three consumer warpgroups on) and the consumers take them (``setmaxnreg.inc``
+to what the register file then holds, at most 240). A block's registers are
+reserved at launch at the count every thread starts with, and what the producer
+gives back only its own block's consumers can take. With one consumer warpgroup
+the producer would double the block's reservation for no register the consumers
+could use (they start at 255 already), halving the blocks an SM holds; such a
+kernel keeps the lockstep ring, where thread 0 issues the loads.
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ from tilelang.passes.names import Namer
 OPTION_ATTR = "warp_specialize"   # @tl.kernel(warp_specialize=False) records it as false
 CONSUMER_REGS_CAP = 240
 MAX_BLOCK = 1024   # threads per block, the producer warpgroup included
+MIN_CONSUMER_WARPS = 8   # two consumer warpgroups: see "Registers" in the docstring
 
 
 def enabled(fn: Function) -> bool:
@@ -92,8 +98,9 @@ def specialize(fn: Function, pipeliner_cls: type, namer: Namer, consts: dict[str
     module docstring's conditions do not hold (nothing is changed then)."""
     warps = fn.attr("num_warps", 4)
     body = fn.body.ops
-    if not isinstance(warps, int) or warps % 4 or warps * 32 + WARPGROUP > MAX_BLOCK or \
-            not body or not isinstance(body[-1], o.ReturnOp):
+    if not isinstance(warps, int) or warps % 4 or warps < MIN_CONSUMER_WARPS or \
+            warps * 32 + WARPGROUP > MAX_BLOCK or not body or \
+            not isinstance(body[-1], o.ReturnOp):
         return None
     loops = [i for i, op in enumerate(body)
              if isinstance(op, o.ForOp) and op.kind == "pipeline" and op.stages >= 2]
