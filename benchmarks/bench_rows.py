@@ -44,7 +44,7 @@ def example(name: str) -> Any:
 @dataclass(frozen=True)
 class Variant:
     """One tilelang configuration: kernel options (``num_warps``, ``persistent``,
-    ``group_m``) and constexprs."""
+    ``group_m``, ``warp_specialize``) and constexprs."""
 
     label: str
     options: tuple[tuple[str, Any], ...]
@@ -68,6 +68,11 @@ class Variant:
 GEMM_VARIANTS = (
     Variant.of("128x128x64 s3 w8", dict(num_warps=8), BM=128, BN=128, BK=64, STAGES=3),
     Variant.of("128x256x64 s3 w8", dict(num_warps=8), BM=128, BN=256, BK=64, STAGES=3),
+    # the same tile without the producer warpgroup: the lockstep TMA ring
+    Variant.of("128x256x64 s3 w8 lockstep", dict(num_warps=8, warp_specialize=False),
+               BM=128, BN=256, BK=64, STAGES=3),
+    Variant.of("128x256x64 s3 w8 group8", dict(num_warps=8, group_m=8),
+               BM=128, BN=256, BK=64, STAGES=3),
     Variant.of("128x128x32 s4 w4", dict(num_warps=4), BM=128, BN=128, BK=32, STAGES=4),
     Variant.of("128x128x64 s3 w8 group8", dict(num_warps=8, group_m=8),
                BM=128, BN=128, BK=64, STAGES=3),

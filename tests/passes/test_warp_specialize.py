@@ -273,3 +273,25 @@ def test_the_emulator_catches_a_release_before_the_wgmma_group_completes():
     prepare_threads(fn).run((1, 1), [a, b, good_out])     # the real lowering is fine
     with pytest.raises(tl.KernelError, match="wgmma group not yet completed"):
         prepare_threads(bad).run((1, 1), [a, b, np.zeros((128, 64), np.float32)])
+
+
+def test_a_128x256x64_tile_fits_with_three_stages_and_runs_exactly():
+    # wgmma reads A and B in place and keeps the accumulator in registers, so the
+    # scratch area holds only the epilogue's exchange (64 KiB), not A, B and a
+    # 128 KiB f32 accumulator: three 48 KiB stages fit the 227 KiB
+    from tests.examples.test_examples import load_example
+    kern = load_example("matmul").matmul                 # 8 warps, bf16 C
+    consts = {"BM": 128, "BN": 256, "BK": 64, "STAGES": 3}
+    c = kern.compile("A=bf16[2]:16,B=bf16[2]:16,C=bf16[2]:16", target="emulate:sm_90a",
+                     **consts)
+    assert "tl.warp_specialize" in c.ir["pipeline-tma"]
+    assert c.function.attr("shared_bytes") <= 232448
+    rng = np.random.default_rng(11)
+    a, b = random_bf16(rng, (130, 256)), random_bf16(rng, (256, 248))
+    outs = []
+    for target in ("emulate:sm_90a", "interp"):
+        out = np.zeros((130, 248), a.dtype)
+        kern[(2, 1)](a, b, out, target=target, **consts)
+        outs.append(out.astype(np.float32))
+    # f32 sums in another order, then rounded to bf16: at most one bf16 step apart
+    np.testing.assert_allclose(outs[0], outs[1], rtol=2 ** -7, atol=1e-6)

@@ -527,7 +527,9 @@ def scratch_area_bytes(fn: Function) -> int:
     if unit.mfma_shapes:   # the MFMA lowering states exactly what each dot exchanges
         from tilelang.passes.lower_mfma import mfma_scratch_needed
         return _align(mfma_scratch_needed(fn.body, unit, scratch_needed), 16)
-    return _align(scratch_needed(fn.body, target_facts.num_threads(fn)), 16)
+    from tilelang.passes.lower_wgmma import target_has_wgmma, wgmma_scratch_bytes
+    wgmma = (lambda dot: wgmma_scratch_bytes(fn, dot)) if target_has_wgmma(fn) else None
+    return _align(scratch_needed(fn.body, target_facts.num_threads(fn), wgmma), 16)
 
 
 def user_area_base(fn: Function) -> int:
@@ -536,13 +538,17 @@ def user_area_base(fn: Function) -> int:
     return _align(scratch_area_bytes(fn), shared_align(fn, BUFFER_ALIGN))
 
 
-def scratch_needed(block: Block, threads: int) -> int:
-    """Bytes of scratch the exchanges of ``block`` need (the largest one)."""
+def scratch_needed(block: Block, threads: int,
+                   wgmma: Any = None) -> int:
+    """Bytes of scratch the exchanges of ``block`` need (the largest one);
+    ``wgmma(dot)``, where given, is what a dot lowered by wgmma stages (or None)."""
     need = 0
     for op in o.walk(block):
-        if isinstance(op, (o.BroadcastOp, o.TransOp, o.ReduceOp)):
+        if isinstance(op, (o.BroadcastOp, o.TransOp, o.ReduceOp, o.ConvertLayoutOp)):
             t = op.value.type
             need = max(need, t.numel * _itemsize(t.dtype))
+        elif isinstance(op, o.DotOp) and wgmma is not None and wgmma(op) is not None:
+            need = max(need, wgmma(op))
         elif isinstance(op, o.DotOp):
             a, b = op.a.type, op.b.type
             need = max(need, _align(a.numel * _itemsize(a.dtype), 16) +

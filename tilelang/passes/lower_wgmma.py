@@ -107,6 +107,26 @@ def wgmma_applies(fn: Function, a: TileType, b: TileType, acc: TileType) -> bool
         wgmma_shape_applies(a, b, acc, warps)
 
 
+def wgmma_scratch_bytes(fn: Function, dot: Any) -> int | None:
+    """The scratch a ``tl.dot`` lowered by wgmma may use: A staged (its bytes rounded
+    up to 1 KiB) and B staged after it, at most -- the accumulator stays in
+    registers. ``None`` where the dot takes ``mma.sync`` (which may also stash the
+    accumulator), as when the accumulator is not in its fragment layout."""
+    a, b, acc = dot.a.type, dot.b.type, dot.acc.type
+    warps = fn.attr("num_warps", 4)
+    if not (isinstance(acc, TileType) and acc.layout and wgmma_applies(fn, a, b, acc)):
+        return None
+    from tilelang.passes.lower_layouts import assigned
+    (m, k), n = a.shape, b.shape[1]
+    try:
+        lay = assigned(acc.layout, warps * 32)
+    except ValueError:
+        return None
+    if not lay.expr.same_as(accumulator_layout(m, n, warps)):
+        return None
+    return -(-m * k * 2 // 1024) * 1024 + k * n * 2
+
+
 def swizzle_width(k: int) -> int:
     """The swizzle (bytes per line of an atom) for operand lines of ``k`` 16-bit
     elements (K for K-major, N for N-major): the widest of 128, 64, 32 dividing
