@@ -81,3 +81,18 @@ def test_warp_specialized_cubins_hand_registers_to_the_consumers(case, extra):
     assert sass.count(text, "HGMMA") > 0 and result.spill_bytes == 0, result.log
     assert sass.count(text, "USETMAXREG") == 2, sass.histogram(text)
     assert "setmaxnreg' ignored" not in result.log
+
+
+@pytest.mark.slow
+def test_persistent_warp_specialized_128x256_tile_has_no_spills():
+    # the persistent, grouped 128x256x64 matmul of the benchmark: both roles walk the
+    # tiles; three stages fit beside the epilogue's exchange
+    require_tools()
+    import tilelang as tl
+    k = tl.kernel(load_example("matmul").matmul.fn, num_warps=8, persistent=True, group_m=8)
+    c = k.compile(CASES["matmul"][1], target="sm_90a", BN=256, BK=64, STAGES=3)
+    assert c.function.attr("num_threads") == 384
+    result = ptxas.assemble(c.ptx, "sm_90a", verbose=True)
+    text = sass.disassemble(result.cubin)
+    assert sass.count(text, "USETMAXREG") == 2 and sass.count(text, "UTMALDG") > 0
+    assert sass.count(text, "HGMMA") == 4 and result.spill_bytes == 0, result.log

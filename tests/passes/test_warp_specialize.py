@@ -111,11 +111,26 @@ def test_a_ring_with_cp_async_copies_is_not_specialized():
     assert "tl.tma_copy" in c.ir["pipeline-tma"]
 
 
-def test_a_persistent_kernel_keeps_the_lockstep_ring():
-    pk = tl.kernel(mm.fn, num_warps=8, persistent=True)
-    c = pk.compile(SIG, target="emulate:sm_90a")
-    assert "tl.tma_copy" in c.ir["pipeline-tma"]
-    assert "tl.warp_specialize" not in c.ir["pipeline-tma"]
+@pytest.mark.parametrize("group_m", [None, 2])
+def test_persistent_kernels_carry_the_ring_across_tiles(group_m):
+    # 2 programs walk 3 x 2 tiles each way: every tile's loads continue the rings'
+    # stages and phases where the previous tile left them (K = 160: 5 iterations
+    # through 3 stages, so a tile starts mid-ring)
+    pk = tl.kernel(mm.fn, num_warps=8, persistent=2, group_m=group_m)
+    c = pk.compile(SIG, target="emulate:sm_90a", BM=128, BK=32)
+    assert "tl.warp_specialize" in c.ir["pipeline-tma"]
+    (ws,) = [op for op in ops.walk(c.function.body) if isinstance(op, WarpSpecializeOp)]
+    assert [type(op).__name__ for op in ws.producer.ops if isinstance(op, ops.ForOp)] == \
+        ["ForOp"]                                        # the producer's own tile loop
+    M, N, K = 300, 136, 160
+    rng = np.random.default_rng(1)
+    a, b = random_bf16(rng, (M, K)), random_bf16(rng, (K, N))
+    got, want = np.zeros((M, N), np.float32), np.zeros((M, N), np.float32)
+    grid = (-(-M // 128), -(-N // 64))
+    pk[grid](a, b, got, BM=128, BK=32, target="emulate:sm_90a")
+    tl.kernel(mm.fn, num_warps=8)[grid](a, b, want, BM=128, BK=32, target="interp")
+    assert _launched_specialized(pk)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("threads, split", [
@@ -129,6 +144,15 @@ def test_register_split_fills_the_register_file(threads, split):
     assert (consumer, producer) == split
     if consumer:
         assert consumer * threads + producer * 128 <= 65536 and consumer % 8 == 0
+
+
+def _launched_specialized(kern) -> bool:
+    """Whether every emulated launch of ``kern`` ran a warp-specialized kernel (the
+    arrays' alignment decides whether TMA, hence the split, applies)."""
+    runs = [c for (target, _), c in kern.__dict__.get("_compiled", {}).items()
+            if target.startswith("emulate")]
+    return bool(runs) and all(c.function.attr("num_threads") > 32 * kern.num_warps
+                              for c in runs)
 
 
 def _roles(fn) -> WarpSpecializeOp:
@@ -179,6 +203,7 @@ def test_specialized_kernels_run_exactly_in_the_emulator(M, N, K, stages, BM):
                                     target="emulate:sm_90a")
     want = np.zeros((M, N), np.float32)
     kern[(-(-M // BM), -(-N // 64))](a, b, want, STAGES=stages, BM=BM, BN=64, target="interp")
+    assert _launched_specialized(kern)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
 
 
@@ -238,6 +263,7 @@ def test_specialized_attention_runs_exactly_in_the_emulator(causal):
         o = np.zeros((1, 2, 200, 64), q.dtype)
         kern[(2, 2)](q, k, v, o, 0.125, target=target, **consts)
         outs.append(o.astype(np.float64))
+    assert _launched_specialized(kern)
     ref = fa.reference(q, k, v, 0.125, causal)
     scale = np.abs(ref).max()
     for o in outs:
@@ -280,7 +306,7 @@ def test_a_128x256x64_tile_fits_with_three_stages_and_runs_exactly():
     # scratch area holds only the epilogue's exchange (64 KiB), not A, B and a
     # 128 KiB f32 accumulator: three 48 KiB stages fit the 227 KiB
     from tests.examples.test_examples import load_example
-    kern = load_example("matmul").matmul                 # 8 warps, bf16 C
+    kern = tl.kernel(load_example("matmul").matmul.fn, num_warps=8)   # bf16 C
     consts = {"BM": 128, "BN": 256, "BK": 64, "STAGES": 3}
     c = kern.compile("A=bf16[2]:16,B=bf16[2]:16,C=bf16[2]:16", target="emulate:sm_90a",
                      **consts)
@@ -293,5 +319,6 @@ def test_a_128x256x64_tile_fits_with_three_stages_and_runs_exactly():
         out = np.zeros((130, 248), a.dtype)
         kern[(2, 1)](a, b, out, target=target, **consts)
         outs.append(out.astype(np.float32))
+    assert _launched_specialized(kern)
     # f32 sums in another order, then rounded to bf16: at most one bf16 step apart
     np.testing.assert_allclose(outs[0], outs[1], rtol=2 ** -7, atol=1e-6)

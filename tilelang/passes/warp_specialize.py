@@ -7,8 +7,9 @@ the kernel option ``@tl.kernel(warp_specialize=False)`` recorded the attribute
 otherwise gets the lockstep TMA ring of ``pipeline_tma``:
 
 * its body has exactly one ``tl.pipeline`` loop with at least 2 stages, at the
-  body's top level (a persistent kernel's tile loop, or a second pipelined loop,
-  keeps the lockstep ring), and every eligible copy of that loop is a TMA load;
+  body's top level or at the top level of a top-level ``tl.for`` without carried
+  values (a persistent kernel's tile loop; the pipelined loop's step must then be
+  a positive constant), and every eligible copy of that loop is a TMA load;
 * ``num_warps`` is a multiple of 4 (the consumers are whole warpgroups), at
   least 8 (two consumer warpgroups; see "Registers" below) and at most 28 (the
   producer warpgroup must fit in a block of 1024 threads);
@@ -39,6 +40,14 @@ The function becomes::
       })
     tl.return
 
+In a persistent kernel each role runs its own copy of the tile loop, carrying
+the number of pipeline iterations of the tiles before (``g``, advanced by each
+tile's trip count ``max(0, cdiv(upper - lower, step))``): iteration ``i`` of a
+tile is ring iteration ``g + i``, so stages and phases continue from tile to
+tile and the producer loads the next tile's first stages while the consumers
+finish the current one. The producer's tile loop copies the pure scalar ops of
+the tile body that compute its windows (the tile's coordinates).
+
 An empty barrier's first wait asks for parity 1 of a fresh barrier, the phase
 before its first, which counts as complete: the producer fills the first ``S``
 stages without waiting. The consumers release a stage after the body's last read
@@ -68,6 +77,7 @@ from tilelang.ir.tma_staging_ops import (
 )
 from tilelang.ir.types import ScalarType, SharedType, i64
 from tilelang.ir.values import Block, Function, Value
+from tilelang.ir.rewrite import map_operands, substitute
 from tilelang.passes.names import Namer
 
 OPTION_ATTR = "warp_specialize"   # @tl.kernel(warp_specialize=False) records it as false
@@ -102,21 +112,22 @@ def specialize(fn: Function, pipeliner_cls: type, namer: Namer, consts: dict[str
             warps * 32 + WARPGROUP > MAX_BLOCK or not body or \
             not isinstance(body[-1], o.ReturnOp):
         return None
-    loops = [i for i, op in enumerate(body)
-             if isinstance(op, o.ForOp) and op.kind == "pipeline" and op.stages >= 2]
-    pipelined = [op for op in o.walk(fn.body)
-                 if isinstance(op, o.ForOp) and op.kind == "pipeline" and op.stages >= 2]
+    pipelined = [op for op in o.walk(fn.body) if _pipelined(op)]
     returns = [op for op in o.walk(fn.body) if isinstance(op, o.ReturnOp)]
-    if len(loops) != 1 or len(pipelined) != 1 or len(returns) != 1:
+    if len(pipelined) != 1 or len(returns) != 1:
         return None
-    at = loops[0]
-    loop = body[at]
-    assert isinstance(loop, o.ForOp)
-    consumer_threads = warps * 32
+    found = _locate(body, pipelined[0])
+    if found is None:
+        return None
+    at, tile_loop, inner_at = found
+    loop = pipelined[0]
     p = pipeliner_cls(loop, namer, consts, [align[0]], dict(boxes))
     copies = p.plan()
     if copies is None or p.has_async:
         return None
+    step = p._const_of(loop.step)
+    if tile_loop is not None and (step is None or step <= 0):
+        return None          # the trip count carried across tiles needs a known step
     setup: list[o.Op] = []
     rings = p.rings(setup, copies)
     full = namer.fresh(SharedType((p.S,), i64), "full")
@@ -126,7 +137,15 @@ def specialize(fn: Function, pipeliner_cls: type, namer: Namer, consts: dict[str
               o.AllocSharedOp(results=(empty,), loc=p.loc),
               MbarrierInitRingOp(loc=p.loc, count=1, bars=full),
               MbarrierInitRingOp(loc=p.loc, count=warps, bars=empty)]
-    producer = _producer(p, copies, rings, empty)
+    if tile_loop is None:
+        producer = _producer(p, copies, rings, empty, None)
+        consumer_loop = [replace(loop, body=_consumer_body(p, copies, rings, full, empty,
+                                                            None))]
+    else:
+        roles = _tile_roles(p, copies, rings, full, empty, tile_loop, inner_at)
+        if roles is None:
+            return None
+        producer, consumer_loop = roles
     hoisted = _hoist(body[:at], producer, setup)
     if hoisted is None:
         return None
@@ -134,11 +153,12 @@ def specialize(fn: Function, pipeliner_cls: type, namer: Namer, consts: dict[str
     align[0] = max(align[0], p.align[0])
     boxes.update(p.boxes)
     consumer = [op for op in body[:at] if id(op) not in hoisted]
-    consumer.append(replace(loop, body=_consumer_body(p, copies, rings, full, empty)))
+    consumer += consumer_loop
     consumer += [MbarrierInvalRingOp(loc=p.loc, bars=full),
                  MbarrierInvalRingOp(loc=p.loc, bars=empty)]
     consumer += body[at + 1:-1]
     end = o.YieldOp(loc=p.loc)
+    consumer_threads = warps * 32
     consumer_regs, producer_regs = register_split(consumer_threads)
     split = WarpSpecializeOp(loc=loop.loc, consumer_threads=consumer_threads,
                              producer_threads=WARPGROUP, consumer_regs=consumer_regs,
@@ -148,18 +168,125 @@ def specialize(fn: Function, pipeliner_cls: type, namer: Namer, consts: dict[str
     first = [op for op in body[:at] if id(op) in hoisted]
     retyped = {n: Value(n, t) for n, t in p.retyped.items()}
     out = Block(fn.body.args, (*first, *setup, split, body[-1]))
-    if retyped:
-        from tilelang.ir.rewrite import substitute
-        out = substitute(out, retyped)
-    return out
+    return substitute(out, retyped) if retyped else out
 
 
-def _producer(p, copies: list[o.CopyOp], rings: dict[str, Value],
-              empty: Value) -> list[o.Op]:
-    """The producer's loop: wait for the consumers to release a stage, refill it."""
+def _pipelined(op: o.Op) -> bool:
+    return isinstance(op, o.ForOp) and op.kind == "pipeline" and op.stages >= 2
+
+
+def _locate(body: tuple[o.Op, ...], loop: o.ForOp) -> tuple[int, o.ForOp | None, int] | None:
+    """Where the pipelined ``loop`` sits: at the body's top level (``(index, None,
+    -1)``) or at the top level of a top-level ``tl.for`` without carried values, a
+    persistent kernel's tile loop (``(its index, it, the loop's index in it)``)."""
+    for i, op in enumerate(body):
+        if op is loop:
+            return i, None, -1
+        if isinstance(op, o.ForOp) and not op.inits:
+            for j, inner in enumerate(op.body.ops):
+                if inner is loop:
+                    return i, op, j
+    return None
+
+
+def _tile_roles(p, copies: list[o.CopyOp], rings: dict[str, Value], full: Value,
+                empty: Value, tile_loop: o.ForOp,
+                at: int) -> tuple[list[o.Op], list[o.Op]] | None:
+    """Both roles' tile loops for a persistent kernel. Each carries the count of
+    pipeline iterations of the tiles before, so iteration ``i`` of a tile is ring
+    iteration ``g + i``: stages and phases continue from tile to tile. The
+    producer's tile body is a copy of the scalar ops computing what its loads need
+    (None where one is not a pure scalar op)."""
+    namer, loc = p.namer, tile_loop.loc
+    zero_p = namer.fresh(p.ity, "issued0")
+    zero_c = namer.fresh(p.ity, "consumed0")
+    inner = tile_loop.body.ops
+    tile_iv = tile_loop.body.args[0]
+    # the producer: its own tile index, the scalars its loads need, the loads
+    p_tile = namer.fresh(tile_iv.type, f"{tile_iv.name}_p")
+    g_p = namer.fresh(p.ity, "issued")
+    k_loop = _producer(p, copies, rings, empty, g_p)
+    cloned = _clone_slice(inner[:at], k_loop, {tile_iv.name: p_tile}, namer)
+    if cloned is None:
+        return None
+    clones, mapping = cloned
+    k_loop = list(substitute(Block((), tuple(k_loop)), mapping).ops)
+    tail_p: list[o.Op] = []
+    lower, upper = (mapping.get(v.name, v) for v in (p.loop.lower, p.loop.upper))
+    next_p = p.binary(tail_p, "add", g_p, _trip(p, tail_p, lower, upper))
+    p_loop = o.ForOp(loc=loc, kind="range", stages=1, lower=tile_loop.lower,
+                     upper=tile_loop.upper, step=tile_loop.step, inits=(zero_p,),
+                     results=(namer.fresh(p.ity, "issued_all"),),
+                     body=Block((p_tile, g_p), (*clones, *k_loop, *tail_p,
+                                                o.YieldOp(loc=loc, values=(next_p,)))))
+    # the consumers: the tile body, its loop waiting on ring iteration g + i
+    g_c = namer.fresh(p.ity, "consumed")
+    c_body = list(inner[:at])
+    c_body.append(replace(p.loop, body=_consumer_body(p, copies, rings, full, empty, g_c)))
+    c_body += inner[at + 1:-1]
+    next_c = p.binary(c_body, "add", g_c, _trip(p, c_body, p.loop.lower, p.loop.upper))
+    c_body.append(o.YieldOp(loc=loc, values=(next_c,)))
+    c_loop = replace(tile_loop, inits=(zero_c,),
+                     results=(namer.fresh(p.ity, "consumed_all"),),
+                     body=Block((tile_iv, g_c), tuple(c_body)))
+    return ([o.ConstantOp(results=(zero_p,), loc=loc, value=0), p_loop],
+            [o.ConstantOp(results=(zero_c,), loc=loc, value=0), c_loop])
+
+
+def _trip(p, out: list[o.Op], lower: Value, upper: Value) -> Value:
+    """The trip count ``max(0, cdiv(upper - lower, step))`` of the pipelined loop's
+    range (its step a positive constant)."""
+    step = p._const_of(p.loop.step)
+    span = p.binary(out, "sub", upper, lower)
+    if step != 1:
+        span = p.binary(out, "floordiv", p.binary(out, "add", span, p.const(out, step - 1)),
+                        p.const(out, step))
+    return p.binary(out, "maximum", span, p.const(out, 0))
+
+
+def _clone_slice(pre: tuple[o.Op, ...], users: list[o.Op], mapping: dict[str, Value],
+                 namer: Namer) -> tuple[list[o.Op], dict[str, Value]] | None:
+    """Copies, under fresh names, of the ops of ``pre`` computing values ``users``
+    read, with what they depend on (values named in ``mapping`` replaced); None if
+    one is not a pure scalar op."""
+    by_name = {r.name: op for op in pre for r in op.results}
+    need: set[int] = set()
+    work = [v.name for op in o.walk(Block((), tuple(users))) for v in op.operand_values()
+            if v.name in by_name]
+    while work:
+        op = by_name[work.pop()]
+        if id(op) in need:
+            continue
+        if not _hoistable(op):
+            return None
+        need.add(id(op))
+        work += [v.name for v in op.operand_values() if v.name in by_name]
+    mapping = dict(mapping)
+    clones = []
+    for op in pre:
+        if id(op) in need:
+            new = tuple(namer.fresh(r.type, r.name) for r in op.results)
+            clones.append(replace(map_operands(op, lambda v: mapping.get(v.name, v)),
+                                  results=new))
+            mapping.update({r.name: n for r, n in zip(op.results, new)})
+    return clones, mapping
+
+
+def _hoistable(op: o.Op) -> bool:
+    """A pure scalar op without regions: it may run in every thread, anywhere."""
+    return not op.regions() and o.Trait.PURE in op.TRAITS and \
+        all(isinstance(r.type, ScalarType) for r in op.results)
+
+
+def _producer(p, copies: list[o.CopyOp], rings: dict[str, Value], empty: Value,
+              offset: Value | None) -> list[o.Op]:
+    """The producer's loop: wait for the consumers to release a stage, refill it.
+    ``offset``: the ring iterations before this loop's first (earlier tiles)."""
     iv = p.namer.fresh(p.iv.type, f"{p.iv.name}_p")
     ops: list[o.Op] = []
     it = p._iteration(ops, iv)
+    if offset is not None:
+        it = p.binary(ops, "add", it, offset)
     s_const = p.const(ops, p.S)
     stage = p.binary(ops, "mod", it, s_const)
     one = p.const(ops, 1)
@@ -174,10 +301,13 @@ def _producer(p, copies: list[o.CopyOp], rings: dict[str, Value],
 
 
 def _consumer_body(p, copies: list[o.CopyOp], rings: dict[str, Value], full: Value,
-                   empty: Value) -> Block:
-    """The loop body waiting on ``full`` for each stage and releasing it on ``empty``."""
+                   empty: Value, offset: Value | None) -> Block:
+    """The loop body waiting on ``full`` for each stage and releasing it on ``empty``
+    (``offset``: the ring iterations before this loop's first)."""
     top: list[o.Op] = []
     it = p._iteration(top)
+    if offset is not None:
+        it = p.binary(top, "add", it, offset)
     s_const = p.const(top, p.S)
     stage = p.binary(top, "mod", it, s_const)
     parity = p.binary(top, "and", p.binary(top, "floordiv", it, s_const), p.const(top, 1))
@@ -206,8 +336,7 @@ def _hoist(pre: tuple[o.Op, ...], producer: list[o.Op], setup: list[o.Op]) -> se
         op = by_name[work.pop()]
         if id(op) in hoisted:
             continue
-        if op.regions() or o.Trait.PURE not in op.TRAITS or \
-                not all(isinstance(r.type, ScalarType) for r in op.results):
+        if not _hoistable(op):
             return None
         hoisted.add(id(op))
         work += [v.name for v in op.operand_values() if v.name in by_name]
