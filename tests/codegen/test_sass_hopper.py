@@ -95,4 +95,5 @@ def test_persistent_warp_specialized_128x256_tile_has_no_spills():
     result = ptxas.assemble(c.ptx, "sm_90a", verbose=True)
     text = sass.disassemble(result.cubin)
     assert sass.count(text, "USETMAXREG") == 2 and sass.count(text, "UTMALDG") > 0
-    assert sass.count(text, "HGMMA") == 4 and result.spill_bytes == 0, result.log
+    # four m64n256k16 per K tile, twice where LLVM peels the first iteration
+    assert sass.count(text, "HGMMA") in (4, 8) and result.spill_bytes == 0, result.log

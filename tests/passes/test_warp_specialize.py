@@ -285,9 +285,9 @@ def test_the_emulator_catches_a_release_before_the_wgmma_group_completes():
     ws, loop = _consumer_loop(fn)
     body = list(loop.body.ops)
     (k,) = [i for i, op in enumerate(body) if isinstance(op, MbarrierArriveOp)]
-    this_stage = body[-1].values[-2]                 # what the next iteration releases
-    (release,) = [op for op in body if op.results and op.results[0] == body[k].pred]
-    body[k] = replace(body[k], bar=this_stage, pred=release.lhs)   # lane 0, every time
+    # what the next iteration releases, and its predicate (lane 0 of each warp)
+    this_stage, lane0 = body[-1].values[-2:]
+    body[k] = replace(body[k], bar=this_stage, pred=lane0)
     bad_loop = replace(loop, body=Block(loop.body.args, tuple(body)))
     consumer = tuple(bad_loop if op is loop else op for op in ws.consumer.ops)
     bad_ws = replace(ws, consumer=Block(ws.consumer.args, consumer))
@@ -322,3 +322,17 @@ def test_a_128x256x64_tile_fits_with_three_stages_and_runs_exactly():
     assert _launched_specialized(kern)
     # f32 sums in another order, then rounded to bf16: at most one bf16 step apart
     np.testing.assert_allclose(outs[0], outs[1], rtol=2 ** -7, atol=1e-6)
+
+
+def test_persistent_consumer_loops_overlap_and_release_each_tiles_last_stage():
+    from tilelang.ir.hopper_ops import WgmmaWaitOp
+    from tilelang.ir.tma_ops import MbarrierArriveOp
+    pk = tl.kernel(mm.fn, num_warps=8, persistent=2)
+    fn = pk.compile(SIG, target="emulate:sm_90a", BM=128, BK=32).function
+    ws = _roles(fn)
+    (tiles,) = [op for op in ws.consumer.ops if isinstance(op, ops.ForOp)]
+    (k_loop,) = [op for op in tiles.body.ops if isinstance(op, ops.ForOp)]
+    assert [w.pending for w in k_loop.body.ops if isinstance(w, WgmmaWaitOp)] == [1]
+    after = tiles.body.ops[tiles.body.ops.index(k_loop) + 1:]
+    assert isinstance(after[0], WgmmaWaitOp) and isinstance(after[1], MbarrierArriveOp)
+    assert after[1].bar == k_loop.results[-2]         # the tile's last stage

@@ -3,8 +3,8 @@ warp-specialized consumer loop (``wgmma.wait_group 1``).
 
 Contract. Input and output: thread IR (after ``lower-to-threads``, before
 ``insert-barriers``); the emulator gives the same results before and after.
-A ``tl.for`` at the top level of a ``tl.warp_specialize`` consumer region changes
-when its body
+A ``tl.for`` at the top level of a ``tl.warp_specialize`` consumer region (or of
+the body of a loop there) changes when its body
 
 * has exactly one ``th.wgmma_wait`` (``pending = 0``), whose results feed only the
   body's ``tl.yield``, and whose loop-carried accumulators feed only
@@ -16,11 +16,13 @@ when its body
 The body then waits with ``pending = 1`` (guarding nothing): the group of the
 previous iteration completes while this iteration's runs, and the release
 releases the previous iteration's stage instead of this one (its barrier address
-and whether there is one travel as two extra loop-carried values). The accumulators go round the loop
-still in flight, which the chain allows (the PTX ISA lets ``wgmma.mma_async``
-ops of one shape read an accumulator in flight), and one ``th.wgmma_wait 0``
-after the loop completes them before anything else reads them. The last
-iteration's stage is never released: the producer refills nothing after it.
+and release predicate travel as two extra loop-carried values, the predicate
+false before the first iteration). The accumulators go round the loop still in
+flight, which the chain allows (the PTX ISA lets ``wgmma.mma_async`` ops of one
+shape read an accumulator in flight), and one ``th.wgmma_wait 0`` after the loop
+completes them before anything else reads them; then the last iteration's stage
+is released (a persistent kernel's next tile refills it). The loop may also be
+the body's of a persistent kernel's tile loop at the region's top level.
 
 Flash attention's loop rescales its accumulator between the two dots, so it
 reads the accumulator in the loop and keeps ``pending = 0``.
@@ -59,12 +61,20 @@ def _function(fn: Function) -> Function:
     return replace(fn, body=Block(fn.body.args, tuple(ops)))
 
 
-def _consumer(block: Block, namer: Namer) -> Block:
+def _consumer(block: Block, namer: Namer, depth: int = 0) -> Block:
+    """``block`` (the consumer region, or at ``depth`` 1 a persistent kernel's tile
+    loop body in it) with its first loop that qualifies overlapped."""
     out: list[o.Op] = []
     ops = list(block.ops)
     for i, op in enumerate(ops):
         if isinstance(op, o.ForOp):
             rewritten = _loop(op, namer)
+            if rewritten is None and depth == 0 and not any(
+                    isinstance(x, WgmmaWaitOp) for x in op.body.ops):
+                body = _consumer(op.body, namer, 1)
+                if body is not op.body:
+                    out.append(replace(op, body=body))
+                    return Block(block.args, (*out, *ops[i + 1:]))
             if rewritten is not None:
                 new_ops, completed = rewritten
                 out.extend(new_ops)
@@ -72,7 +82,7 @@ def _consumer(block: Block, namer: Namer) -> Block:
                 rest = substitute(Block((), tuple(ops[i + 1:])), completed)
                 return Block(block.args, (*out, *rest.ops))
         out.append(op)
-    return Block(block.args, tuple(out))
+    return block
 
 
 def _loop(loop: o.ForOp, namer: Namer) -> tuple[list[o.Op], dict[str, Value]] | None:
@@ -110,36 +120,37 @@ def _loop(loop: o.ForOp, namer: Namer) -> tuple[list[o.Op], dict[str, Value]] | 
         elif any(v.name in carried for v in op.operand_values()):
             return None
     prev_bar = namer.fresh(ScalarType(i32), "prev_stage_bar")
-    has_prev = namer.fresh(ScalarType(bool_), "has_prev_stage")
+    prev_pred = namer.fresh(ScalarType(bool_), "prev_stage_release")
     new_ops: list[o.Op] = []
+    pred = arrive.pred
     for op in body[:-1]:
         if op is wait:
             # at most this iteration's group stays in flight: the previous one is done
             new_ops.append(WgmmaWaitOp(loc=op.loc, pending=1, values=()))
         elif op is arrive:
             # ... so the previous iteration's stage is released (where this one's was)
-            pred = has_prev
-            if arrive.pred is not None:
-                pred = namer.fresh(ScalarType(bool_), "release")
-                new_ops.append(o.BinaryOp(results=(pred,), loc=arrive.loc, fn="and",
-                                          lhs=arrive.pred, rhs=has_prev))
-            new_ops.append(tma.MbarrierArriveOp(loc=arrive.loc, bar=prev_bar, pred=pred))
+            new_ops.append(tma.MbarrierArriveOp(loc=arrive.loc, bar=prev_bar, pred=prev_pred))
         else:
             new_ops.append(op)
-    yes = namer.fresh(ScalarType(bool_), "true")
-    new_ops.append(o.ConstantOp(results=(yes,), loc=loop.loc, value=True))
+    if pred is None:
+        pred = namer.fresh(ScalarType(bool_), "true")
+        new_ops.append(o.ConstantOp(results=(pred,), loc=loop.loc, value=True))
     inputs = {r.name: v for r, v in zip(wait.results, wait.values)}
-    values = tuple(inputs.get(v.name, v) for v in yield_op.values) + (arrive.bar, yes)
+    values = tuple(inputs.get(v.name, v) for v in yield_op.values) + (arrive.bar, pred)
     new_ops.append(replace(yield_op, values=values))
     zero = namer.fresh(ScalarType(i32), "no_stage_bar")
     no = namer.fresh(ScalarType(bool_), "false")
     before = [o.ConstantOp(results=(zero,), loc=loop.loc, value=0),
               o.ConstantOp(results=(no,), loc=loop.loc, value=False)]
-    results = loop.results + (namer.fresh(ScalarType(i32), "last_stage_bar"),
-                              namer.fresh(ScalarType(bool_), "ran"))
-    new_loop = replace(loop, inits=loop.inits + (zero, no), results=results,
-                       body=Block(loop.body.args + (prev_bar, has_prev), tuple(new_ops)))
+    last_bar = namer.fresh(ScalarType(i32), "last_stage_bar")
+    last_pred = namer.fresh(ScalarType(bool_), "last_stage_release")
+    new_loop = replace(loop, inits=loop.inits + (zero, no),
+                       results=loop.results + (last_bar, last_pred),
+                       body=Block(loop.body.args + (prev_bar, prev_pred), tuple(new_ops)))
     in_flight = tuple(loop.results[k] for k in positions)
     completed = tuple(namer.fresh(v.type, f"{v.name}_done") for v in in_flight)
-    final = WgmmaWaitOp(results=completed, loc=loop.loc, pending=0, values=in_flight)
-    return [*before, new_loop, final], {a.name: b for a, b in zip(in_flight, completed)}
+    # every group is done: the last iteration's stage is released too (false when
+    # the loop ran no iteration), which a persistent kernel's next tile refills
+    final = [WgmmaWaitOp(results=completed, loc=loop.loc, pending=0, values=in_flight),
+             tma.MbarrierArriveOp(loc=arrive.loc, bar=last_bar, pred=last_pred)]
+    return [*before, new_loop, *final], {a.name: b for a, b in zip(in_flight, completed)}
