@@ -38,10 +38,10 @@ def test_tma_tensors_get_a_grid_constant_tensor_map_parameter():
     c = compiled("matmul-64")
     ptx = c.ptx
     params = re.findall(r"\.param \.align 64 \.b8 (\w+)\[128\]", ptx)
-    assert len(params) == 2                      # A and B
-    assert ptx.count("cvta.param.u64") >= 2      # the copy reads the map where it lies
+    assert len(params) == 3                      # A and B loaded, C stored
+    assert ptx.count("cvta.param.u64") >= 3      # the copy reads the map where it lies
     roles = [p.role for p in kernel_abi(c.function).params]
-    assert roles.count("tmap") == 2
+    assert roles.count("tmap") == 3
 
 
 def test_pipeline_ptx_waits_on_mbarrier_phases_and_copies_boxes():
@@ -87,8 +87,8 @@ def test_the_c_launcher_encodes_the_maps_and_compiles(tmp_path):
     params = c_params(c.function)
     header, source = emit_c_launcher(c.function, "k", ptx=c.ptx, cubin=c.cubin)
     assert "CUtensorMap" not in header           # built inside, not passed by the caller
-    assert [p.name for p in params if p.role == "tmap"] == ["A_tmap", "B_tmap"]
-    assert source.count("cuTensorMapEncodeTiled(") == 2
+    assert [p.name for p in params if p.role == "tmap"] == ["A_tmap", "B_tmap", "C_tmap"]
+    assert source.count("cuTensorMapEncodeTiled(") == 3
     assert "cuuint32_t box[2] = {64, 64};" in source
     assert "CU_TENSOR_MAP_SWIZZLE_128B" in source
     assert "(cuuint64_t)A_dim1, (cuuint64_t)A_dim0" in source      # innermost first
@@ -113,6 +113,23 @@ def test_the_aot_manifest_names_the_tensor_maps_the_launcher_builds(tmp_path):
     m = json.loads((tmp_path / "mm.json").read_text())
     by_name = {p["name"]: p for p in m["parameters"]}
     assert by_name["A"]["tensor_map"] == {"box": [64, 64], "swizzle": 128}
-    assert "tensor_map" not in by_name["C"]
+    # C is written by TMA stores of one 64 x 64 box (128-byte rows, 128-byte swizzle)
+    assert by_name["C"]["tensor_map"] == {"box": [64, 64], "swizzle": 128}
     assert all(c["role"] != "tmap" for p in m["parameters"] for c in p["c_params"])
     assert "cuTensorMapEncodeTiled(&A_tmap" in (tmp_path / "mm.c").read_text()
+
+
+def test_the_epilogue_stores_by_tma_from_a_swizzled_scratch_buffer():
+    ptx = compiled("matmul-default").ptx
+    assert "cp.async.bulk.tensor.2d.global.shared::cta.bulk_group" in ptx
+    assert "cp.async.bulk.commit_group;" in ptx and "cp.async.bulk.wait_group.read 0;" in ptx
+    assert "st.global" not in ptx                # no element of C is stored by a thread
+
+
+@pytest.mark.slow
+def test_sm90a_matmul_cubin_stores_through_utmastg():
+    require_tools()
+    result = ptxas.assemble(compiled("matmul-default").ptx, "sm_90a", verbose=True)
+    text = sass.disassemble(result.cubin)
+    assert sass.count(text, "UTMASTG") == 2 and sass.count(text, "STG") == 0
+    assert result.spill_bytes == 0, result.log

@@ -40,6 +40,10 @@ def build(box=(64, 32), swizzle=64, count=1, nbytes=4096, rank=2) -> Module:
     emit(tma.MbarrierArriveOp, bar=bar, pred=None)
     emit(tma.MbarrierWaitOp, bar=bar, parity=zero)
     emit(tma.MbarrierInvalOp, bar=bar, pred=elect)
+    emit(tma.TmaStoreOp, box=box, swizzle=swizzle, tensor=A, src=zero,
+         coords=(zero,) * rank, pred=elect)
+    emit(tma.BulkCommitOp, pred=elect)
+    emit(tma.BulkWaitReadOp, pending=0, pred=elect)
     emit(ops.ReturnOp)
     body = b.pop((A,))
     return Module((Function("k", (A,), body, (("num_threads", 128),

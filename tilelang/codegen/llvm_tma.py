@@ -31,27 +31,28 @@ TENSOR_MAP_ALIGN = 64
 
 
 def tma_boxes(fn: Function) -> dict[str, tuple[tuple[int, ...], int]]:
-    """``tensor name -> (box, swizzle)`` of the tensors ``fn``'s TMA loads read.
+    """``tensor name -> (box, swizzle)`` of the tensors ``fn``'s TMA loads read or
+    TMA stores write.
 
     A tensor map fixes one box and swizzle, so all loads of a tensor must agree
     (``pipeline-tma`` only makes such loads); otherwise a ``CompileError``."""
     from tilelang.errors import CompileError
     out: dict[str, tuple[tuple[int, ...], int]] = {}
     for op in o.walk(fn.body):
-        if isinstance(op, tma.TmaLoadOp):
+        if isinstance(op, (tma.TmaLoadOp, tma.TmaStoreOp)):
             key = (tuple(op.box), op.swizzle)
             if out.setdefault(op.tensor.name, key) != key:
                 raise CompileError(
-                    f"tensor '{op.tensor.name}' is TMA-loaded with two boxes/swizzles "
+                    f"tensor '{op.tensor.name}' is TMA-copied with two boxes/swizzles "
                     f"({out[op.tensor.name]} and {key}); one tensor map serves one box",
                     kernel=fn.name, loc=op.loc, hint="a bug in pipeline-tma; report it")
     return out
 
 
 def uses_tma(fn: Function) -> bool:
-    """Whether ``fn`` issues TMA loads (its shared memory is then 1024-byte aligned:
+    """Whether ``fn`` issues TMA copies (its shared memory is then 1024-byte aligned:
     the swizzles act on absolute address bits)."""
-    return any(isinstance(op, tma.TmaLoadOp) for op in o.walk(fn.body))
+    return any(isinstance(op, (tma.TmaLoadOp, tma.TmaStoreOp)) for op in o.walk(fn.body))
 
 
 def tensor_map_param(arg: ir.Argument) -> None:
@@ -132,11 +133,34 @@ def _tma_load(e: KernelEmitter, op: tma.TmaLoadOp) -> None:
     _predicated(e, body, ["r", "l", "r"] + ["r"] * rank, args, op.pred)
 
 
+def _tma_store(e: KernelEmitter, op: tma.TmaStoreOp) -> None:
+    maps = getattr(e, "tensor_maps", {})
+    if op.tensor.name not in maps:
+        raise e.error(f"th.tma_store of '{op.tensor.name}' has no tensor-map parameter",
+                      "emit the kernel with codegen.ptx.build_module, which adds one")
+    tmap = e.b.ptrtoint(maps[op.tensor.name], I64)
+    rank = len(op.coords)
+    coords = ", ".join(f"${2 + i}" for i in range(rank))
+    body = (f"cp.async.bulk.tensor.{rank}d.global.shared::cta.bulk_group"
+            f" [$0, {{{coords}}}], [$1];")
+    args = [tmap, shared_addr32(e, e.val(op.src))] + [e.val(c) for c in reversed(op.coords)]
+    _predicated(e, body, ["l", "r"] + ["r"] * rank, args, op.pred)
+
+
+def _bulk_commit(e: KernelEmitter, op: tma.BulkCommitOp) -> None:
+    _predicated(e, "cp.async.bulk.commit_group;", [], [], op.pred)
+
+
+def _bulk_wait_read(e: KernelEmitter, op: tma.BulkWaitReadOp) -> None:
+    _predicated(e, f"cp.async.bulk.wait_group.read {op.pending};", [], [], op.pred)
+
+
 HANDLERS: dict[type, Handler] = {
     tma.MbarrierInitOp: _init, tma.MbarrierArriveOp: _arrive,
     tma.MbarrierExpectTxOp: _expect_tx, tma.MbarrierWaitOp: _wait,
     tma.MbarrierInvalOp: _inval, tma.FenceMbarrierInitOp: _fence_init,
-    tma.TmaLoadOp: _tma_load,
+    tma.TmaLoadOp: _tma_load, tma.TmaStoreOp: _tma_store, tma.BulkCommitOp: _bulk_commit,
+    tma.BulkWaitReadOp: _bulk_wait_read,
 }
 """Handlers of the mbarrier/TMA thread-IR ops."""
 

@@ -30,6 +30,13 @@ arrival count is reset to the count given at init and the transaction count to 0
   ``prod(box) * itemsize`` transaction bytes on ``bar``. The copy reads a tensor
   map the runtime builds for ``tensor`` with exactly this box and swizzle.
 
+* ``th.tma_store``       ``cp.async.bulk.tensor.<rank>d.global.shared::cta.bulk_group``:
+  the reverse of ``th.tma_load`` (a box laid out in shared memory written to the
+  tensor, elements outside it skipped), read asynchronously;
+* ``th.bulk_commit``     ``cp.async.bulk.commit_group``;
+* ``th.bulk_wait_read``  ``cp.async.bulk.wait_group.read pending``: the sources of all
+  but ``pending`` of the thread's committed groups have been read.
+
 Every op but the fences and the wait has an optional ``pred``: threads where it is
 false do nothing, so one elected thread issues while control flow stays uniform.
 """
@@ -177,33 +184,95 @@ class TmaLoadOp(Op):
         return prod(self.box) * max(1, self.tensor.type.dtype.bits // 8)
 
     def verify(self) -> None:
-        t = self.tensor.type
-        if not isinstance(t, TensorType):
-            self._fail("tensor must be a tensor argument")
-        if not 1 <= t.rank <= TMA_MAX_RANK or len(self.box) != t.rank or \
-                len(self.coords) != t.rank:
-            self._fail(f"box and coords need one entry per tensor dimension (rank 1-5), "
-                       f"got box {self.box} and {len(self.coords)} coords for rank {t.rank}")
-        if t.dtype.bits % 8 or t.dtype.bits > 64:
-            self._fail(f"TMA copies whole-byte elements, not {t.dtype}")
-        if any(not isinstance(b, int) or not 1 <= b <= TMA_MAX_BOX for b in self.box):
-            self._fail(f"box dimensions must be in [1, {TMA_MAX_BOX}], got {self.box}")
-        inner = self.box[-1] * (t.dtype.bits // 8)
-        if inner % 16:
-            self._fail(f"the box's last dimension is {inner} bytes, not a multiple of 16")
-        if self.swizzle not in TMA_SWIZZLES:
-            self._fail(f"swizzle must be one of {TMA_SWIZZLES}, got {self.swizzle!r}")
-        if self.swizzle and inner > self.swizzle:
-            self._fail(f"a {self.swizzle}-byte swizzle needs a box row of at most that many "
-                       f"bytes, got {inner}")
-        if not all(_i32(c) for c in self.coords) or not _i32(self.dst):
-            self._fail("dst and coords must be i32 scalars")
+        _check_box(self, self.tensor, self.box, self.swizzle, self.coords, self.dst)
         _check_bar(self, self.bar, self.pred)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TmaStoreOp(Op):
+    """``cp.async.bulk.tensor.<rank>d.global.shared::cta.bulk_group [map, {coords}],
+    [src]``: write the ``box`` laid out at shared ``src`` (row-major, with the
+    ``swizzle`` mode, as ``th.tma_load`` lays one out) to ``tensor`` at ``coords``;
+    elements outside the tensor are not written. The copy reads ``src``
+    asynchronously: the bytes may change only after a ``th.bulk_wait_read`` of the
+    issuing thread has seen its group read. Box rules as for ``th.tma_load``."""
+
+    NAME: ClassVar[str] = "th.tma_store"
+    TRAITS: ClassVar[frozenset[Trait]] = _SYNC
+    box: tuple[int, ...] = attr(())
+    swizzle: int = attr(0)
+    tensor: Value = operand()
+    src: Value = operand()
+    coords: tuple[Value, ...] = operands()
+    pred: Value | None = opt_operand()
+
+    @property
+    def bytes(self) -> int:
+        return prod(self.box) * max(1, self.tensor.type.dtype.bits // 8)
+
+    def verify(self) -> None:
+        _check_box(self, self.tensor, self.box, self.swizzle, self.coords, self.src)
+        if self.pred is not None and not (isinstance(self.pred.type, ScalarType) and
+                                          self.pred.type.dtype == bool_):
+            self._fail("pred must be a bool scalar")
+        self._expect_results(0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BulkCommitOp(Op):
+    """``cp.async.bulk.commit_group``: the thread's ``th.tma_store``s so far form a group."""
+
+    NAME: ClassVar[str] = "th.bulk_commit"
+    TRAITS: ClassVar[frozenset[Trait]] = _SYNC
+    pred: Value | None = opt_operand()
+
+    def verify(self) -> None:
+        self._expect_results(0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BulkWaitReadOp(Op):
+    """``cp.async.bulk.wait_group.read pending``: at most ``pending`` of the thread's
+    bulk groups may still be reading their shared sources."""
+
+    NAME: ClassVar[str] = "th.bulk_wait_read"
+    TRAITS: ClassVar[frozenset[Trait]] = _SYNC
+    pending: int = attr(0)
+    pred: Value | None = opt_operand()
+
+    def verify(self) -> None:
+        self._expect_results(0)
+        if not isinstance(self.pending, int) or not 0 <= self.pending <= 7:
+            self._fail("pending must be in [0, 7]")
+
+
+def _check_box(op: Op, tensor: Value, box: tuple[int, ...], swizzle: int,
+               coords: tuple[Value, ...], smem: Value) -> None:
+    t = tensor.type
+    if not isinstance(t, TensorType):
+        op._fail("tensor must be a tensor argument")
+    if not 1 <= t.rank <= TMA_MAX_RANK or len(box) != t.rank or len(coords) != t.rank:
+        op._fail(f"box and coords need one entry per tensor dimension (rank 1-5), "
+                 f"got box {box} and {len(coords)} coords for rank {t.rank}")
+    if t.dtype.bits % 8 or t.dtype.bits > 64:
+        op._fail(f"TMA copies whole-byte elements, not {t.dtype}")
+    if any(not isinstance(b, int) or not 1 <= b <= TMA_MAX_BOX for b in box):
+        op._fail(f"box dimensions must be in [1, {TMA_MAX_BOX}], got {box}")
+    inner = box[-1] * (t.dtype.bits // 8)
+    if inner % 16:
+        op._fail(f"the box's last dimension is {inner} bytes, not a multiple of 16")
+    if swizzle not in TMA_SWIZZLES:
+        op._fail(f"swizzle must be one of {TMA_SWIZZLES}, got {swizzle!r}")
+    if swizzle and inner > swizzle:
+        op._fail(f"a {swizzle}-byte swizzle needs a box row of at most that many "
+                 f"bytes, got {inner}")
+    if not all(_i32(c) for c in coords) or not _i32(smem):
+        op._fail("the shared address and coords must be i32 scalars")
 
 
 TMA_OPS: tuple[type[Op], ...] = (
     MbarrierInitOp, MbarrierArriveOp, MbarrierExpectTxOp, MbarrierWaitOp, MbarrierInvalOp,
-    FenceMbarrierInitOp, TmaLoadOp,
+    FenceMbarrierInitOp, TmaLoadOp, TmaStoreOp, BulkCommitOp, BulkWaitReadOp,
 )
 
 register_ops(TMA_OPS)

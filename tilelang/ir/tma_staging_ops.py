@@ -17,7 +17,9 @@ buffer of type ``shared<S x i64>``: one mbarrier per pipeline stage.
   (its lane 0, once the whole warp is done with the stage): a warp-specialized
   consumer releasing a stage to the producer;
 * ``tl.mbarrier_inval``  invalidate every barrier of ``bars`` (after the loop), so
-  the buffer's bytes may be reused.
+  the buffer's bytes may be reused;
+* ``tl.tma_store``       ``tl.store`` of a tile with TMA box stores, through a swizzled
+  buffer in the scratch area (written by the ``tma-store`` pass).
 
 The reference interpreter completes every copy at once, so the barrier ops do
 nothing there and ``tl.tma_copy`` is ``tl.copy``.
@@ -187,6 +189,29 @@ class MbarrierWaitRingOp(Op):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TmaStoreTileOp(Op):
+    """``tl.store(tensor, offsets, value)`` as TMA box stores: the tile goes through
+    a swizzled buffer in the scratch area (``tma_store.store_buffer_type``), and
+    elements outside the tensor are skipped, as ``tl.store`` skips them."""
+
+    NAME: ClassVar[str] = "tl.tma_store"
+    TRAITS: ClassVar[frozenset[Trait]] = _SYNC
+    tensor: Value = operand()
+    offsets: tuple[Value, ...] = operands()
+    value: Value = operand()
+
+    def verify(self) -> None:
+        from tilelang.ir.types import TileType
+        self._expect_results(0)
+        tt, vt = self.tensor.type, self.value.type
+        if not isinstance(tt, TensorType) or not isinstance(vt, TileType):
+            self._fail("tl.tma_store writes a tile to a tensor window")
+        if vt.dtype != tt.dtype or vt.rank != tt.rank or len(self.offsets) != tt.rank:
+            self._fail("the tile must have the tensor's dtype and rank, one offset per "
+                       "dimension")
+
+
+@dataclass(frozen=True, kw_only=True)
 class MbarrierArriveRingOp(Op):
     """One arrival on ``bars[stage]`` per warp running it."""
 
@@ -216,7 +241,7 @@ class MbarrierInvalRingOp(Op):
 
 TMA_STAGING_OPS: tuple[type[Op], ...] = (
     MbarrierInitRingOp, MbarrierExpectOp, TmaCopyOp, MbarrierWaitRingOp, MbarrierArriveRingOp,
-    MbarrierInvalRingOp,
+    MbarrierInvalRingOp, TmaStoreTileOp,
 )
 
 register_ops(TMA_STAGING_OPS)

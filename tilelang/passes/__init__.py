@@ -9,7 +9,7 @@ from tilelang.passes.manager import PassFn, PassResult, run_pipeline
 from tilelang.passes import persistent, vectorize
 # "pipeline" the pass module; the name ``pipeline`` below is the pipeline lookup function
 from tilelang.passes import pipeline as software_pipeline, stage_through_shared  # noqa: E402
-from tilelang.passes import pipeline_tma, wgmma_overlap  # noqa: E402
+from tilelang.passes import pipeline_tma, tma_store, wgmma_overlap  # noqa: E402
 
 PASSES: dict[str, PassFn] = {
     "eliminate-common-subexpressions": cse.run,
@@ -19,6 +19,7 @@ PASSES: dict[str, PassFn] = {
     "assign-layouts": assign_layouts.run,
     "stage-through-shared": stage_through_shared.run,
     "pipeline-tma": pipeline_tma.run,
+    "tma-store": tma_store.run,
     "pipeline": software_pipeline.run,
     "allocate-shared": allocate_shared.run,
     "lower-to-threads": lower_to_threads.run,
@@ -32,7 +33,8 @@ PIPELINES: dict[str, tuple[str, ...]] = {
     # every GPU target, NVIDIA and AMD: the function attributes of target_facts (warp
     # size, matrix unit, cp.async / ldmatrix / TMA) decide what each pass does
     "gpu": ("persistent-tiles", "eliminate-common-subexpressions", "eliminate-dead-code",
-            "assign-layouts", "stage-through-shared", "pipeline-tma", "pipeline", "vectorize",
+            "assign-layouts", "stage-through-shared", "pipeline-tma", "tma-store", "pipeline",
+            "vectorize",
             "allocate-shared", "lower-to-threads", "overlap-wgmma", "insert-barriers", "simplify",
             "eliminate-common-subexpressions", "eliminate-dead-code"),
 }

@@ -28,12 +28,15 @@ from tilelang.ir import thread_ops as th
 from tilelang.ir.hopper_ops import WgmmaOp
 from tilelang.ir.rewrite import map_regions
 from tilelang.ir.role_ops import BarSyncOp, WarpSpecializeOp
+from tilelang.ir.tma_ops import TmaStoreOp
 from tilelang.ir.values import Block, Function, Module
 
 # named barriers of the two roles of a tl.warp_specialize (0 is the block barrier)
 CONSUMER_BARRIER, PRODUCER_BARRIER = 1, 2
 
-_READS = (th.LdSharedOp, th.LdMatrixOp, WgmmaOp)
+# a TMA store reads its source until the issuing thread's th.bulk_wait_read, which
+# the lowering puts right after it, before any barrier
+_READS = (th.LdSharedOp, th.LdMatrixOp, WgmmaOp, TmaStoreOp)
 _WRITES = (th.StSharedOp, th.CpAsyncWaitOp)
 
 

@@ -17,8 +17,10 @@ asynchronous proxy before a TMA copy completes on them) and a block barrier
 from __future__ import annotations
 
 from dataclasses import replace
+from math import prod
 from typing import TYPE_CHECKING
 
+from tilelang.errors import IRError
 from tilelang.ir import hopper_ops as hp
 from tilelang.ir import ops as o
 from tilelang.ir import tma_ops as tma
@@ -95,6 +97,41 @@ def lower_inval(L: "_Lowering", op: ts.MbarrierInvalRingOp) -> None:
         L.b.emit0(tma.MbarrierInvalOp, bar=_bar(L, op.bars, s), pred=elect)
 
 
+def lower_store(L: "_Lowering", op: ts.TmaStoreTileOp) -> None:
+    """Each thread writes its elements of the tile into the scratch area under the
+    store buffer's swizzle, and its ``fence.proxy.async`` makes them visible to the
+    asynchronous proxy; after the barrier, the elected thread stores the boxes
+    (one per column block, as ``lower_copy`` loads them), commits and waits until
+    they have read the buffer, so a later write to it (after the barrier
+    insert-barriers puts before it) cannot change what is stored."""
+    from tilelang.passes.lower_memory import lower_shared_store
+    from tilelang.passes.tma_store import store_buffer_type
+    buf = store_buffer_type(op.value.type)
+    if buf is None:
+        raise IRError(f"lower-to-threads: no TMA layout for the tile of {op.NAME} (a bug "
+                      f"in tma-store)", loc=op.loc)
+    mode, boxes = ts.tma_swizzle_mode(buf), ts.tma_boxes(buf)
+    assert mode is not None and boxes is not None  # store_buffer_type
+    box, blocks, block_bytes = boxes
+    if prod(buf.shape) * (buf.dtype.bits // 8) > L.scratch_bytes:
+        raise IRError("lower-to-threads: scratch area sized too small for a TMA store (a bug)",
+                      loc=op.loc)
+    base = L.b.const(0, i32)          # the scratch area: 1024-byte aligned with TMA
+    lower_shared_store(L, L.val(op.value), base, buf.swizzle)
+    L.b.emit0(hp.FenceProxyAsyncOp)
+    L.b.emit0(o.BarrierOp)
+    coords = tuple(L.b.cast(L.val(v), i32) for v in op.offsets)
+    elect = _elect(L)
+    for j in range(blocks):
+        at = coords if j == 0 else (*coords[:-1],
+                                    L.b.add(coords[-1], L.b.const(j * box[-1], i32)))
+        src_j = base if j == 0 else L.b.add(base, L.b.const(j * block_bytes, i32))
+        L.b.emit0(tma.TmaStoreOp, box=box, swizzle=mode, tensor=L.val(op.tensor), src=src_j,
+                  coords=at, pred=elect)
+    L.b.emit0(tma.BulkCommitOp, pred=elect)
+    L.b.emit0(tma.BulkWaitReadOp, pending=0, pred=elect)
+
+
 def lower_arrive(L: "_Lowering", op: ts.MbarrierArriveRingOp) -> None:
     # lane 0 of each warp arrives once the warp is done with the stage: the warp's
     # reads are complete in program order (a tl.dot's wgmma has been waited for)
@@ -122,4 +159,4 @@ def lower_warp_specialize(L: "_Lowering", op: WarpSpecializeOp) -> None:
 
 
 __all__ = ["lower_arrive", "lower_copy", "lower_expect", "lower_init", "lower_inval",
-           "lower_wait", "lower_warp_specialize"]
+           "lower_store", "lower_wait", "lower_warp_specialize"]

@@ -406,6 +406,10 @@ class _Lowering:
         from tilelang.passes.lower_tma import lower_inval
         lower_inval(self, op)
 
+    def _op_TmaStoreTileOp(self, op: Any) -> None:
+        from tilelang.passes.lower_tma import lower_store
+        lower_store(self, op)
+
     def _op_MbarrierArriveRingOp(self, op: Any) -> None:
         from tilelang.passes.lower_tma import lower_arrive
         lower_arrive(self, op)
@@ -545,6 +549,9 @@ def scratch_needed(block: Block, threads: int,
     need = 0
     for op in o.walk(block):
         if isinstance(op, (o.BroadcastOp, o.TransOp, o.ReduceOp, o.ConvertLayoutOp)):
+            t = op.value.type
+            need = max(need, t.numel * _itemsize(t.dtype))
+        elif op.NAME == "tl.tma_store":   # the tile goes through scratch (lower_tma)
             t = op.value.type
             need = max(need, t.numel * _itemsize(t.dtype))
         elif isinstance(op, o.DotOp) and wgmma is not None and wgmma(op) is not None:

@@ -78,6 +78,7 @@ from tilelang.runtime.emu_core import (
 from tilelang.runtime.interp_ops import LaunchContext, storage
 from tilelang.runtime.interpreter import _check_grid, _convert_arg
 from tilelang.runtime import emu_tma  # noqa: E402  (mbarriers and TMA loads)
+from tilelang.runtime import emu_tma_store  # noqa: E402  (TMA stores)
 from tilelang.runtime import emu_roles  # noqa: E402  (warp-specialized regions)
 
 __all__ = ["EmulatedKernel", "prepare_threads", "run_threads"]
@@ -145,7 +146,7 @@ _COMPILERS: dict[type[o.Op], Callable[[Any, Slot, Prep], Closure]] = {
     o.PrintOp: _compile_print,
     o.AssertOp: _compile_assert,
     **emu_global.COMPILERS, **emu_shared.COMPILERS, **emu_warp.COMPILERS,
-    **emu_tma.COMPILERS,
+    **emu_tma.COMPILERS, **emu_tma_store.COMPILERS,
     **emu_mfma.COMPILERS,
     **emu_wgmma.COMPILERS,
     **emu_roles.COMPILERS,      # last: its tl.barrier checks for regions, then is emu_shared's
