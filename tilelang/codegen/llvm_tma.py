@@ -117,12 +117,17 @@ def _fence_init(e: KernelEmitter, op: tma.FenceMbarrierInitOp) -> None:
     _effect(e, "fence.mbarrier_init.release.cluster;")
 
 
-def _tma_load(e: KernelEmitter, op: tma.TmaLoadOp) -> None:
+def _tensor_map(e: KernelEmitter, op: tma.TmaLoadOp | tma.TmaStoreOp) -> ir.Value:
+    """The address (i64) of the grid-constant tensor map of ``op``'s tensor."""
     maps = getattr(e, "tensor_maps", {})
     if op.tensor.name not in maps:
-        raise e.error(f"th.tma_load of '{op.tensor.name}' has no tensor-map parameter",
+        raise e.error(f"{op.NAME} of '{op.tensor.name}' has no tensor-map parameter",
                       "emit the kernel with codegen.ptx.build_module, which adds one")
-    tmap = e.b.ptrtoint(maps[op.tensor.name], I64)
+    return e.b.ptrtoint(maps[op.tensor.name], I64)
+
+
+def _tma_load(e: KernelEmitter, op: tma.TmaLoadOp) -> None:
+    tmap = _tensor_map(e, op)
     rank = len(op.coords)
     # PTX lists coordinates innermost first; the IR lists them in dimension order
     coords = ", ".join(f"${3 + i}" for i in range(rank))
@@ -134,11 +139,7 @@ def _tma_load(e: KernelEmitter, op: tma.TmaLoadOp) -> None:
 
 
 def _tma_store(e: KernelEmitter, op: tma.TmaStoreOp) -> None:
-    maps = getattr(e, "tensor_maps", {})
-    if op.tensor.name not in maps:
-        raise e.error(f"th.tma_store of '{op.tensor.name}' has no tensor-map parameter",
-                      "emit the kernel with codegen.ptx.build_module, which adds one")
-    tmap = e.b.ptrtoint(maps[op.tensor.name], I64)
+    tmap = _tensor_map(e, op)
     rank = len(op.coords)
     coords = ", ".join(f"${2 + i}" for i in range(rank))
     body = (f"cp.async.bulk.tensor.{rank}d.global.shared::cta.bulk_group"

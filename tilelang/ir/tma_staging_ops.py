@@ -33,7 +33,7 @@ from math import prod
 from typing import ClassVar
 
 from tilelang.ir.ops import Op, Trait, attr, operand, operands, register_ops
-from tilelang.ir.types import ScalarType, SharedType, TensorType, i64
+from tilelang.ir.types import ScalarType, SharedType, TensorType, TileType, i64
 from tilelang.ir.values import Value
 
 _SYNC = frozenset({Trait.READS_MEMORY, Trait.WRITES_MEMORY})
@@ -201,7 +201,6 @@ class TmaStoreTileOp(Op):
     value: Value = operand()
 
     def verify(self) -> None:
-        from tilelang.ir.types import TileType
         self._expect_results(0)
         tt, vt = self.tensor.type, self.value.type
         if not isinstance(tt, TensorType) or not isinstance(vt, TileType):

@@ -146,7 +146,8 @@ def specialize(fn: Function, pipeliner_cls: type, namer: Namer, consts: dict[str
         if roles is None:
             return None
         producer, consumer_loop = roles
-    hoisted = _hoist(body[:at], producer, setup)
+    # the pure scalar ops the producer reads move before the split, for every thread
+    hoisted = _slice(body[:at], producer)
     if hoisted is None:
         return None
     # committed: the pipeliner's choices (alignment, tensor-map boxes) now hold
@@ -249,18 +250,9 @@ def _clone_slice(pre: tuple[o.Op, ...], users: list[o.Op], mapping: dict[str, Va
     """Copies, under fresh names, of the ops of ``pre`` computing values ``users``
     read, with what they depend on (values named in ``mapping`` replaced); None if
     one is not a pure scalar op."""
-    by_name = {r.name: op for op in pre for r in op.results}
-    need: set[int] = set()
-    work = [v.name for op in o.walk(Block((), tuple(users))) for v in op.operand_values()
-            if v.name in by_name]
-    while work:
-        op = by_name[work.pop()]
-        if id(op) in need:
-            continue
-        if not _hoistable(op):
-            return None
-        need.add(id(op))
-        work += [v.name for v in op.operand_values() if v.name in by_name]
+    need = _slice(pre, users)
+    if need is None:
+        return None
     mapping = dict(mapping)
     clones = []
     for op in pre:
@@ -318,29 +310,23 @@ def _consumer_body(p, copies: list[o.CopyOp], rings: dict[str, Value], full: Val
     return Block(block.args, (*top, *ops, release, block.ops[-1]))
 
 
-def _hoist(pre: tuple[o.Op, ...], producer: list[o.Op], setup: list[o.Op]) -> set[int] | None:
-    """The ids of the ops of ``pre`` (the body before the loop) computing values the
-    producer uses, with everything they depend on; None if one is not a pure scalar op
-    (it could not run in every thread before the split)."""
-    defined: set[str] = {r.name for op in setup for r in op.results}
-    inner = list(o.walk(Block((), tuple(producer))))
-    for op in inner:
-        defined.update(r.name for r in op.results)
-        for region in op.regions():
-            defined.update(a.name for a in region.args)
-    need = {v.name for op in inner for v in op.operand_values()} - defined
+def _slice(pre: tuple[o.Op, ...], users: list[o.Op]) -> set[int] | None:
+    """The ids of the ops of ``pre`` computing values ``users`` (and their regions)
+    read, with everything they depend on in ``pre``; None if one is not a pure
+    scalar op (it could not run in every thread, or be copied, safely)."""
     by_name = {r.name: op for op in pre for r in op.results}
-    hoisted: set[int] = set()
-    work = [n for n in need if n in by_name]
+    found: set[int] = set()
+    work = [v.name for op in o.walk(Block((), tuple(users))) for v in op.operand_values()
+            if v.name in by_name]
     while work:
         op = by_name[work.pop()]
-        if id(op) in hoisted:
+        if id(op) in found:
             continue
         if not _hoistable(op):
             return None
-        hoisted.add(id(op))
+        found.add(id(op))
         work += [v.name for v in op.operand_values() if v.name in by_name]
-    return hoisted
+    return found
 
 
 __all__ = ["OPTION_ATTR", "enabled", "register_split", "specialize"]

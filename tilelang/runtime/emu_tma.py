@@ -257,6 +257,15 @@ def swizzle_bytes(addr: np.ndarray, mode: int) -> np.ndarray:
     return addr ^ (((addr >> 7) & mask) << 4)
 
 
+def box_positions(sm: Any, start: int, rel: np.ndarray,
+                  mode: int) -> tuple[np.ndarray, np.ndarray]:
+    """The shared byte positions ``(1, bytes)`` of a box laid out from byte ``start``
+    under the swizzle ``mode`` (``rel``: ``arange(bytes)``), and their granules."""
+    idx = swizzle_bytes(start + rel, mode)[None, :]
+    g = sm.g  # divides 16, and the swizzle moves whole 16-byte chunks
+    return idx, (idx[:, ::g] // g if g > 1 else idx)
+
+
 def read_box(array: np.ndarray, coords: list[int], box: tuple[int, ...]) -> np.ndarray:
     """The ``box`` of ``array`` at ``coords`` (may be out of range): zeros outside."""
     out = np.zeros(box, array.dtype)
@@ -301,10 +310,7 @@ def _compile_tma_load(op: tma.TmaLoadOp, slot: Slot, prep: Prep) -> Closure:
             bar = _get(env, bars_at[k], t, "th.tma_load")
             data = read_box(tensor.array, [int(c[k]) for c in coords], box)
             raw = np.ascontiguousarray(data).view(np.uint8).reshape(1, nbytes)
-            start = int(dsts[k])
-            idx = swizzle_bytes(start + rel, mode)[None, :]
-            g = sm.g  # divides 16, and the swizzle moves whole 16-byte chunks
-            gidx = idx[:, ::g] // g if g > 1 else idx
+            idx, gidx = box_positions(sm, int(dsts[k]), rel, mode)
             sm.check_write(np.array([t]), gidx)    # it may land at any moment from now on
             np.add.at(sm.inflight, gidx.ravel(), 1)
             sm.n_inflight += gidx.size
@@ -314,7 +320,8 @@ def _compile_tma_load(op: tma.TmaLoadOp, slot: Slot, prep: Prep) -> Closure:
     return run
 
 
-def _compile_nothing(op: o.Op, slot: Slot, prep: Prep) -> Closure:
+def compile_nothing(op: o.Op, slot: Slot, prep: Prep) -> Closure:
+    """An op with nothing to do in the emulator (ordering only, or already done)."""
     def run(env: Env) -> None:
         pass
     return run
@@ -326,9 +333,9 @@ COMPILERS: dict[type[o.Op], Callable[[Any, Slot, Prep], Closure]] = {
     tma.MbarrierExpectTxOp: _compile_arrive,
     tma.MbarrierWaitOp: _compile_wait,
     tma.MbarrierInvalOp: _compile_inval,
-    tma.FenceMbarrierInitOp: _compile_nothing,   # ordering only: the emulator is sequential
+    tma.FenceMbarrierInitOp: compile_nothing,   # ordering only: the emulator is sequential
     tma.TmaLoadOp: _compile_tma_load,
 }
 
-__all__ = ["COMPILERS", "Mbarrier", "barriers", "missing", "read_box", "settles",
-           "swizzle_bytes"]
+__all__ = ["COMPILERS", "Mbarrier", "barriers", "box_positions", "compile_nothing", "missing",
+           "read_box", "settles", "swizzle_bytes"]

@@ -23,7 +23,7 @@ import numpy as np
 from tilelang.ir import ops as o
 from tilelang.ir import tma_ops as tma
 from tilelang.runtime.emu_core import STATE, Closure, Env, Fault, Prep, Slot, lanes
-from tilelang.runtime.emu_tma import _active, swizzle_bytes
+from tilelang.runtime.emu_tma import _active, box_positions, compile_nothing
 from tilelang.runtime.interp_ops import storage
 
 
@@ -65,26 +65,18 @@ def _compile_tma_store(op: tma.TmaStoreOp, slot: Slot, prep: Prep) -> Closure:
         for k, t in enumerate(threads):
             one = np.array([int(t)])
             sm.positions(one, srcs[k:k + 1], nbytes, 128, "th.tma_store source")
-            idx = swizzle_bytes(int(srcs[k]) + rel, mode)[None, :]
-            g = sm.g  # divides 16, and the swizzle moves whole 16-byte chunks
-            gidx = idx[:, ::g] // g if g > 1 else idx
+            idx, gidx = box_positions(sm, int(srcs[k]), rel, mode)
             raw = sm.read(one, idx, gidx, op_id)
             data = np.ascontiguousarray(raw).view(dt).reshape(box)
             write_box(tensor.array, [int(c[k]) for c in coords], data)
     return run
 
 
-def _compile_nothing(op: o.Op, slot: Slot, prep: Prep) -> Closure:
-    # the stores read their sources when issued here: no group is ever left reading
-    def run(env: Env) -> None:
-        pass
-    return run
-
-
 COMPILERS: dict[type[o.Op], Callable[[Any, Slot, Prep], Closure]] = {
     tma.TmaStoreOp: _compile_tma_store,
-    tma.BulkCommitOp: _compile_nothing,
-    tma.BulkWaitReadOp: _compile_nothing,
+    # the stores read their sources when issued here: no group is ever left reading
+    tma.BulkCommitOp: compile_nothing,
+    tma.BulkWaitReadOp: compile_nothing,
 }
 
 __all__ = ["COMPILERS", "write_box"]
