@@ -114,6 +114,20 @@ def test_num_warps_sets_the_block_size(capsys, tmp_path):
     assert m["num_threads"] == 128 and m["num_warps"] == 4
 
 
+def test_a_warp_specialized_persistent_kernel_compiles_from_its_own_signature(capsys,
+                                                                              tmp_path):
+    # the logical-grid parameters are the compiler's, not the user's to spell out
+    src = tmp_path / "pk.py"
+    src.write_text((ROOT / "examples" / "matmul.py").read_text().replace(
+        "@tl.kernel(num_warps=8)", "@tl.kernel(num_warps=8, persistent=True, group_m=8)"))
+    code, _, err = run(capsys, f"{src}:matmul", "-s", MATMUL_SIG, "--target", "sm_90a",
+                       "-o", str(tmp_path), "--name", "pk")
+    assert code == 0, err
+    m = json.loads((tmp_path / "pk.json").read_text())
+    assert m["num_threads"] == 384                       # two consumer warpgroups + producer
+    assert [p["name"] for p in m["parameters"]][-2:] == ["tl_tiles_x", "tl_tiles_y"]
+
+
 @pytest.mark.parametrize("argv, says", [
     ([MATMUL], "--signature is required"),
     ([MATMUL, "-s", MATMUL_SIG, "--target", "sm_75"], "unknown target 'sm_75'"),

@@ -95,7 +95,13 @@ def compile_from_args(args: argparse.Namespace, gpu_only: bool = False) -> Any:
         raise UsageError(f"-D {', '.join(unknown)}: not a constexpr of {kernel.name} "
                          f"(constexprs: {', '.join(kernel.constexpr_names) or 'none'})")
     try:
-        parse_signature(kernel, args.signature)
+        signature = args.signature
+        if getattr(kernel, "persistent", False):
+            # the logical-grid parameters a persistent kernel gains (Kernel.compile adds
+            # them too): the user's signature names only the kernel's own parameters
+            from tilelang.frontend.kernel import _with_tile_params
+            signature = _with_tile_params(signature)
+        parse_signature(kernel, signature)
     except TileLangError as e:
         raise UsageError(f"--signature: {_one_line(e)}") from None
     num_warps = getattr(args, "num_warps", None)
