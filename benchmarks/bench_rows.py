@@ -81,6 +81,7 @@ GEMM_VARIANTS = (
 )
 ATTN_VARIANTS = (
     Variant.of("128x64 w8", dict(num_warps=8), BM=128, BN=64),
+    Variant.of("128x64 w8 lockstep", dict(num_warps=8, warp_specialize=False), BM=128, BN=64),
     Variant.of("64x64 w4", dict(num_warps=4), BM=64, BN=64),
     Variant.of("128x128 w8", dict(num_warps=8), BM=128, BN=128),
 )
