@@ -12,14 +12,14 @@ from tilelang import f32
 from tilelang.ir import ops, tma_ops as tma
 from tilelang.ir import thread_ops as th
 from tilelang.ir.tma_staging_ops import TmaCopyOp
-from tilelang.ir.types import SharedType, bf16, f16
+from tilelang.ir.types import SharedType, bf16
 from tilelang.ir.parser import parse_module
 from tilelang.ir.printer import print_module
 from tilelang.ir.tma_staging_ops import tma_swizzle_mode
-from tilelang.ir.values import Function, Module
+from tilelang.ir.values import Module
 from dataclasses import replace
 from tests.passes.staging_kit import (
-    LOWER, apply, emulate, interpret, norm, random_bf16, run_passes, thread_ops_of, tile_ir,
+    LOWER, apply, emulate, interpret, norm, random_bf16, run_passes, thread_ops_of,
 )
 from tests.passes.test_pipeline import LOOP
 

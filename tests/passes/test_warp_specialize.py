@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import tilelang as tl
-from tilelang import f32
 from tilelang.ir import ops
 from tilelang.ir.memory_ops import BarrierOp
 from tilelang.ir.role_ops import BarSyncOp, SetMaxNRegOp, WarpSpecializeOp
@@ -277,7 +276,7 @@ def test_the_emulator_catches_a_release_before_the_wgmma_group_completes():
     # producer's refill lands on bytes the in-flight wgmma group still reads
     from dataclasses import replace
     from tilelang.ir.tma_ops import MbarrierArriveOp
-    from tilelang.ir.values import Block, Module
+    from tilelang.ir.values import Block
     from tilelang.runtime.emulator import prepare_threads
     kern = tl.kernel(mm.fn, num_warps=8)
     c = kern.compile(SIG, target="emulate:sm_90a", BM=128, STAGES=2)

@@ -70,18 +70,26 @@ def lower_copy(L: "_Lowering", op: ts.TmaCopyOp) -> None:
     assert mode is not None  # TmaCopyOp.verify
     boxes = ts.tma_boxes(op.dst.type)
     assert boxes is not None  # TmaCopyOp.verify
+    bar, elect = _bar(L, op.bars, op.stage), _elect(L)
+    for at, dst_j in _box_blocks(L, op.offsets, dst.base(L.b), boxes):
+        L.b.emit0(tma.TmaLoadOp, box=boxes[0], swizzle=mode, tensor=L.val(op.tensor),
+                  dst=dst_j, bar=bar, coords=at, pred=elect)
+
+
+def _box_blocks(L: "_Lowering", offsets: tuple[Value, ...], base: Value,
+                boxes: tuple[tuple[int, ...], int, int]) -> list[tuple[tuple[Value, ...], Value]]:
+    """``(coords, shared address)`` of each box of a buffer at ``base`` holding the
+    window at ``offsets``. A blocked buffer (rows wider than 128 bytes) is one box per
+    128-byte column block, all from the same tensor map: block j starts
+    j * block_bytes into the buffer and covers the tile's columns from j * box[-1]."""
     box, blocks, block_bytes = boxes
-    coords = tuple(L.b.cast(L.val(v), i32) for v in op.offsets)
-    base, bar, elect = dst.base(L.b), _bar(L, op.bars, op.stage), _elect(L)
-    # A blocked buffer (rows wider than 128 bytes) is filled by one box per 128-byte
-    # column block, all from the same tensor map: block j starts j * block_bytes
-    # into the buffer and reads the tile's columns from j * box[-1] on.
+    coords = tuple(L.b.cast(L.val(v), i32) for v in offsets)
+    out = []
     for j in range(blocks):
         at = coords if j == 0 else (*coords[:-1],
                                     L.b.add(coords[-1], L.b.const(j * box[-1], i32)))
-        dst_j = base if j == 0 else L.b.add(base, L.b.const(j * block_bytes, i32))
-        L.b.emit0(tma.TmaLoadOp, box=box, swizzle=mode, tensor=L.val(op.tensor), dst=dst_j,
-                  bar=bar, coords=at, pred=elect)
+        out.append((at, base if j == 0 else L.b.add(base, L.b.const(j * block_bytes, i32))))
+    return out
 
 
 def lower_wait(L: "_Lowering", op: ts.MbarrierWaitRingOp) -> None:
@@ -112,7 +120,6 @@ def lower_store(L: "_Lowering", op: ts.TmaStoreTileOp) -> None:
                       f"in tma-store)", loc=op.loc)
     mode, boxes = ts.tma_swizzle_mode(buf), ts.tma_boxes(buf)
     assert mode is not None and boxes is not None  # store_buffer_type
-    box, blocks, block_bytes = boxes
     if prod(buf.shape) * (buf.dtype.bits // 8) > L.scratch_bytes:
         raise IRError("lower-to-threads: scratch area sized too small for a TMA store (a bug)",
                       loc=op.loc)
@@ -120,14 +127,10 @@ def lower_store(L: "_Lowering", op: ts.TmaStoreTileOp) -> None:
     lower_shared_store(L, L.val(op.value), base, buf.swizzle)
     L.b.emit0(hp.FenceProxyAsyncOp)
     L.b.emit0(o.BarrierOp)
-    coords = tuple(L.b.cast(L.val(v), i32) for v in op.offsets)
     elect = _elect(L)
-    for j in range(blocks):
-        at = coords if j == 0 else (*coords[:-1],
-                                    L.b.add(coords[-1], L.b.const(j * box[-1], i32)))
-        src_j = base if j == 0 else L.b.add(base, L.b.const(j * block_bytes, i32))
-        L.b.emit0(tma.TmaStoreOp, box=box, swizzle=mode, tensor=L.val(op.tensor), src=src_j,
-                  coords=at, pred=elect)
+    for at, src_j in _box_blocks(L, op.offsets, base, boxes):
+        L.b.emit0(tma.TmaStoreOp, box=boxes[0], swizzle=mode, tensor=L.val(op.tensor),
+                  src=src_j, coords=at, pred=elect)
     L.b.emit0(tma.BulkCommitOp, pred=elect)
     L.b.emit0(tma.BulkWaitReadOp, pending=0, pred=elect)
 
@@ -153,7 +156,6 @@ def lower_warp_specialize(L: "_Lowering", op: WarpSpecializeOp) -> None:
         L._ops(block.ops)
         L.elect_thread = saved
         regions.append(L.b.builder.pop(()))
-    L.extra_threads = op.producer_threads
     L.b.loc = op.loc
     L.b.builder.emit(replace(op, producer=regions[0], consumer=regions[1]))
 

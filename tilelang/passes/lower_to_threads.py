@@ -39,6 +39,8 @@ from tilelang.passes.lower_layouts import (Assigned, assigned, broadcast_slots,
                                            swizzled)
 from tilelang.passes.thread_builder import ThreadBuilder
 from tilelang.ir.staging_ops import AsyncCommitOp, AsyncWaitOp, SharedSliceOp
+from tilelang.ir.role_ops import WarpSpecializeOp
+from tilelang.ir.tma_staging_ops import TmaStoreTileOp
 from tilelang.passes.shared_operands import SharedOperand, shared_operand_values
 from tilelang.passes import target_facts
 from tilelang.passes.dot_instr import DotUnit
@@ -104,7 +106,6 @@ class _Lowering:
         self.async_copy = target_facts.async_copy(fn)
         self.b = ThreadBuilder(Builder())
         self.elect_thread = 0      # the thread that issues for its role (lower_tma)
-        self.extra_threads = 0     # a tl.warp_specialize's producer threads
         for p in fn.params:
             self.b.builder.fresh(p.type, p.name)
         self.env: dict[str, Any] = {p.name: p for p in fn.params}
@@ -136,7 +137,8 @@ class _Lowering:
         body = self.b.builder.pop(self.fn.params)
         attrs = dict(self.fn.attrs)
         # a warp-specialized function adds its producer warpgroup after the consumers
-        attrs["num_threads"] = self.threads + self.extra_threads
+        attrs["num_threads"] = self.threads + sum(
+            op.producer_threads for op in self.fn.body.ops if isinstance(op, WarpSpecializeOp))
         attrs["shared_bytes"] = _align(self.shared_top, 16)
         return replace(self.fn, body=body, attrs=tuple(attrs.items()))
 
@@ -548,14 +550,14 @@ def scratch_needed(block: Block, threads: int,
     ``wgmma(dot)``, where given, is what a dot lowered by wgmma stages (or None)."""
     need = 0
     for op in o.walk(block):
-        if isinstance(op, (o.BroadcastOp, o.TransOp, o.ReduceOp, o.ConvertLayoutOp)):
+        # (a TMA store's tile goes through scratch too: lower_tma.lower_store)
+        if isinstance(op, (o.BroadcastOp, o.TransOp, o.ReduceOp, o.ConvertLayoutOp,
+                           TmaStoreTileOp)):
             t = op.value.type
             need = max(need, t.numel * _itemsize(t.dtype))
-        elif op.NAME == "tl.tma_store":   # the tile goes through scratch (lower_tma)
-            t = op.value.type
-            need = max(need, t.numel * _itemsize(t.dtype))
-        elif isinstance(op, o.DotOp) and wgmma is not None and wgmma(op) is not None:
-            need = max(need, wgmma(op))
+        elif isinstance(op, o.DotOp) and wgmma is not None and \
+                (staged := wgmma(op)) is not None:
+            need = max(need, staged)
         elif isinstance(op, o.DotOp):
             a, b = op.a.type, op.b.type
             need = max(need, _align(a.numel * _itemsize(a.dtype), 16) +

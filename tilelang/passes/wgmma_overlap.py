@@ -69,8 +69,7 @@ def _consumer(block: Block, namer: Namer, depth: int = 0) -> Block:
     for i, op in enumerate(ops):
         if isinstance(op, o.ForOp):
             rewritten = _loop(op, namer)
-            if rewritten is None and depth == 0 and not any(
-                    isinstance(x, WgmmaWaitOp) for x in op.body.ops):
+            if rewritten is None and depth == 0:
                 body = _consumer(op.body, namer, 1)
                 if body is not op.body:
                     out.append(replace(op, body=body))
