@@ -133,3 +133,12 @@ def test_sm90a_matmul_cubin_stores_through_utmastg():
     text = sass.disassemble(result.cubin)
     assert sass.count(text, "UTMASTG") == 2 and sass.count(text, "STG") == 0
     assert result.spill_bytes == 0, result.log
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["attention-d64", "attention-d128"])
+def test_sm90a_attention_cubin_stores_through_utmastg(case):
+    require_tools()
+    result = ptxas.assemble(compiled(case).ptx, "sm_90a", verbose=True)
+    text = sass.disassemble(result.cubin)
+    assert sass.count(text, "UTMASTG") > 0 and sass.count(text, "STG") == 0
