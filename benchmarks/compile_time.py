@@ -6,7 +6,7 @@ at its defaults (64 x 64 tiles, 4 warps, not causal, no software pipelining), be
 benchmarks/triton_kernels.py (the same kernels written the way Triton's tutorials
 write them, with the same tiles, warps, stages and dtypes), for ``sm_80`` and
 ``sm_90a``. Neither side needs a GPU: tilelang compiles with
-``kernel.compile(signature, target=...)`` and ``tilelang.codegen.ptxas.assemble``,
+``kernel.compile(signature, target=...)`` and ``tilelang.codegen.nvidia.ptxas.assemble``,
 Triton with ``triton.compile(ASTSource(...), target=GPUTarget("cuda", cc, 32))``.
 
 Every measurement runs in a FRESH Python process whose compile caches
@@ -117,7 +117,7 @@ def _tilelang_worker(name: str, target: str) -> dict[str, Any]:
     spec = KERNELS[name]
     t0 = time.perf_counter()
     import tilelang
-    from tilelang.codegen import ptxas
+    from tilelang.codegen.nvidia import ptxas
     path = ROOT / "examples" / f"{spec['example']}.py"
     loader = importlib.util.spec_from_file_location(f"example_{spec['example']}", path)
     module = importlib.util.module_from_spec(loader)

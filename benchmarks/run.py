@@ -13,7 +13,7 @@ Each row: the time of the fastest tilelang variant (tile sizes, warps,
 ``persistent``/``group_m``; all are tried, as an autotuner would), its TFLOP/s or
 GB/s, each baseline's time and rate, and the ratio tilelang rate / baseline rate
 (above 1: tilelang is faster). Times are CUDA-event medians with the L2 flushed
-before every run (``tilelang.runtime.autotune.GpuBenchmarker``). Every tilelang
+before every run (``tilelang.autotune.GpuBenchmarker``). Every tilelang
 output is compared with a float64 numpy reference on its first rows. A baseline
 that cannot run (no torch, torch without CUDA, no triton) is "n/a" with the
 reason.
@@ -100,7 +100,7 @@ class Runner:
 
     def __init__(self, target: str, check: bool, repeats: int, torch: Any,
                  triton: Any, reasons: dict[str, str]) -> None:
-        from tilelang.runtime.autotune.bench import EmulatorBenchmarker, GpuBenchmarker
+        from tilelang.autotune.bench import EmulatorBenchmarker, GpuBenchmarker
         self.target, self.check, self.torch, self.triton = target, check, torch, triton
         self.reasons = reasons
         self.bench = (EmulatorBenchmarker(target, warmup=0, repeats=1) if check else

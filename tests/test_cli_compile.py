@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tilelang.cli import load_kernel, main
-from tilelang.codegen.c_launcher import C_SCALAR_TYPES
-from tilelang.codegen.ptx import kernel_abi
-from tilelang.codegen.ptxas import find_ptxas
+from tilelang.cli import main
+from tilelang.cli.common import load_kernel
+from tilelang.codegen.nvidia.c_launcher import C_SCALAR_TYPES
+from tilelang.codegen.nvidia.ptx import kernel_abi
+from tilelang.codegen.nvidia.ptxas import find_ptxas
 
 ROOT = Path(__file__).resolve().parents[1]
 MATMUL = str(ROOT / "examples" / "matmul.py") + ":matmul"

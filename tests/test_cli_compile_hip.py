@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tilelang.cli import main
-from tilelang.codegen import hipcc
+from tilelang.codegen.amd import hipcc
 
 ROOT = Path(__file__).resolve().parents[1]
 MATMUL = str(ROOT / "examples" / "matmul.py") + ":matmul"

@@ -56,7 +56,7 @@ def test_importing_tilelang_imports_no_top_level_layer_modules(tmp_path):
     # A clean interpreter outside the repository, so only the installed package is seen.
     code = textwrap.dedent(f"""
         import sys
-        import tilelang, tilelang.cli, tilelang.ir, tilelang.runtime.interpreter
+        import tilelang, tilelang.cli, tilelang.ir, tilelang.interp.interpreter
         import tilelang.passes, tilelang.frontend, tilelang.codegen
         print(sorted(k for k in sys.modules if k in {LAYERS!r}))
         print(tilelang.__file__)

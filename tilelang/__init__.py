@@ -12,7 +12,7 @@
 
 from tilelang.errors import CompileError, KernelError, LaunchError, TileLangError
 from tilelang.frontend.kernel import Kernel, kernel, func
-from tilelang.runtime.autotune import Config, autotune
+from tilelang.autotune import Config, autotune
 from tilelang.frontend.language import (
     Tensor, abs, alloc_shared, arange, atomic_add, barrier, broadcast_to, cast, cdiv, ceil,
     constexpr, copy, cos, device_assert, dot, exp, exp2, floor, full, load, log, log2, max,

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from tilelang.codegen.hip import HIP_FLAGS, emit_hip
+from tilelang.codegen.amd.hip import HIP_FLAGS, emit_hip
 from tilelang.ir.types import TensorType
 from tilelang.ir.values import Function
 

@@ -1,4 +1,4 @@
-"""C launchers (``tilelang.codegen.c_launcher``): prototypes that follow the kernel ABI,
+"""C launchers (``tilelang.codegen.nvidia.c_launcher``): prototypes that follow the kernel ABI,
 C that gcc builds against the CUDA driver headers of the nvidia-cuda-runtime wheel, and
 a launch through stand-in driver functions that record what ``cuLaunchKernel`` got."""
 
@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 import tilelang as tl
-from tilelang.codegen.c_launcher import C_SCALAR_TYPES, MAX_STATIC_SHARED, c_params, \
+from tilelang.codegen.nvidia.c_launcher import C_SCALAR_TYPES, MAX_STATIC_SHARED, c_params, \
     emit_c_launcher, grid_formula_for
 from tilelang.codegen.grid_formula import GridFormulaError
-from tilelang.codegen.ptx import kernel_abi
+from tilelang.codegen.nvidia.ptx import kernel_abi
 from tilelang.errors import CompileError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

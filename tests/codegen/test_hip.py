@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.codegen import hip_kit as kit
-from tilelang.codegen import hip_types as ht
-from tilelang.codegen import hipcc
-from tilelang.codegen.hip import emit_hip
+from tilelang.codegen.amd import hip_types as ht
+from tilelang.codegen.amd import hipcc
+from tilelang.codegen.amd.hip import emit_hip
 from tilelang.errors import CompileError
 from tilelang.ir import ops as o
 from tilelang.ir import thread_ops as th

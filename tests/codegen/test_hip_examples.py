@@ -11,7 +11,7 @@ import pytest
 from tests.codegen.test_hip import needs_hipcc
 from tests.examples.test_examples import load_example
 from tests.examples.test_examples_lowered import SIGNATURES
-from tilelang.codegen import hipcc
+from tilelang.codegen.amd import hipcc
 
 ARCHS = ["gfx90a", "gfx942"]
 USES_DOT = ("matmul", "flash_attention")

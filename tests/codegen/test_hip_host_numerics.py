@@ -11,7 +11,7 @@ import pytest
 
 from tests.codegen import hip_kit as kit
 from tests.codegen.hip_host import find_clangxx, run_on_host
-from tilelang.runtime.emulator import run_threads
+from tilelang.emulator.emulator import run_threads
 
 pytestmark = pytest.mark.skipif(find_clangxx() is None, reason="clang++ not found")
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tilelang.codegen import ptxas
-from tilelang.codegen.ptxas import assemble, find_ptxas, ptxas_version
+from tilelang.codegen.nvidia import ptxas
+from tilelang.codegen.nvidia.ptxas import assemble, find_ptxas, ptxas_version
 from tilelang.errors import CompileError
 from tests.codegen.test_ptx import KERNELS, TARGET_NAMES, kernel_ptx
 

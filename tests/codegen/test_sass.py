@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.examples.test_examples import load_example
-from tilelang.codegen import ptxas, sass
+from tilelang.codegen.nvidia import ptxas
+from tilelang.codegen.nvidia import sass
 from tilelang.errors import CompileError
 
 ARCHS = ["sm_80", "sm_90a"]

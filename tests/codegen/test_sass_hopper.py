@@ -10,7 +10,8 @@ import pytest
 
 from tests.codegen.test_sass import require_tools
 from tests.examples.test_examples import load_example
-from tilelang.codegen import ptxas, sass
+from tilelang.codegen.nvidia import ptxas
+from tilelang.codegen.nvidia import sass
 
 FA_SIG = "Q=bf16[4]:16,K=bf16[4]:16,V=bf16[4]:16,O=bf16[4]:16,sm_scale=f32"
 CASES = {

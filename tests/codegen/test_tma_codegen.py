@@ -13,9 +13,10 @@ import pytest
 from tests.codegen.test_c_launcher import GCC_FLAGS, gcc_or_skip
 from tests.codegen.test_sass import require_tools
 from tests.examples.test_examples import load_example
-from tilelang.codegen import ptxas, sass
-from tilelang.codegen.c_launcher import c_params, emit_c_launcher
-from tilelang.codegen.ptx import kernel_abi
+from tilelang.codegen.nvidia import ptxas
+from tilelang.codegen.nvidia import sass
+from tilelang.codegen.nvidia.c_launcher import c_params, emit_c_launcher
+from tilelang.codegen.nvidia.ptx import kernel_abi
 
 MATMUL = ("matmul", "matmul", "A=bf16[2]:16,B=bf16[2]:16,C=bf16[2]:16")
 ATTENTION = ("flash_attention", "flash_attention",

@@ -10,8 +10,8 @@ import pytest
 
 from tests.codegen.test_ptxas import needs_ptxas
 from tests.codegen.test_sass import require_tools
-from tilelang.codegen import sass
-from tilelang.codegen.ptxas import assemble
+from tilelang.codegen.nvidia import sass
+from tilelang.codegen.nvidia.ptxas import assemble
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 import softmax, vector_add  # noqa: E402

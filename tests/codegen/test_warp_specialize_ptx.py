@@ -19,9 +19,10 @@ import pytest
 
 from tests.codegen.test_sass import require_tools
 from tests.runtime.emu_irkit import FILE, T
-from tilelang.codegen import ptxas, sass
-from tilelang.codegen.hip import emit_hip
-from tilelang.codegen.ptx import emit_llvm, emit_ptx
+from tilelang.codegen.nvidia import ptxas
+from tilelang.codegen.nvidia import sass
+from tilelang.codegen.amd.hip import emit_hip
+from tilelang.codegen.nvidia.ptx import emit_llvm, emit_ptx
 from tilelang.errors import CompileError, SourceLoc
 from tilelang.ir import ops as o
 from tilelang.ir import role_ops as ro

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.examples.test_examples import check, load_example
-from tilelang.codegen import ptxas
+from tilelang.codegen.nvidia import ptxas
 
 EMULATED = ["emulate:sm_80", "emulate:sm_90a", "emulate:gfx90a", "emulate:gfx942"]
 

@@ -14,7 +14,7 @@ from tilelang.ir.parser import parse_module
 from tilelang.ir.printer import print_module
 from tilelang.ir.staging_ops import AsyncCommitOp, AsyncWaitOp, SharedSliceOp
 from tilelang.ir.verifier import verify_module
-from tilelang.runtime.interpreter import run_kernel
+from tilelang.interp.interpreter import run_kernel
 
 RING = """
 module {

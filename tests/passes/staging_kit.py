@@ -15,8 +15,8 @@ from tilelang.ir.printer import print_module
 from tilelang.ir.values import Function, Module
 from tilelang.ir.verifier import verify_module
 from tilelang.passes import PASSES, run_pipeline
-from tilelang.runtime.emulator import prepare_threads
-from tilelang.runtime.interpreter import run_kernel
+from tilelang.emulator.emulator import prepare_threads
+from tilelang.interp.interpreter import run_kernel
 
 # The passes around the staging ones that the lowering needs, without the other
 # optimizations of the "gpu" pipeline, so these tests see only their effect.

@@ -17,7 +17,7 @@ from tilelang.ir.parser import parse_module
 from tilelang.ir.printer import print_module
 from tilelang.ir.verifier import verify_module
 from tilelang.passes import PASSES, run_pipeline
-from tilelang.passes.allocate_shared import BUFFER_ALIGN, Interval, place, with_shared_limit
+from tilelang.passes.gpu.allocate_shared import BUFFER_ALIGN, Interval, place, with_shared_limit
 
 THIS_FILE = __file__
 

@@ -20,8 +20,8 @@ from tilelang.ir.builder import Builder
 from tilelang.ir.parser import parse_module
 from tilelang.ir.types import DType, ScalarType, TensorType, bool_, f32, i32, i64
 from tilelang.ir.values import Block, Function, Value
-from tilelang.passes.divisibility import Divisibility
-from tilelang.runtime import interp_ops
+from tilelang.passes.tile.divisibility import Divisibility
+from tilelang.interp import ops as interp_ops
 
 
 def analyse(text: str) -> tuple[Divisibility, dict[str, Value]]:

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from tilelang.ir.layouts import reduce, warp_tiled
 from tilelang.ir.shared_layouts import Swizzle, choose_swizzle
-from tilelang.passes.lower_layouts import broadcast_slots, split_constant
+from tilelang.passes.gpu.lower_layouts import broadcast_slots, split_constant
 
 
 @settings(max_examples=300, deadline=None)

@@ -24,7 +24,7 @@ from tilelang.ir.layouts import MFMA_FRAGMENTS
 from tilelang.ir.printer import print_module
 from tilelang.ir.shared_layouts import bank_conflicts, parse_swizzle, row_major, swizzled
 from tilelang.ir.types import TileType, bf16, f16, f32
-from tilelang.passes.dot_instr import DotUnit
+from tilelang.passes.gpu.dot_instr import DotUnit
 
 AMD = ["emulate:gfx90a", "emulate:gfx942"]
 NVIDIA_ONLY = ("th.cp_async", "th.cp_async_commit", "th.cp_async_wait", "th.ldmatrix",
@@ -116,7 +116,7 @@ def test_mfma_operand_reads_are_conflict_free_under_the_staging_swizzle(shape, r
     """Lane ``l`` reads 8 bf16 (16 bytes) of row ``l % M`` at k ``8 (l // M)`` of a chunk;
     eight lanes form one LDS phase. Under the swizzle stage-through-shared picks, no
     phase of any chunk has a bank conflict (without it, some do)."""
-    from tilelang.passes.stage_through_shared import operand_swizzle
+    from tilelang.passes.gpu.stage_through_shared import operand_swizzle
     m = MFMA_FRAGMENTS[shape]["a"]().shape[0]
     g = 64 // m
     text = operand_swizzle(TileType((rows, cols), bf16))

@@ -14,7 +14,7 @@ from tilelang.ir.printer import print_module
 from tilelang.ir.types import ScalarType, TensorType
 from tilelang.ir.verifier import verify_module
 from tilelang.passes import PASSES, pipeline, run_pipeline
-from tilelang.passes.blocked_layout import blocked
+from tilelang.passes.gpu.blocked_layout import blocked
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 import flash_attention, layernorm, matmul, row_sum, softmax, vector_add  # noqa: E402
@@ -137,7 +137,7 @@ def test_16_bit_dot_lowers_to_ldmatrix_and_mma():
 
 
 def test_warp_grid_prefers_fewer_fragment_registers():
-    from tilelang.passes.lower_mma import warp_grid
+    from tilelang.passes.nvidia.lower_mma import warp_grid
     assert warp_grid(128, 128, 8) == (2, 4)
     assert warp_grid(16, 8, 4) is None  # one mma tile cannot feed four warps
     assert warp_grid(64, 64, 4) == (2, 2)

@@ -20,9 +20,9 @@ from tilelang.ir import ops as o
 from tilelang.ir import thread_ops as th
 from tilelang.ir.layouts import LayoutError, warp_tiled, wgmma_accumulator
 from tilelang.ir.printer import print_module
-from tilelang.passes import lower_wgmma
-from tilelang.passes.lower_wgmma import swizzle_width
-from tilelang.runtime.emulator import run_threads
+from tilelang.passes.nvidia import lower_wgmma
+from tilelang.passes.nvidia.lower_wgmma import swizzle_width
+from tilelang.emulator.emulator import run_threads
 
 MATMUL_SIG = "A=bf16[2]:16,B=bf16[2]:16,C=bf16[2]:16"
 FA_SIG = "Q=bf16[4]:16,K=bf16[4]:16,V=bf16[4]:16,O=bf16[4]:16,sm_scale=f32"

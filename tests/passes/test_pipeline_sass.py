@@ -14,7 +14,8 @@ import pytest
 
 from tests.codegen.test_sass import require_tools
 from tests.examples.test_examples import load_example
-from tilelang.codegen import ptxas, sass
+from tilelang.codegen.nvidia import ptxas
+from tilelang.codegen.nvidia import sass
 from tilelang.errors import CompileError
 
 ARCHS = ["sm_80", "sm_90a"]

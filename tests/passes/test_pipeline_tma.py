@@ -186,7 +186,7 @@ def test_swizzled_tma_buffers_are_aligned_to_the_pattern():
     ((2, 32, 128), None),                  # a leading dimension that is not 1
 ])
 def test_blocked_type_for_rows_wider_than_a_swizzle_atom(shape, blocked):
-    from tilelang.passes.pipeline_tma import blocked_type
+    from tilelang.passes.nvidia.pipeline_tma import blocked_type
     t = SharedType(shape, bf16, "Swizzle(3, 3, 4)" if shape[-1] > 64 else "Swizzle(3, 3, 3)")
     got = blocked_type(t)
     assert (got.swizzle if got is not None else None) == blocked

@@ -18,8 +18,8 @@ from tilelang.ir.types import DTYPES_BY_NAME
 from tilelang.ir.values import Function
 from tilelang.ir.verifier import verify_module
 from tilelang.passes import PASSES
-from tilelang.passes.simplify import exact_in_float
-from tilelang.runtime.interp_ops import COMPILERS, make_scalar
+from tilelang.passes.tile.simplify import exact_in_float
+from tilelang.interp.ops import COMPILERS, make_scalar
 
 
 def apply(text: str) -> str:

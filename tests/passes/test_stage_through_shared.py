@@ -170,7 +170,7 @@ module {
 
 def test_an_operand_overwritten_before_the_dot_is_loaded_into_registers():
     from tilelang.ir.parser import parse_module
-    from tilelang.passes.shared_operands import in_place_reads, shared_operand_values
+    from tilelang.passes.gpu.shared_operands import in_place_reads, shared_operand_values
     module = parse_module(OVERWRITTEN)
     body = module.function().body
     assert shared_operand_values(body, 4) == {"b"}  # %s is rewritten between: %a is not

@@ -6,7 +6,7 @@ from tilelang.ir import ops as o
 from tilelang.ir import thread_ops as th
 from tilelang.ir.builder import Builder
 from tilelang.ir.types import ScalarType, f32, i32
-from tilelang.passes.thread_builder import ThreadBuilder
+from tilelang.passes.gpu.thread_builder import ThreadBuilder
 
 
 def test_identical_pure_ops_are_emitted_once():

@@ -15,7 +15,7 @@ from tilelang.ir.memory_ops import BarrierOp
 from tilelang.ir.tma_ops import TmaStoreOp
 from tilelang.ir.types import TileType, bf16, f32
 from tilelang.ir.values import Block
-from tilelang.passes.tma_store import store_buffer_type
+from tilelang.passes.nvidia.tma_store import store_buffer_type
 from tests.passes.staging_kit import apply, norm, random_bf16
 from tests.passes.test_pipeline_tma import SIG, mm
 
@@ -124,7 +124,7 @@ def test_a_store_without_its_barrier_is_a_reported_race():
     bad = replace(fn, body=strip(fn.body))
     assert sum(isinstance(op, BarrierOp) for op in ops.walk(bad.body)) < \
         sum(isinstance(op, BarrierOp) for op in ops.walk(fn.body))
-    from tilelang.runtime.emulator import prepare_threads
+    from tilelang.emulator.emulator import prepare_threads
     rng = np.random.default_rng(0)
     a, b = random_bf16(rng, (64, 64)), random_bf16(rng, (64, 64))
     with pytest.raises(tl.KernelError, match="shared memory race: thread 0 .* reads .* wrote"):

@@ -13,7 +13,7 @@ from tilelang.ir.parser import parse_module
 from tilelang.ir.printer import print_module
 from tilelang.ir.verifier import verify_module
 from tilelang.passes import PASSES, PIPELINES
-from tilelang.passes.vectorize import tile_run
+from tilelang.passes.gpu.vectorize import tile_run
 from tilelang.ir.types import TileType, f32
 
 FACTS = "aligned, unit_stride, divisible"

@@ -12,7 +12,7 @@ import tilelang as tl
 from tilelang.ir import ops
 from tilelang.ir.memory_ops import BarrierOp
 from tilelang.ir.role_ops import BarSyncOp, SetMaxNRegOp, WarpSpecializeOp
-from tilelang.passes.warp_specialize import register_split
+from tilelang.passes.nvidia.warp_specialize import register_split
 from tests.passes.staging_kit import apply, norm, random_bf16
 from tests.passes.test_pipeline_tma import SIG, TMA_LOOP, WS_LOOP, mm, two_boxes
 
@@ -277,7 +277,7 @@ def test_the_emulator_catches_a_release_before_the_wgmma_group_completes():
     from dataclasses import replace
     from tilelang.ir.tma_ops import MbarrierArriveOp
     from tilelang.ir.values import Block
-    from tilelang.runtime.emulator import prepare_threads
+    from tilelang.emulator.emulator import prepare_threads
     kern = tl.kernel(mm.fn, num_warps=8)
     c = kern.compile(SIG, target="emulate:sm_90a", BM=128, STAGES=2)
     fn = c.function

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 import tilelang as tl
-from tilelang.runtime.autotune import store
-from tilelang.runtime.autotune.bench import EmulatorBenchmarker, Measurement
-from tilelang.runtime.autotune.tuner import TuningError
+from tilelang.autotune import store
+from tilelang.autotune.bench import EmulatorBenchmarker, Measurement
+from tilelang.autotune.tuner import TuningError
 
 sys.path.insert(0, str(Path(__file__).parent))
 import autotune_kernels as ak  # noqa: E402
@@ -118,7 +118,7 @@ SCRIPT = """
 import sys, numpy as np, tilelang as tl
 sys.path.insert(0, {here!r})
 import autotune_kernels as ak
-from tilelang.runtime.autotune.bench import Measurement
+from tilelang.autotune.bench import Measurement
 class Counting:
     kind = "fake"
     calls = 0

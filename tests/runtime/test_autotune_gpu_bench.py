@@ -6,8 +6,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from tilelang.runtime.autotune.bench import GpuBenchmarker, default_benchmarker
-from tilelang.runtime.autotune.bench import EmulatorBenchmarker
+from tilelang.autotune.bench import GpuBenchmarker, default_benchmarker
+from tilelang.autotune.bench import EmulatorBenchmarker
 
 
 class FakeDriver:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tilelang as tl
-from tilelang.runtime.autotune.space import (
+from tilelang.autotune.space import (
     Config, apply_prune_hook, expand_space, key_values, static_prune, tile_names,
 )
 

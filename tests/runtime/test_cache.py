@@ -102,7 +102,7 @@ def test_emulate_hit_runs_from_the_cached_thread_ir(cache_dir):
 
 
 def test_nvidia_hit_reuses_the_ptx_without_llvm(cache_dir, monkeypatch):
-    from tilelang.codegen import ptx
+    from tilelang.codegen.nvidia import ptx
     cold = compile_(target="sm_80")
     files = {p.name for p in (cache_dir / cache.entries()[0].key).iterdir()}
     assert {"meta.json", "ir.txt", "kernel.ptx"} <= files

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tilelang as tl
-from tilelang.codegen.ptx import kernel_abi
+from tilelang.codegen.nvidia.ptx import kernel_abi
 from tilelang.runtime import targets
 from tilelang.runtime.cuda_driver import CPU_TARGETS_HINT, CudaDriver, set_default_driver
 from tilelang.runtime.nvidia_launch import resolve_stream

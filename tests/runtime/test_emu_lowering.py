@@ -10,7 +10,7 @@ import pytest
 
 import tilelang as tl
 from tilelang.passes import pipeline, run_pipeline
-from tilelang.runtime.emulator import prepare_threads
+from tilelang.emulator.emulator import prepare_threads
 
 THIS_FILE = __file__
 

@@ -20,7 +20,7 @@ except ImportError:
     from tests.runtime.emu_irkit import T
 from tilelang.errors import IRError, KernelError
 from tilelang.ir.types import bf16, f16, f32, i32
-from tilelang.runtime.emulator import run_threads
+from tilelang.emulator.emulator import run_threads
 
 BF16 = ml_dtypes.bfloat16
 L = np.arange(64)
@@ -206,7 +206,7 @@ def test_nvidia_ops_in_a_wavefront_kernel_and_mfma_in_a_warp_kernel_are_lowering
 
 
 def test_fragment_positions_agree_with_the_layouts_module():
-    from tilelang.runtime.emu_mfma import fragment_positions
+    from tilelang.emulator.amd.mfma import fragment_positions
     for shape, ops in ISA.items():
         for op, ((rows, cols), pos, n) in ops.items():
             got, mshape = fragment_positions(shape, op)

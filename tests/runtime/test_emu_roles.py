@@ -17,9 +17,9 @@ from tilelang.ir import role_ops as ro
 from tilelang.ir import tma_ops as tma
 from tilelang.ir.parser import parse_module
 from tilelang.ir.types import TensorType, f32, i32
-from tilelang.runtime.emu_tma import swizzle_bytes
-from tilelang.runtime.emulator import prepare_threads
-from tilelang.runtime.interpreter import prepare, run_kernel
+from tilelang.emulator.nvidia.tma import swizzle_bytes
+from tilelang.emulator.emulator import prepare_threads
+from tilelang.interp.interpreter import prepare, run_kernel
 from tests.runtime.emu_irkit import T
 
 BOX = (8, 32)                 # one stage: 8 rows of 32 f32

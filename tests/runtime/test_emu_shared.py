@@ -11,7 +11,7 @@ except ImportError:
     from tests.runtime.emu_irkit import FILE, T
 from tilelang.errors import KernelError
 from tilelang.ir.types import f32, i32, i64
-from tilelang.runtime.emulator import run_threads
+from tilelang.emulator.emulator import run_threads
 
 N = 64  # threads per block in these tests
 

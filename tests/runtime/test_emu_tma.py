@@ -11,8 +11,8 @@ from tilelang.errors import KernelError
 from tilelang.ir import tma_ops as tma
 from tilelang.ir.shared_layouts import Swizzle
 from tilelang.ir.types import TensorType, f32, i32
-from tilelang.runtime.emu_tma import read_box, swizzle_bytes
-from tilelang.runtime.emulator import prepare_threads
+from tilelang.emulator.nvidia.tma import read_box, swizzle_bytes
+from tilelang.emulator.emulator import prepare_threads
 from tests.runtime.emu_irkit import T
 
 BAR = 1024

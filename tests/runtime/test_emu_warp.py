@@ -21,7 +21,7 @@ except ImportError:
     from tests.runtime.emu_irkit import T
 from tilelang.errors import KernelError
 from tilelang.ir.types import bf16, f16, f32, i32
-from tilelang.runtime.emulator import run_threads
+from tilelang.emulator.emulator import run_threads
 
 BF16 = ml_dtypes.bfloat16
 LANE = np.arange(32)
@@ -242,7 +242,7 @@ def test_shfl_of_a_uniform_value_and_bad_lane_operand():
 
 def test_fragment_tables_agree_with_the_layouts_module():
     from tilelang.ir import layouts
-    from tilelang.runtime import emu_warp
+    from tilelang.emulator import warp as emu_warp
     for name, rows, cols in [("a", emu_warp.A_ROWS, emu_warp.A_COLS),
                              ("b", emu_warp.B_ROWS, emu_warp.B_COLS),
                              ("c", emu_warp.C_ROWS, emu_warp.C_COLS)]:

@@ -22,7 +22,7 @@ from tilelang.errors import KernelError
 from tilelang.ir import hopper_ops as hp
 from tilelang.ir.shared_layouts import Swizzle
 from tilelang.ir.types import bf16, f32, i64
-from tilelang.runtime.emulator import run_threads
+from tilelang.emulator.emulator import run_threads
 
 BF16 = ml_dtypes.bfloat16
 
@@ -189,7 +189,7 @@ def test_a_missing_fence_is_reported():
 
 
 def test_descriptor_value_is_the_encoded_one():
-    from tilelang.runtime.emu_wgmma import chunk_addresses
+    from tilelang.emulator.nvidia.wgmma import chunk_addresses
     d = hp.encode_descriptor(1024, 16, 1024, 128)
     addr = chunk_addresses(d, 16)
     # 128B swizzle: chunk c of row r lands at chunk c ^ (r % 8) of that row

@@ -13,7 +13,7 @@ except ImportError:
 from tilelang.errors import IRError, KernelError, LaunchError
 from tilelang.ir.types import bf16, f16, f32, i32, i64
 from tilelang.ir.verifier import verify_module
-from tilelang.runtime.emulator import prepare_threads, run_threads
+from tilelang.emulator.emulator import prepare_threads, run_threads
 
 BF16 = ml_dtypes.bfloat16
 

@@ -15,7 +15,7 @@ except ImportError:
     from tests.runtime.interp_irkit import FILE, K
 from tilelang.errors import KernelError
 from tilelang.ir.types import bf16, bool_, f32, i32
-from tilelang.runtime.interpreter import prepare, run_kernel
+from tilelang.interp.interpreter import prepare, run_kernel
 
 BF16 = ml_dtypes.bfloat16
 

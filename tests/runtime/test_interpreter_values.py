@@ -14,7 +14,7 @@ from tilelang.ir import ops as o
 from tilelang.ir.types import ALL_DTYPES, DType, ScalarType, TileType, bool_, f32
 from tilelang.ir.values import Value
 from tilelang.runtime.dtypes import to_numpy
-from tilelang.runtime.interp_ops import COMPILERS, make_scalar
+from tilelang.interp.ops import COMPILERS, make_scalar
 
 SHAPE = (2, 3)
 SAMPLES = [0, 1, 3, -2, 7, 100]

@@ -139,7 +139,7 @@ def persistent_copy(X: tl.Tensor, Y: tl.Tensor, BLOCK: tl.constexpr = 64):
 
 def test_gpu_launch_runs_sms_times_occupancy_programs_with_the_tile_grid():
     from tests.runtime.fake_cuda import FakeCu, FakeDeviceArray
-    from tilelang.codegen import ptxas
+    from tilelang.codegen.nvidia import ptxas
     from tilelang.runtime import targets
     from tilelang.runtime.cuda_driver import CudaDriver, set_default_driver
     if ptxas.find_ptxas() is None:

@@ -18,7 +18,7 @@ from tilelang.ir import thread_ops as th
 from tilelang.ir.parser import parse_module
 from tilelang.ir.types import f32, i64
 from tilelang.passes import pipeline, run_pipeline
-from tilelang.runtime.emulator import run_threads
+from tilelang.emulator.emulator import run_threads
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 import softmax  # noqa: E402

@@ -291,7 +291,7 @@ def kernel(fn: Callable[..., Any] | None = None, *, num_warps: int = 4,
 
 # kernel options that enter the specialization (and are recorded as function attributes)
 KERNEL_OPTIONS = ("persistent", "group_m", "use_tma", "warp_specialize")
-# the persistent kernel's logical-grid parameters (tilelang.passes.persistent.TILE_PARAMS)
+# the persistent kernel's logical-grid parameters (tilelang.passes.tile.persistent.TILE_PARAMS)
 _TILE_PARAMS = ("tl_tiles_x", "tl_tiles_y")
 
 

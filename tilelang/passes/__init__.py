@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from tilelang.errors import LaunchError
-from tilelang.passes import (allocate_shared, assign_layouts, cse, dce, insert_barriers,
-                             lower_to_threads, simplify)
+from tilelang.passes.gpu import allocate_shared
+from tilelang.passes.gpu import assign_layouts
+from tilelang.passes.tile import cse
+from tilelang.passes.tile import dce
+from tilelang.passes.gpu import insert_barriers
+from tilelang.passes.gpu import lower_to_threads
+from tilelang.passes.tile import simplify
 from tilelang.passes.manager import PassFn, PassResult, run_pipeline
-from tilelang.passes import persistent, vectorize
+from tilelang.passes.tile import persistent
+from tilelang.passes.gpu import vectorize
 # "pipeline" the pass module; the name ``pipeline`` below is the pipeline lookup function
-from tilelang.passes import pipeline as software_pipeline, stage_through_shared  # noqa: E402
-from tilelang.passes import pipeline_tma, tma_store, wgmma_overlap  # noqa: E402
+from tilelang.passes.gpu import pipeline as software_pipeline
+from tilelang.passes.gpu import stage_through_shared  # noqa: E402
+from tilelang.passes.nvidia import pipeline_tma
+from tilelang.passes.nvidia import tma_store
+from tilelang.passes.nvidia import wgmma_overlap  # noqa: E402
 
 PASSES: dict[str, PassFn] = {
     "eliminate-common-subexpressions": cse.run,

@@ -46,7 +46,7 @@ class AmdLaunchPlan(PackedParams):
     """What a launch of one compiled specialization on an AMD GPU needs, computed once."""
 
     def __init__(self, compiled: Any, driver: HipDriver, kernel: Any = None) -> None:
-        from tilelang.codegen.ptx import kernel_abi
+        from tilelang.codegen.nvidia.ptx import kernel_abi
         abi = kernel_abi(compiled.function)
         super().__init__(compiled, abi)
         self.name = compiled.name
@@ -69,7 +69,7 @@ class AmdLaunchPlan(PackedParams):
     def load(self) -> LoadedHipFunction:
         """Load the module on first use (hipcc's code object, else hiprtc's)."""
         if self.function is None:
-            from tilelang.codegen.hip import HIP_FLAGS
+            from tilelang.codegen.amd.hip import HIP_FLAGS
             if self.code_object is None:
                 self.code_object = self.driver.compile(self.source, self.name,
                                                        options=tuple(HIP_FLAGS))

@@ -34,7 +34,7 @@ class AmdTarget(Target):
         self.driver = driver  # a HipDriver; None: the process-wide one
 
     def finish(self, compiled: CompiledKernel) -> None:
-        from tilelang.codegen.hip import emit_hip
+        from tilelang.codegen.amd.hip import emit_hip
         compiled.artifacts["hip"] = emit_hip(compiled.function, self.name)
         self._build(compiled)
 
@@ -47,7 +47,7 @@ class AmdTarget(Target):
             self._build(compiled)
 
     def _build(self, compiled: CompiledKernel) -> None:
-        from tilelang.codegen import hipcc
+        from tilelang.codegen.amd import hipcc
         if hipcc.find_hipcc() is None:
             return
         result = hipcc.compile_hip(compiled.artifacts["hip"], self.name, kernel=compiled.name)

@@ -155,7 +155,7 @@ class LaunchPlan(PackedParams):
     """What a launch of one compiled specialization needs, computed once."""
 
     def __init__(self, compiled: Any, driver: CudaDriver, kernel: Any = None) -> None:
-        from tilelang.codegen.ptx import kernel_abi
+        from tilelang.codegen.nvidia.ptx import kernel_abi
         from tilelang.runtime.dtypes import to_numpy
         abi = kernel_abi(compiled.function)
         super().__init__(compiled, abi)

@@ -22,7 +22,7 @@ from tilelang.errors import LaunchError
 from tilelang.hardware import AMD_ARCHS, ARCHS, NVIDIA_ARCHS
 from tilelang.ir.values import Function, Module
 from tilelang.passes import pipeline, run_pipeline
-from tilelang.passes.target_facts import with_target_facts
+from tilelang.passes.gpu.target_facts import with_target_facts
 from tilelang.runtime.nvidia_launch import default_stream_source, resolve_stream
 
 NVIDIA_TARGETS = NVIDIA_ARCHS
@@ -163,7 +163,7 @@ class InterpTarget(Target):
     pipeline_name = "interp"
 
     def finish(self, compiled: CompiledKernel) -> None:
-        from tilelang.runtime import interpreter
+        from tilelang.interp import interpreter
         compiled.program = interpreter.prepare(compiled.function)
 
     def launch(self, compiled: CompiledKernel, grid: tuple[int, int, int],
@@ -182,7 +182,7 @@ class EmulateTarget(Target):
         self.name = f"emulate:{gpu}"
 
     def finish(self, compiled: CompiledKernel) -> None:
-        from tilelang.runtime import emulator
+        from tilelang.emulator import emulator
         compiled.program = emulator.prepare_threads(compiled.function)
 
     def launch(self, compiled: CompiledKernel, grid: tuple[int, int, int],
@@ -201,7 +201,7 @@ class NvidiaTarget(Target):
         self.driver = driver  # a CudaDriver; None: the process-wide one
 
     def finish(self, compiled: CompiledKernel) -> None:
-        from tilelang.codegen import ptx
+        from tilelang.codegen.nvidia import ptx
         compiled.artifacts["ptx"] = ptx.emit_ptx(compiled.function, self.name)
         self._assemble(compiled)
 
@@ -214,7 +214,7 @@ class NvidiaTarget(Target):
             self._assemble(compiled)
 
     def _assemble(self, compiled: CompiledKernel) -> None:
-        from tilelang.codegen import ptxas
+        from tilelang.codegen.nvidia import ptxas
         if ptxas.find_ptxas() is not None:
             result = ptxas.assemble(compiled.artifacts["ptx"], self.name)
             compiled.artifacts["cubin"] = result.cubin

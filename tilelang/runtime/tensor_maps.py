@@ -26,7 +26,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from tilelang.codegen.c_tensor_maps import DATA_TYPES, SWIZZLES
+from tilelang.codegen.nvidia.c_tensor_maps import DATA_TYPES, SWIZZLES
 from tilelang.errors import LaunchError
 
 MAX_CACHED = 256
@@ -133,7 +133,7 @@ class TensorMapCache:
 
 def tma_specs(fn: Any) -> dict[str, TmaBox]:
     """``tensor name -> TmaBox`` for the tensors ``fn`` (thread IR) TMA-loads."""
-    from tilelang.codegen.llvm_tma import tma_boxes
+    from tilelang.codegen.nvidia.llvm_tma import tma_boxes
     types = {p.name: p.type for p in fn.params}
     return {name: TmaBox(name, types[name].dtype.name, max(1, types[name].dtype.bits // 8),
                          box, swizzle)

@@ -1,0 +1,5 @@
+"""The ``tilelang`` command line (``tilelang.cli:main``)."""
+
+from tilelang.cli.main import main
+
+__all__ = ["main"]

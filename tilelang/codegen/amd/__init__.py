@@ -1,0 +1,1 @@
+"""AMD code generation: thread IR -> HIP C++, hipcc, AOT artifacts."""

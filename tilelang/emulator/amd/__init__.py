@@ -1,0 +1,1 @@
+"""Emulation of the AMD-only thread-IR ops: MFMA."""

@@ -1,0 +1,1 @@
+"""AMD-only lowering: MFMA."""

@@ -1,0 +1,1 @@
+"""GPU-common passes and the lowering machinery both vendors build on."""

@@ -1,0 +1,1 @@
+"""NVIDIA-only lowering: mma.sync, wgmma, TMA pipelines, warp specialization."""

@@ -1,0 +1,1 @@
+"""Target-independent passes: tile-IR rewrites (and the cleanups that also run on thread IR)."""
