@@ -29,4 +29,4 @@ float16, bfloat16, float32, float64 = f16, bf16, f32, f64
 int8, int16, int32, int64 = i8, i16, i32, i64
 uint8 = u8
 
-__version__ = "0.1.0"
+from tilelang.version import __version__  # noqa: E402,F401

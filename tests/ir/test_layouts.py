@@ -16,9 +16,10 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from tilelang.ir.layouts import (
-    Layout, LayoutError, Replicate, column_local, column_spatial, divide, ldmatrix_result, local,
-    mma_m16n8k16_a, mma_m16n8k16_b, mma_m16n8k16_c, parse_layout, reduce, replicate, spatial,
-    unit, warp_tiled,
+    Layout, LayoutError, Replicate, column_local, column_spatial, divide, local, parse_layout, reduce, replicate, spatial, unit,
+)
+from tilelang.ir.fragment_layouts import (
+    ldmatrix_result, mma_m16n8k16_a, mma_m16n8k16_b, mma_m16n8k16_c, warp_tiled,
 )
 
 MAX_PAIRS = 4096   # keeps every table small: the whole file runs in a few seconds

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tilelang.ir.layouts import (
-    MFMA_FRAGMENTS, divide, local, mfma_16x16x16_a, mfma_16x16x16_b, mfma_16x16x16_c,
-    mfma_32x32x8_a, mfma_32x32x8_b, mfma_32x32x8_c, parse_layout, spatial,
+from tilelang.ir.layouts import divide, local, parse_layout, spatial
+from tilelang.ir.fragment_layouts import (
+    MFMA_FRAGMENTS, mfma_16x16x16_a, mfma_16x16x16_b, mfma_16x16x16_c, mfma_32x32x8_a, mfma_32x32x8_b, mfma_32x32x8_c,
 )
 
 # The AMD CDNA ISA's register order for v_mfma_f32_{32x32x8,16x16x16}{f16,bf16_1k}

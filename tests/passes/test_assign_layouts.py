@@ -14,7 +14,8 @@ import pytest
 import tilelang as tl
 from tilelang import f32
 from tilelang.ir import ops
-from tilelang.ir.layouts import parse_layout, reduce, warp_tiled
+from tilelang.ir.layouts import parse_layout, reduce
+from tilelang.ir.fragment_layouts import warp_tiled
 from tilelang.ir.printer import print_module
 from tilelang.passes import PASSES
 

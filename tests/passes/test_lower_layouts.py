@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from tilelang.ir.layouts import reduce, warp_tiled
+from tilelang.ir.layouts import reduce
+from tilelang.ir.fragment_layouts import warp_tiled
 from tilelang.ir.shared_layouts import Swizzle, choose_swizzle
 from tilelang.passes.gpu.lower_layouts import broadcast_slots, split_constant
 

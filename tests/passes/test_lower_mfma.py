@@ -20,7 +20,7 @@ from tilelang import f32 as F32
 
 from tests.examples.test_examples import check, load_example
 from tests.examples.test_examples_lowered import SIGNATURES
-from tilelang.ir.layouts import MFMA_FRAGMENTS
+from tilelang.ir.fragment_layouts import MFMA_FRAGMENTS
 from tilelang.ir.printer import print_module
 from tilelang.ir.shared_layouts import bank_conflicts, parse_swizzle, row_major, swizzled
 from tilelang.ir.types import TileType, bf16, f16, f32

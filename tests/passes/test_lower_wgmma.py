@@ -18,7 +18,8 @@ from tests.examples.test_examples import check, load_example
 from tilelang.ir import hopper_ops as hp
 from tilelang.ir import ops as o
 from tilelang.ir import thread_ops as th
-from tilelang.ir.layouts import LayoutError, warp_tiled, wgmma_accumulator
+from tilelang.ir.layouts import LayoutError
+from tilelang.ir.fragment_layouts import warp_tiled, wgmma_accumulator
 from tilelang.ir.printer import print_module
 from tilelang.passes.nvidia import lower_wgmma
 from tilelang.passes.nvidia.lower_wgmma import swizzle_width

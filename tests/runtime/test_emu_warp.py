@@ -241,7 +241,7 @@ def test_shfl_of_a_uniform_value_and_bad_lane_operand():
 
 
 def test_fragment_tables_agree_with_the_layouts_module():
-    from tilelang.ir import layouts
+    from tilelang.ir import fragment_layouts as layouts
     from tilelang.emulator import warp as emu_warp
     for name, rows, cols in [("a", emu_warp.A_ROWS, emu_warp.A_COLS),
                              ("b", emu_warp.B_ROWS, emu_warp.B_COLS),

@@ -16,7 +16,7 @@ except ImportError:
 from tilelang.errors import KernelError, LaunchError
 from tilelang.ir import types as t
 from tilelang.ir.types import bf16, bool_, f16, f32, i4, i8, i32, u8
-from tilelang.runtime.dtypes import to_numpy
+from tilelang.ir.numpy_dtypes import to_numpy
 from tilelang.interp.interpreter import prepare, run_kernel
 
 BF16 = ml_dtypes.bfloat16

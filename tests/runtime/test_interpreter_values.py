@@ -13,7 +13,7 @@ from tilelang.errors import IRError
 from tilelang.ir import ops as o
 from tilelang.ir.types import ALL_DTYPES, DType, ScalarType, TileType, bool_, f32
 from tilelang.ir.values import Value
-from tilelang.runtime.dtypes import to_numpy
+from tilelang.ir.numpy_dtypes import to_numpy
 from tilelang.interp.ops import COMPILERS, make_scalar
 
 SHAPE = (2, 3)

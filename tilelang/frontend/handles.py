@@ -9,7 +9,7 @@ tracing context (see ``context.py``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from tilelang.ir.types import DType, ScalarType, SharedType, TensorType, TileType
 from tilelang.ir.values import Value
@@ -36,6 +36,18 @@ class Handle:
                            hint="index tensors with tl.load windows, not Python iteration")
 
 
+# The language rules (``semantic.py``) the methods below apply. semantic.py builds on
+# these classes, so it hands its rules in when it is imported (``bind_rules``) instead
+# of being imported from here; a handle exists only while a kernel is traced, by which
+# time the tracer has imported it.
+_RULES: dict[str, Callable[..., Any]] = {}
+
+
+def bind_rules(**rules: Callable[..., Any]) -> None:
+    """Give the handle methods the language rules they apply (called by semantic.py)."""
+    _RULES.update(rules)
+
+
 class TileHandle(Handle):
     """A register tile or a scalar (a tile of shape ``()``)."""
 
@@ -60,20 +72,17 @@ class TileHandle(Handle):
 
     @property
     def T(self) -> "TileHandle":
-        from tilelang.frontend import semantic
-        return semantic.trans(self)
+        return _RULES["trans"](self)
 
     def to(self, dtype: DType) -> "TileHandle":
         """This value converted to ``dtype``."""
-        from tilelang.frontend import semantic
-        return semantic.cast(self, dtype)
+        return _RULES["cast"](self, dtype)
 
     def reshape(self, *shape: Any) -> "TileHandle":
         """Same elements, another static shape (``x.reshape((1, N))`` or ``x.reshape(1, N)``)."""
-        from tilelang.frontend import semantic
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return semantic.reshape(self, shape)
+        return _RULES["reshape"](self, shape)
 
     def __repr__(self) -> str:
         return f"<{self.value.type} %{self.value.name}>"
@@ -113,8 +122,7 @@ class TensorHandle(Handle):
 
     def stride(self, dim: int) -> TileHandle:
         """The stride of dimension ``dim`` in elements (a runtime i32)."""
-        from tilelang.frontend import semantic
-        return self._strides[semantic.normalize_axis(dim, self.ndim, "stride")]
+        return self._strides[_RULES["normalize_axis"](dim, self.ndim, "stride")]
 
     def __repr__(self) -> str:
         return f"<{self.type} {self.name}>"
@@ -135,13 +143,11 @@ class SharedHandle(Handle):
 
     def load(self) -> TileHandle:
         """The buffer's contents as a register tile."""
-        from tilelang.frontend import semantic
-        return semantic.shared_load(self)
+        return _RULES["shared_load"](self)
 
     def store(self, tile: Any) -> None:
         """Overwrite the whole buffer with ``tile``."""
-        from tilelang.frontend import semantic
-        semantic.shared_store(self, tile)
+        _RULES["shared_store"](self, tile)
 
     def __repr__(self) -> str:
         return f"<{self.value.type} %{self.value.name}>"

@@ -15,7 +15,8 @@ from typing import Any, Sequence
 
 from tilelang.errors import CompileError
 from tilelang.frontend.context import current
-from tilelang.frontend.handles import Handle, SharedHandle, TensorHandle, TileHandle
+from tilelang.frontend.handles import (Handle, SharedHandle, TensorHandle, TileHandle,
+                                       bind_rules)
 from tilelang.ir import ops
 from tilelang.ir.types import (
     DTYPES_BY_NAME, DType, ScalarType, SharedType, TileType, bf16, bool_, f16, f32, f64, i32, i64,
@@ -538,3 +539,6 @@ def shared_store(s: SharedHandle, tile: Any) -> None:
     t = cast(broadcast_to(to_handle(tile, s.dtype), s.shape), s.dtype)
     current().emit(ops.SharedStoreOp, dst=s.value, value=t.value)
 
+
+bind_rules(trans=trans, cast=cast, reshape=reshape, normalize_axis=normalize_axis,
+           shared_load=shared_load, shared_store=shared_store)

@@ -19,7 +19,7 @@ from tilelang.errors import IRError
 from tilelang.ir import ops as o
 from tilelang.ir.types import DType, ScalarType
 from tilelang.ir.values import Value
-from tilelang.runtime.dtypes import compute_dtype, to_numpy
+from tilelang.ir.numpy_dtypes import compute_dtype, to_numpy
 
 # Slot 0 of every environment holds the program instance's LaunchContext.
 CTX = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from tilelang.ir.ops import (
+from tilelang.ir.op_base import (
     Op, Trait, _is_int_scalar, attr, operand, operands, region,
 )
 from tilelang.ir.types import ScalarType, TileType, Type, bool_

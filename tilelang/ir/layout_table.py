@@ -19,9 +19,10 @@ from typing import Callable
 
 import numpy as np
 
-from tilelang.ir.layouts import (MFMA_FRAGMENTS, REGISTER_CONSTRUCTORS, Layout, LayoutError,
-                                 ldmatrix_result, mma_m16n8k16_a, mma_m16n8k16_b,
-                                 mma_m16n8k16_c, parse_expr, warp_tiled)
+from tilelang.ir.layouts import REGISTER_CONSTRUCTORS, Layout, LayoutError, parse_expr
+from tilelang.ir.fragment_layouts import (
+    MFMA_FRAGMENTS, ldmatrix_result, mma_m16n8k16_a, mma_m16n8k16_b, mma_m16n8k16_c, warp_tiled,
+)
 from tilelang.ir.shared_layouts import (BANK_BYTES, NUM_BANKS, PATTERNS, SHARED_CONSTRUCTORS,
                                         SharedLayout, bank_conflicts, choose_swizzle,
                                         parse_shared_layout, pattern_phases)

@@ -520,11 +520,3 @@ def parse_layout(text: str) -> Layout:
     result = parse_expr(text, REGISTER_CONSTRUCTORS, "register layout")
     assert isinstance(result, Layout)
     return result
-
-
-# The instruction fragments live in fragment_layouts.py (they build on the algebra
-# above); re-exported so ``layouts.mma_m16n8k16_c`` and friends keep working.
-from tilelang.ir.fragment_layouts import (  # noqa: E402  (after what it imports)
-    MFMA_FRAGMENTS, ldmatrix_result, mfma_16x16x16_a, mfma_16x16x16_b, mfma_16x16x16_c,
-    mfma_32x32x8_a, mfma_32x32x8_b, mfma_32x32x8_c, mma_m16n8k16_a, mma_m16n8k16_b,
-    mma_m16n8k16_c, warp_tiled, wgmma_accumulator)

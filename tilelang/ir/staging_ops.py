@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from tilelang.ir.ops import Op, Trait, attr, operand, register_ops
+from tilelang.ir.op_base import Op, Trait, attr, operand, register_ops
 from tilelang.ir.types import ScalarType, SharedType
 from tilelang.ir.values import Value
 

@@ -261,7 +261,7 @@ class MmaOp(Op):
 
     For ``m16n8k16`` with f16/bf16 ``a``/``b``: 8 A elements, 4 B elements and 4
     C elements per lane (f32, or f16 when A and B are f16), laid out as the PTX ISA's
-    fragment tables (``tilelang.ir.layouts``: ``mma_m16n8k16_a/b/c``); 4 results like C.
+    fragment tables (``tilelang.ir.fragment_layouts``: ``mma_m16n8k16_a/b/c``); 4 results like C.
     """
 
     NAME: ClassVar[str] = "th.mma"
@@ -293,7 +293,7 @@ class MfmaOp(Op):
     All 64 lanes of a wavefront run it together. Per lane: 4 ``a`` and 4 ``b``
     elements of one dtype (f16 or bf16) and ``c`` of f32 (16 elements for
     ``32x32x8``, 4 for ``16x16x16``); the results have C's count and type. Element
-    order is the ISA's register order, given as layouts in ``tilelang.ir.layouts``
+    order is the ISA's register order, given as layouts in ``tilelang.ir.fragment_layouts``
     (``mfma_32x32x8_a/b/c``, ``mfma_16x16x16_a/b/c``); cbsz/abid/blgp are 0.
     """
 

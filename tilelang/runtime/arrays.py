@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from tilelang.ir import types as t
-from tilelang.runtime.dtypes import from_numpy
+from tilelang.ir.numpy_dtypes import from_numpy
 
 _TORCH_NAMES = {
     "float16": t.f16, "bfloat16": t.bf16, "float32": t.f32, "float64": t.f64,

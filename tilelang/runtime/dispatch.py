@@ -25,7 +25,7 @@ import numpy as np
 from tilelang.ir import types as t
 from tilelang.ir.types import VECTOR_BYTES
 from tilelang.runtime.arrays import array_dtype, array_rank, is_array
-from tilelang.runtime.dtypes import from_numpy
+from tilelang.ir.numpy_dtypes import from_numpy
 from tilelang.runtime.facts import array_facts, facts_of
 from tilelang.runtime.nvidia_launch import contiguous_strides
 

@@ -10,7 +10,7 @@ from tilelang.errors import LaunchError
 from tilelang.ir import types as t
 from tilelang.runtime import dispatch
 from tilelang.runtime.arrays import array_dtype, array_dtype_name, array_rank, is_array
-from tilelang.runtime.dtypes import from_numpy
+from tilelang.ir.numpy_dtypes import from_numpy
 from tilelang.runtime.facts import array_facts
 from tilelang.runtime.targets import _TARGETS as _KNOWN_TARGETS
 from tilelang.runtime.targets import resolve_target

@@ -156,7 +156,7 @@ class LaunchPlan(PackedParams):
 
     def __init__(self, compiled: Any, driver: CudaDriver, kernel: Any = None) -> None:
         from tilelang.codegen.nvidia.ptx import kernel_abi
-        from tilelang.runtime.dtypes import to_numpy
+        from tilelang.ir.numpy_dtypes import to_numpy
         abi = kernel_abi(compiled.function)
         super().__init__(compiled, abi)
         self.name = compiled.name

@@ -56,7 +56,7 @@ def _write(path: Path, data: bytes) -> None:
 def build_manifest(compiled: Any, name: str, files: dict[str, bytes],
                    grid: dict[str, Any] | None) -> dict[str, Any]:
     """The manifest of ``compiled`` written as ``name`` with the given file contents."""
-    from tilelang import __version__
+    from tilelang.version import __version__
     fn = compiled.function
     abi = kernel_abi(fn)
     cparams = c_params(fn, abi)

@@ -145,7 +145,7 @@ def int_const(dt: DType, value: int) -> ir.Constant:
 
 
 def float_const(e: KernelEmitter, dt: DType, value: float) -> ir.Constant:
-    from tilelang.runtime.dtypes import to_numpy  # numpy rounding, as the interpreter
+    from tilelang.ir.numpy_dtypes import to_numpy  # numpy rounding, as the interpreter
     ty = e.type_of(dt)
     return ir.Constant(ty, float(to_numpy(dt).type(value)))
 

@@ -3,7 +3,7 @@
 Threads ``64*w .. 64*w + 63`` form wavefront ``w`` (the function's ``warp_size``
 must be 64). Each op works on all wavefronts at once: the per-lane fragments
 are gathered into each wavefront's A (``M x K``), B (``K x N``) and C (``M x N``)
-through the fragment layouts of ``tilelang.ir.layouts`` (``mfma_*_a/b/c``, the
+through the fragment layouts of ``tilelang.ir.fragment_layouts`` (``mfma_*_a/b/c``, the
 ISA's register order), ``D = A @ B + C`` is computed in f32 (f16 and bf16
 inputs are exact in f32) and scattered back in C's order.
 """
@@ -17,7 +17,7 @@ import numpy as np
 from tilelang.errors import IRError
 from tilelang.ir import ops as o
 from tilelang.ir import thread_ops as th
-from tilelang.ir.layouts import MFMA_FRAGMENTS
+from tilelang.ir.fragment_layouts import MFMA_FRAGMENTS
 from tilelang.emulator.core import Closure, Env, Prep, Slot
 from tilelang.interp.ops import storage
 

@@ -87,7 +87,7 @@ def lower_dot_mfma(L: "_Lowering", ins: DotInstr, a: "Tile", b: "Tile", acc: "Ti
     n_c = ins.m * ins.n // W                            # C elements per lane
 
     # C element i of lane (r, h): row 4G*(i // 4) + 4h + i % 4, column r (the ISA's
-    # order; layouts.mfma_*_c).
+    # order; fragment_layouts.mfma_*_c).
     c_row0 = B.add(row0, B.mul(h, c(4)))
     c_col0 = B.add(col0, r)
 

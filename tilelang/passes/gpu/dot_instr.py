@@ -15,7 +15,7 @@ answer depends on the target only through the function attributes of
 Both need f16/bf16 A and B, an f32 accumulator, and C splitting evenly into
 ``(wm, wn)`` warps of whole instruction tiles; ``warp_grid`` picks the grid with
 the fewest A and B fragment registers per lane. The accumulator's register
-layout is ``layouts.warp_tiled("c", (M, N), grid, shape)``.
+layout is ``fragment_layouts.warp_tiled("c", (M, N), grid, shape)``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tilelang.ir.layouts import MFMA_FRAGMENTS, Layout, warp_tiled
+from tilelang.ir.layouts import Layout
+from tilelang.ir.fragment_layouts import MFMA_FRAGMENTS, warp_tiled
 from tilelang.ir.thread_ops import MFMA_SHAPES
 from tilelang.ir.types import TileType, bf16, f16, f32
 from tilelang.ir.values import Function

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from tilelang.errors import IRError
 from tilelang.ir import thread_ops as th
-from tilelang.ir.layouts import warp_tiled
+from tilelang.ir.fragment_layouts import warp_tiled
 from tilelang.ir.types import ScalarType, TileType, bf16, f16, f32, i32
 from tilelang.ir.values import Value
 from tilelang.passes.gpu.lower_layouts import SwizzledOffsets

@@ -15,7 +15,7 @@ and with ``mma.sync`` (``lower_mma``) otherwise:
 
 The accumulator layout. The PTX ISA's m64nNk16 D fragment gives warp ``w`` of a
 warpgroup rows ``16w + g + 8*((i//2) % 2)`` and columns ``8*(i//4) + 2t + i%2``
-of its slot ``i`` (``layouts.wgmma_accumulator``, blocks after one another in the
+of its slot ``i`` (``fragment_layouts.wgmma_accumulator``, blocks after one another in the
 slots). With one block per warpgroup that is exactly the ``mma.sync``
 accumulator tiled over a ``(num_warps, 1)`` warp grid, ``warp_tiled("c", (M, N),
 (num_warps, 1))``, and assign-layouts gives the accumulator that layout
@@ -66,7 +66,8 @@ from typing import TYPE_CHECKING, Any
 from tilelang.errors import IRError
 from tilelang.ir import hopper_ops as hp
 from tilelang.ir import thread_ops as th
-from tilelang.ir.layouts import Layout, warp_tiled, wgmma_accumulator
+from tilelang.ir.layouts import Layout
+from tilelang.ir.fragment_layouts import warp_tiled, wgmma_accumulator
 from tilelang.ir.types import ScalarType, TileType, bf16, f16, f32, i32, i64
 from tilelang.ir.values import Function, Value
 

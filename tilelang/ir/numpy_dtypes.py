@@ -1,4 +1,5 @@
-"""The numpy dtype that stores each tilelang dtype (``ml_dtypes`` for those numpy lacks)."""
+"""The numpy dtype that holds each tilelang dtype on the host (``ml_dtypes`` for those numpy
+lacks), and the dtype arithmetic on it is carried out in."""
 
 from __future__ import annotations
 
