@@ -13,8 +13,8 @@ import pytest
 
 from tilelang.cli import main
 from tilelang.cli.common import load_kernel
-from tilelang.codegen.nvidia.c_launcher import C_SCALAR_TYPES
-from tilelang.codegen.nvidia.ptx import kernel_abi
+from tilelang.codegen.c_host import C_SCALAR_TYPES
+from tilelang.codegen.abi import kernel_abi
 from tilelang.codegen.nvidia.ptxas import find_ptxas
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,7 +25,7 @@ import numpy as np
 
 from tests.codegen.hip_host import find_clangxx
 from tilelang.codegen.amd.hip import HIP_FLAGS, emit_hip
-from tilelang.codegen.nvidia.ptx import kernel_abi
+from tilelang.codegen.abi import kernel_abi
 from tilelang.runtime.targets import CompiledKernel, Target, _host_arrays
 
 SHIM = r"""

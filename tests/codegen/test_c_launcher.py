@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 import tilelang as tl
-from tilelang.codegen.nvidia.c_launcher import C_SCALAR_TYPES, MAX_STATIC_SHARED, c_params, \
-    emit_c_launcher, grid_formula_for
+from tilelang.codegen.c_host import C_SCALAR_TYPES, c_params, grid_formula_for
+from tilelang.codegen.nvidia.c_launcher import MAX_STATIC_SHARED, emit_c_launcher
 from tilelang.codegen.grid_formula import GridFormulaError
-from tilelang.codegen.nvidia.ptx import kernel_abi
+from tilelang.codegen.abi import kernel_abi
 from tilelang.errors import CompileError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -17,7 +17,8 @@ from typing import Any, Callable
 import llvmlite.binding as llvm
 import pytest
 
-from tilelang.codegen.nvidia.ptx import TARGETS, emit_llvm, emit_ptx, kernel_abi
+from tilelang.codegen.abi import kernel_abi
+from tilelang.codegen.nvidia.ptx import TARGETS, emit_llvm, emit_ptx
 from tilelang.errors import CompileError, SourceLoc
 from tilelang.ir import ops, thread_ops as th
 from tilelang.ir.builder import Builder

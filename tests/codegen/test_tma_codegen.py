@@ -15,8 +15,9 @@ from tests.codegen.test_sass import require_tools
 from tests.examples.test_examples import load_example
 from tilelang.codegen.nvidia import ptxas
 from tilelang.codegen.nvidia import sass
-from tilelang.codegen.nvidia.c_launcher import c_params, emit_c_launcher
-from tilelang.codegen.nvidia.ptx import kernel_abi
+from tilelang.codegen.c_host import c_params
+from tilelang.codegen.nvidia.c_launcher import emit_c_launcher
+from tilelang.codegen.abi import kernel_abi
 
 MATMUL = ("matmul", "matmul", "A=bf16[2]:16,B=bf16[2]:16,C=bf16[2]:16")
 ATTENTION = ("flash_attention", "flash_attention",

@@ -23,7 +23,7 @@ from tilelang.hardware import AMD_ARCHS, ARCHS, NVIDIA_ARCHS
 from tilelang.ir.values import Function, Module
 from tilelang.passes import pipeline, run_pipeline
 from tilelang.passes.gpu.target_facts import with_target_facts
-from tilelang.runtime.nvidia_launch import default_stream_source, resolve_stream
+from tilelang.runtime.streams import default_stream_source, resolve_stream
 
 NVIDIA_TARGETS = NVIDIA_ARCHS
 AMD_TARGETS = AMD_ARCHS
@@ -223,7 +223,7 @@ class NvidiaTarget(Target):
     def launch(self, compiled: CompiledKernel, grid: tuple[int, int, int],
                args: list[Any], kernel: Any, stream: Any = None) -> None:
         """Launch on the current CUDA device (module loaded on first use); ``stream`` as
-        ``nvidia_launch.resolve_stream`` reads it."""
+        ``streams.resolve_stream`` reads it."""
         plan = self.plan(compiled, kernel)
         values = plan.values(args, None, kernel, self.name)
         plan.launch(grid, values, resolve_stream(stream, args), kernel)
