@@ -26,7 +26,8 @@ import numpy as np
 from tests.codegen.hip_host import find_clangxx
 from tilelang.codegen.amd.hip import HIP_FLAGS, emit_hip
 from tilelang.codegen.abi import kernel_abi
-from tilelang.runtime.targets import CompiledKernel, Target, _host_arrays
+from tilelang.runtime.compiled import CompiledKernel
+from tilelang.runtime.target import Target, host_arrays as _host_arrays
 
 SHIM = r"""
 #pragma once

@@ -2,8 +2,8 @@
 
 They run the same pass pipeline as NVIDIA (the target description in
 ``tilelang.hardware`` drives the differences: wave64, LDS size, MFMA), then emit
-HIP C++ (``codegen.hip``) and, where hipcc is installed, compile it to a code
-object (``codegen.hipcc``). Artifacts of a ``CompiledKernel``:
+HIP C++ (``codegen.amd.hip``) and, where hipcc is installed, compile it to a
+code object (``codegen.amd.hipcc``). Artifacts of a ``CompiledKernel``:
 
 * ``hip``: the HIP C++ source;
 * ``hsaco``: the code object (absent without hipcc), ``hsaco_arch``: the arch it
@@ -21,7 +21,8 @@ from typing import Any
 
 from tilelang.errors import LaunchError
 from tilelang.runtime.streams import resolve_stream
-from tilelang.runtime.targets import CompiledKernel, Target
+from tilelang.runtime.compiled import CompiledKernel
+from tilelang.runtime.target import Target
 
 
 class AmdTarget(Target):

@@ -1,8 +1,12 @@
-"""``@tl.kernel`` and ``@tl.func``: decorated functions, their parameters and tracing.
+"""What a ``@tl.kernel`` or ``@tl.func`` is to the frontend: its source, its
+parameters, and its tracing into tile IR.
 
-A ``Kernel`` traces its Python source into a tile-IR ``Module`` once per
-``Specialization`` (argument dtypes and ranks, constexpr values, options);
-launching and compiling for targets belong to ``tilelang.runtime``.
+A ``KernelDef`` checks the decorated function's parameters and options and traces
+its Python source into a tile-IR ``Module`` once per ``Specialization`` (argument
+dtypes and ranks, constexpr values, options). The object users launch,
+``tilelang.runtime.kernel.Kernel``, extends it with launching and compiling for
+targets; the frontend itself never imports the runtime. A ``TLFunc`` is a helper
+inlined into the kernel that calls it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from tilelang.errors import CompileError, LaunchError
+from tilelang.frontend import semantic as sem
+from tilelang.frontend.ast_to_ir import Tracer
 from tilelang.frontend.context import TraceContext, tracing
 from tilelang.frontend.handles import TensorHandle, TileHandle
 from tilelang.frontend.source import FunctionSource
@@ -23,18 +29,6 @@ from tilelang.ir.values import Function, Module
 from tilelang.ir.verifier import verify_module
 
 RESERVED_LAUNCH_KEYWORDS = ("target", "stream", "num_warps", "num_stages")
-
-# the runtime's Launcher class, imported on the first launch (the frontend does not
-# import the runtime at import time); kept here because kernel[grid] runs per launch
-_LAUNCHER: Any = None
-
-
-def _load_launcher() -> Any:
-    global _LAUNCHER
-    from tilelang.runtime.launcher import Launcher
-    _LAUNCHER = Launcher
-    return Launcher
-
 
 @dataclass(frozen=True)
 class ParamSpec:
@@ -90,8 +84,11 @@ def _annotation_kind(annotation: Any) -> str | None:
     return None
 
 
-class Kernel:
-    """A ``@tl.kernel`` function. Launch with ``kernel[grid](*args, **constexprs)``."""
+class KernelDef:
+    """A ``@tl.kernel`` function as the frontend sees it: checked parameters and
+    options, specializations, and their traced tile IR."""
+
+    __tl_kernel__ = True   # the tracer rejects a call of a kernel from a kernel
 
     def __init__(self, fn: Callable[..., Any], num_warps: int = 4,
                  num_stages: int | None = None, persistent: bool | int = False,
@@ -135,33 +132,6 @@ class Kernel:
     def __repr__(self) -> str:
         return f"<tl.kernel {self.name} at {self.source.file}:{self.source.def_loc.line}>"
 
-    def __getitem__(self, grid: Any) -> Callable[..., None]:
-        launcher = _LAUNCHER or _load_launcher()
-        return launcher(self, grid)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> None:
-        raise LaunchError("a kernel is launched with a grid: kernel[grid](*args)",
-                          kernel=self.name, loc=self.source.def_loc,
-                          hint="e.g. kernel[(tl.cdiv(n, BLOCK),)](x, y, n)")
-
-    def compile(self, signature: Any = None, *, target: str = "interp",
-                num_warps: int | None = None, **constexprs: Any) -> Any:
-        """Compile for ``target`` without launching; returns the artifacts (IR per stage).
-
-        ``signature`` gives the runtime parameters as ``'A=bf16[2],B=bf16[2],eps=f32'``
-        (tensors as ``dtype[rank]``, scalars as their dtype) or as a dict of such strings.
-        A tensor may add the facts to specialize on: ``A=bf16[2]:16`` (16-byte aligned,
-        unit innermost stride, divisible; see ``TensorType``) or a ``+``-joined subset,
-        ``A=bf16[2]:aligned+unit_stride``.
-        """
-        from tilelang.frontend.signature import parse_signature
-        from tilelang.runtime.targets import get_target
-        if self.persistent:
-            signature = _with_tile_params(signature)
-        params = parse_signature(self, signature)
-        spec = self.make_specialization(params, constexprs, num_warps)
-        return get_target(target).compile(self, spec, keep_stages=True)
-
     def make_specialization(self, params: tuple[ParamSpec, ...], constexprs: dict[str, Any],
                             num_warps: int | None = None,
                             num_stages: int | None = None) -> Specialization:
@@ -193,8 +163,6 @@ class Kernel:
         return module
 
     def _trace(self, spec: Specialization) -> Module:
-        from tilelang.frontend.ast_to_ir import Tracer
-        from tilelang.frontend import semantic as sem
         b = Builder()  # parameters are named first, so they keep their Python names
         ctx = TraceContext(kernel=self.name, builder=b, loc=self.source.def_loc)
         params = tuple(b.fresh(TensorType(p.dtype, p.rank, **dict.fromkeys(p.facts, True))
@@ -233,6 +201,8 @@ def _printable(v: Any) -> bool:
 class TLFunc:
     """A ``@tl.func`` helper: inlined into the kernel that calls it."""
 
+    __tl_func__ = True   # the tracer inlines a call of it
+
     MAX_DEPTH = 32
 
     def __init__(self, fn: Callable[..., Any]) -> None:
@@ -249,7 +219,6 @@ class TLFunc:
 
     def inline(self, caller: Any, args: list[Any], kwargs: dict[str, Any],
                node: ast.AST) -> Any:
-        from tilelang.frontend.ast_to_ir import Tracer
         if caller.depth >= self.MAX_DEPTH:
             raise caller.error(node, f"@tl.func '{self.name}' calls itself too deeply",
                                "recursion is not supported")
@@ -267,35 +236,13 @@ class TLFunc:
             caller.ctx.loc = saved
 
 
-def kernel(fn: Callable[..., Any] | None = None, *, num_warps: int = 4,
-           num_stages: int | None = None, persistent: bool | int = False,
-           group_m: int | None = None, tma: bool = True,
-           warp_specialize: bool = True) -> Any:
-    """Decorate a kernel: ``@tl.kernel`` or ``@tl.kernel(num_warps=8)``.
-
-    ``group_m=G`` walks a 2-D grid of output tiles in grouped (L2-friendly) order,
-    ``G`` rows of tiles at a time; ``persistent=True`` launches one program per SM
-    slot (SMs x occupancy) that loops over the grid's tiles, ``persistent=N``
-    exactly ``N`` programs. See docs/persistent.md. ``tma=False`` keeps the
-    cp.async pipeline on targets with TMA (sm_90a; docs/hopper-tma.md);
-    ``warp_specialize=False`` keeps the TMA pipeline in every warp instead of a
-    producer warpgroup feeding consumer warpgroups
-    (docs/hopper-warp-specialization.md).
-    """
-    def make(f: Callable[..., Any]) -> Kernel:
-        cls = PersistentKernel if persistent else Kernel
-        return cls(f, num_warps=num_warps, num_stages=num_stages, persistent=persistent,
-                   group_m=group_m, tma=tma, warp_specialize=warp_specialize)
-    return make if fn is None else make(fn)
-
-
 # kernel options that enter the specialization (and are recorded as function attributes)
 KERNEL_OPTIONS = ("persistent", "group_m", "use_tma", "warp_specialize")
 # the persistent kernel's logical-grid parameters (tilelang.passes.tile.persistent.TILE_PARAMS)
 _TILE_PARAMS = ("tl_tiles_x", "tl_tiles_y")
 
 
-def _tile_order_options(k: Kernel, persistent: Any, group_m: Any) -> tuple[tuple[str, Any], ...]:
+def _tile_order_options(k: KernelDef, persistent: Any, group_m: Any) -> tuple[tuple[str, Any], ...]:
     """The validated ``persistent``/``group_m`` options as ``Specialization.options``."""
     if isinstance(persistent, bool):
         k.persistent, k.num_programs = persistent, None
@@ -317,7 +264,7 @@ def _tile_order_options(k: Kernel, persistent: Any, group_m: Any) -> tuple[tuple
     return tuple(options)
 
 
-def _tma_option(k: Kernel, tma: Any, ws: Any) -> tuple[tuple[str, Any], ...]:
+def _tma_option(k: KernelDef, tma: Any, ws: Any) -> tuple[tuple[str, Any], ...]:
     """``tma=False`` and ``warp_specialize=False`` as ``Specialization.options`` (the
     attributes ``use_tma`` and ``warp_specialize``, which ``pipeline-tma`` reads
     beside the target's ``tma`` fact)."""
@@ -329,24 +276,14 @@ def _tma_option(k: Kernel, tma: Any, ws: Any) -> tuple[tuple[str, Any], ...]:
         (() if ws else (("warp_specialize", False),))
 
 
-def _with_tile_params(signature: Any) -> Any:
-    """A ``Kernel.compile`` signature with the persistent kernel's i32 grid parameters."""
+def with_tile_params(signature: Any) -> Any:
+    """A ``compile`` signature with the persistent kernel's i32 grid parameters."""
     if isinstance(signature, dict):
         return {**dict.fromkeys(_TILE_PARAMS, "i32"), **signature}
     text = signature or ""
     missing = [n for n in _TILE_PARAMS if f"{n}=" not in text.replace(" ", "")]
     return ",".join([text, *(f"{n}=i32" for n in missing)]) if text else \
         ",".join(f"{n}=i32" for n in missing)
-
-
-class PersistentKernel(Kernel):
-    """A ``@tl.kernel(persistent=...)``: ``kernel[grid]`` takes the grid of tiles the
-    plain kernel would use and launches a fixed number of programs that loop over it
-    (``tilelang.runtime.persistent_launch``)."""
-
-    def __getitem__(self, grid: Any) -> Callable[..., None]:
-        from tilelang.runtime.persistent_launch import PersistentLauncher
-        return PersistentLauncher(self, grid)
 
 
 def func(fn: Callable[..., Any]) -> TLFunc:
