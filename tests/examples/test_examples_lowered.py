@@ -30,6 +30,7 @@ RUNS = [
     ("flash_attention_bwd", {"seq": 80, "head_dim": 64, "BM": 32, "BN": 32}),
     ("flash_attention_bwd", {"seq": 80, "head_dim": 64, "heads": 2, "kv_heads": 1,
                              "causal": True}),
+    ("flex_attention", {"case": "alibi causal", "seq": 80, "BM": 32, "BN": 32}),
 ]
 
 
@@ -78,7 +79,11 @@ SIGNATURES = [
      {"HEAD_DIM": 128, "CAUSAL": True}),
     ("attention_bwd_dq", "Q=T,K=T,V=T,dO=T,LSE=f32[3]:16,Delta=f32[3]:16,dQ=T,sm_scale=f32",
      {"HEAD_DIM": 128, "GROUP": 2, "CAUSAL": True}),
-]]
+]] + [
+    ("flex_attention", "flex_attention",
+     "Q=bf16[4]:16,K=bf16[4]:16,V=bf16[4]:16,O=bf16[4]:16,AUX=f32[1]:16,KV_NUM=i32[3]:16,"
+     "KV_IDX=i32[4]:16,KV_FULL=i32[4]:16,sm_scale=f32", {"HEAD_DIM": 64}),
+]
 
 
 @pytest.mark.slow
