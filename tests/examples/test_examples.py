@@ -175,6 +175,9 @@ KERNELS = [
     ("flex_attention", "flex_attention",
      "Q=bf16[4],K=bf16[4],V=bf16[4],O=bf16[4],AUX=f32[1],KV_NUM=i32[3],KV_IDX=i32[4],"
      "KV_FULL=i32[4],sm_scale=f32", {"HEAD_DIM": 64}),
+    ("paged_attention", "paged_decode",
+     "Q=bf16[3],K_CACHE=bf16[4],V_CACHE=bf16[4],BLOCK_TABLE=i32[2],SEQ_LENS=i32[1],"
+     "O_PART=f32[4],LSE_PART=f32[3],sm_scale=f32", {"HEAD_DIM": 64, "PAGE": 16, "GROUP": 2}),
 ]
 
 

@@ -31,6 +31,7 @@ RUNS = [
     ("flash_attention_bwd", {"seq": 80, "head_dim": 64, "heads": 2, "kv_heads": 1,
                              "causal": True}),
     ("flex_attention", {"case": "alibi causal", "seq": 80, "BM": 32, "BN": 32}),
+    ("paged_attention", {"seq_lens": (0, 37, 100), "kv_heads": 2}),
 ]
 
 
@@ -83,6 +84,12 @@ SIGNATURES = [
     ("flex_attention", "flex_attention",
      "Q=bf16[4]:16,K=bf16[4]:16,V=bf16[4]:16,O=bf16[4]:16,AUX=f32[1]:16,KV_NUM=i32[3]:16,"
      "KV_IDX=i32[4]:16,KV_FULL=i32[4]:16,sm_scale=f32", {"HEAD_DIM": 64}),
+    ("paged_attention", "paged_decode",
+     "Q=bf16[3]:16,K_CACHE=bf16[4]:16,V_CACHE=bf16[4]:16,BLOCK_TABLE=i32[2]:16,"
+     "SEQ_LENS=i32[1]:16,O_PART=f32[4]:16,LSE_PART=f32[3]:16,sm_scale=f32",
+     {"HEAD_DIM": 64, "PAGE": 16, "GROUP": 2}),
+    ("paged_attention", "paged_decode_combine", "O_PART=f32[4]:16,LSE_PART=f32[3]:16,O=bf16[3]:16",
+     {"HEAD_DIM": 128, "SPLITS": 8}),
 ]
 
 
