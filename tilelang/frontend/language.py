@@ -11,7 +11,7 @@ import functools
 from typing import Any, Callable, TypeVar
 
 from tilelang.errors import CompileError
-from tilelang.frontend import gather_sem
+from tilelang.frontend import gather_sem, random_lang
 from tilelang.frontend import semantic as sem
 from tilelang.frontend.context import current
 from tilelang.frontend.handles import Handle, SharedHandle, TensorHandle, TileHandle
@@ -276,6 +276,31 @@ def atomic_add(x: Any, offsets: Any, tile: Any, mask: Any = None) -> None:
     if gather_sem.is_index_form(offsets):
         return gather_sem.scatter(x, offsets, tile, mask, "add", "tl.atomic_add")
     sem.atomic_add(x, offsets, tile, mask)
+
+
+@builtin
+def randint4x(seed: Any, offset: Any) -> tuple[TileHandle, ...]:
+    """The four u32 words of Philox4x32-10 at counter ``offset`` under key ``seed``."""
+    return random_lang.philox(seed, offset)
+
+
+@builtin
+def randint(seed: Any, offset: Any) -> TileHandle:
+    """A u32 random number per ``offset`` (the first Philox4x32-10 word)."""
+    return random_lang.philox(seed, offset)[0]
+
+
+@builtin
+def rand(seed: Any, offset: Any) -> TileHandle:
+    """An f32 uniform in [0, 1) per ``offset`` (24 random bits)."""
+    return random_lang.uniform(random_lang.philox(seed, offset)[0])
+
+
+@builtin
+def randn(seed: Any, offset: Any) -> TileHandle:
+    """An f32 standard normal per ``offset`` (Box-Muller of two Philox words)."""
+    w = random_lang.philox(seed, offset)
+    return random_lang.normal(w[0], w[1])
 
 
 @builtin
