@@ -25,6 +25,7 @@ from tilelang.frontend import semantic as sem
 from tilelang.frontend.context import TraceContext
 from tilelang.frontend.control_flow import ControlFlowMixin
 from tilelang.frontend.handles import Handle, SharedHandle, TensorHandle, TileHandle
+from tilelang.frontend.liveness import suffix_live
 from tilelang.frontend.source import FunctionSource
 
 _BINOPS = {
@@ -91,6 +92,11 @@ class Tracer(ControlFlowMixin, ast.NodeVisitor):
         self.is_helper = is_helper
         self.depth = depth
         self.loop_depth = 0
+        # liveness (see liveness.py): names live after the block being traced, after
+        # the statement being traced, and at the innermost loop's break/continue
+        self.block_live: frozenset[str] = frozenset()
+        self.stmt_live: frozenset[str] = frozenset()
+        self.loop_live: Any = None
 
     # -- entry points --------------------------------------------------------
     def run_body(self) -> Any:
@@ -131,7 +137,9 @@ class Tracer(ControlFlowMixin, ast.NodeVisitor):
     def visit_stmts(self, stmts: list[ast.stmt], cont: tuple[ast.stmt, ...]) -> Any:
         """Trace ``stmts`` then ``cont``; a ReturnSignal if they end the function."""
         seq = list(stmts) + list(cont)
+        live_after = suffix_live(seq, self.block_live, self.loop_live)
         for i, stmt in enumerate(seq):
+            self.stmt_live = live_after[i]
             if isinstance(stmt, ast.Return):
                 return ReturnSignal(self.visit_return(stmt))
             if isinstance(stmt, ast.If) and _contains_return(stmt):
