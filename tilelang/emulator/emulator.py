@@ -66,6 +66,7 @@ import numpy as np
 
 from tilelang.errors import IRError, KernelError, LaunchError
 from tilelang.ir import ops as o
+from tilelang.ir.math_ops import FmaOp
 from tilelang.ir import role_ops as ro
 from tilelang.ir import thread_ops as th
 from tilelang.ir.types import ScalarType, TensorType, TileType
@@ -97,7 +98,7 @@ class _BlockReturn(Exception):
 
 # Scalar ops whose interpreter closures work unchanged on per-thread arrays.
 _SCALAR_OPS = (o.ConstantOp, o.ProgramIdOp, o.NumProgramsOp, o.TensorDimOp,
-               o.TensorStrideOp, o.BinaryOp, o.UnaryOp, o.CastOp)
+               o.TensorStrideOp, o.BinaryOp, o.UnaryOp, o.CastOp, FmaOp)
 
 
 def _compile_where(op: o.WhereOp, slot: Slot, prep: Prep) -> Closure:

@@ -360,3 +360,7 @@ COMPILERS: dict[type[o.Op], Callable[[Any, Slot], Closure]] = {
     o.ConvertLayoutOp: _compile_convert_layout,
 }
 """The compiler of each pure value op class."""
+
+
+# erf, log1p, expm1 and tl.fma: their semantics and closures register themselves
+from tilelang.interp import math_ops as _math_ops  # noqa: E402,F401

@@ -28,6 +28,7 @@ from tilelang.codegen.nvidia import llvm_debug
 from tilelang.codegen.nvidia import llvm_hopper
 from tilelang.codegen.nvidia import llvm_ops
 from tilelang.codegen.nvidia import llvm_roles
+from tilelang.codegen.nvidia import llvm_special
 from tilelang.codegen.nvidia import llvm_thread
 from tilelang.codegen.nvidia import llvm_tma
 from tilelang.codegen.nvidia.llvm_math import I8, I32, llvm_type
@@ -59,7 +60,8 @@ TARGETS: dict[str, NvidiaTarget] = {
 }
 
 HANDLERS = {**llvm_ops.HANDLERS, **llvm_thread.HANDLERS, **llvm_debug.HANDLERS,
-            **llvm_hopper.HANDLERS, **llvm_tma.HANDLERS, **llvm_roles.HANDLERS}
+            **llvm_hopper.HANDLERS, **llvm_tma.HANDLERS, **llvm_roles.HANDLERS,
+            **llvm_special.HANDLERS}
 
 _STRUCT_CODES = {
     "f16": "e", "bf16": "H", "f32": "f", "f64": "d", "bool": "B", "i8": "b", "u8": "B",

@@ -50,6 +50,7 @@ from dataclasses import replace
 from typing import Any
 
 from tilelang.ir import ops as o
+from tilelang.ir.math_ops import FmaOp
 from tilelang.ir.layouts import LayoutError, drop_axis, insert_axis, parse_layout, reduce
 from tilelang.ir.rewrite import map_operands
 from tilelang.ir.types import TileType
@@ -58,7 +59,7 @@ from tilelang.passes.gpu.lower_layouts import broadcast_slots
 from tilelang.passes.gpu.dot_instr import DotInstr, DotUnit
 from tilelang.passes.nvidia.lower_wgmma import accumulator_layout, wgmma_applies
 
-_ELEMENTWISE = (o.BinaryOp, o.UnaryOp, o.WhereOp, o.CastOp)
+_ELEMENTWISE = (o.BinaryOp, o.UnaryOp, o.WhereOp, o.CastOp, FmaOp)
 
 
 def run(module: Module) -> Module:

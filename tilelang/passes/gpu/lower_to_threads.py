@@ -261,6 +261,7 @@ class _Lowering:
     _op_UnaryOp = _elementwise
     _op_WhereOp = _elementwise
     _op_CastOp = _elementwise
+    _op_FmaOp = _elementwise
 
     # -- tile construction and movement ------------------------------------------------
     def _op_SplatOp(self, op: o.SplatOp) -> None:
