@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.codegen.test_ptx import body_of
+from tests.codegen.nvidia.test_ptx import body_of
 from tests.frontend.test_math_lang import float_ops, fma_kernel, int_ops
 from tilelang.codegen.amd import hipcc
 from tilelang.codegen.nvidia.llvm_special import ERF_LOG_ERFC, ERF_SMALL

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import tilelang as tl
 from tilelang.frontend.liveness import live_in, loop_head_live
-from tilelang.frontend.kernel import ParamSpec
+from tilelang.frontend.kernel_def import ParamSpec
 from tilelang.ir import ops
 from tilelang.ir.types import TileType
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tilelang as tl
-from tests.codegen.hip_host import find_clangxx
+from tests.codegen.amd.hip_host import find_clangxx
 
 N = 64
 TARGETS = ["interp", "emulate:sm_80", "emulate:sm_90a", "emulate:gfx942"]
@@ -185,7 +185,7 @@ needs_clangxx = pytest.mark.skipif(find_clangxx() is None, reason="clang++ not f
 
 @pytest.fixture(scope="module")
 def hip_host():
-    from tests.codegen.hip_host_block import HostHipTarget
+    from tests.codegen.amd.hip_host_block import HostHipTarget
     from tilelang.runtime import targets
     name = "hiphost:gfx942"
     target = targets._TARGETS[name] = HostHipTarget("gfx942")
