@@ -164,11 +164,12 @@ class _NumpyTL:
 
 
 @st.composite
-def programs(draw):
+def programs(draw, jumps=False):
     """Source lines of a kernel body: nested runtime loops and branches over NAMES.
 
     Reads draw only from names bound on every path to them (as tilelang requires:
-    a name first bound inside a loop or a single branch has no value after it)."""
+    a name first bound inside a loop or a single branch has no value after it).
+    With ``jumps``, loop bodies also ``break`` and ``continue``."""
     counter = itertools.count()
 
     def expr(defined, loops):
@@ -189,14 +190,27 @@ def programs(draw):
         options += [f"({v} + {draw(st.integers(0, 2))}) % 2 == 0" for v in loops]
         return draw(st.sampled_from(options))
 
-    def block(depth, defined, loops, indent):
+    def block(depth, defined, loops, indent, in_loop=False):
         lines: list[str] = []
         defined = set(defined)
         for _ in range(draw(st.integers(1, 4))):
             kinds = ["assign", "assign", "store"] + (["for", "if"] if depth < 3 else [])
+            kinds += ["jump"] if in_loop and jumps else []
             kind = draw(st.sampled_from(kinds))
             pad = "    " * indent
-            if kind == "assign":
+            if kind == "jump":  # break / continue, usually under a runtime condition
+                word = draw(st.sampled_from(["break", "continue"]))
+                if draw(st.integers(0, 4)):
+                    lines.append(f"{pad}if {cond(loops)}:")
+                    if defined and draw(st.booleans()):
+                        name = draw(st.sampled_from(sorted(defined)))
+                        lines.append(f"{pad}    tl.store(Y, ({draw(st.integers(0, 7))} * N,), "
+                                     f"{name})")
+                    lines.append(f"{pad}    {word}")
+                else:
+                    lines.append(f"{pad}{word}")
+                    break  # the rest of this block could never run
+            elif kind == "assign":
                 name = draw(st.sampled_from(NAMES))
                 if name in defined and draw(st.booleans()):
                     lines.append(f"{pad}{name} += {expr(defined, loops)}")
@@ -210,15 +224,15 @@ def programs(draw):
                 var = f"i{next(counter)}"
                 lo = draw(st.sampled_from(["", "1, "]))
                 lines.append(f"{pad}for {var} in range({lo}n):")
-                body, _ = block(depth + 1, defined, loops + [var], indent + 1)
+                body, _ = block(depth + 1, defined, loops + [var], indent + 1, in_loop=True)
                 lines += body  # names first bound in the body do not survive it
             elif kind == "if":
                 lines.append(f"{pad}if {cond(loops)}:")
-                then, then_def = block(depth + 1, defined, loops, indent + 1)
+                then, then_def = block(depth + 1, defined, loops, indent + 1, in_loop)
                 lines += then
                 if draw(st.booleans()):
                     lines.append(f"{pad}else:")
-                    orelse, else_def = block(depth + 1, defined, loops, indent + 1)
+                    orelse, else_def = block(depth + 1, defined, loops, indent + 1, in_loop)
                     lines += orelse
                     defined = then_def & else_def
         if not lines:
@@ -252,6 +266,23 @@ _serial = itertools.count()
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=programs(), n=st.integers(0, 3), seed=st.integers(0, 2**16))
 def test_random_nestings_match_python(folder, body, n, seed):
+    text = "\n".join(body)
+    name = f"tl_liveness_prog_{next(_serial)}"
+    module = _load(folder, "import tilelang as tl\n\n\n@tl.kernel(num_warps=1)\n"
+                   "def prog(X, Y, n, N: tl.constexpr = 8):\n" + text + "\n", name)
+    ref_ns: dict = {"tl": _NumpyTL}
+    exec("def ref(X, Y, n, N=8):\n" + text + "\n", ref_ns)  # the same body as Python
+    x = np.random.default_rng(seed).uniform(-2, 2, 4 * N).astype(np.float32)
+    want = np.zeros(16 * N, np.float32)
+    ref_ns["ref"](x, want, n)
+    got = np.zeros(16 * N, np.float32)
+    module.prog[(1,)](x, got, n, target="interp")
+    np.testing.assert_array_equal(got, want, err_msg=text)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=programs(jumps=True), n=st.integers(0, 3), seed=st.integers(0, 2**16))
+def test_random_nestings_with_break_and_continue_match_python(folder, body, n, seed):
     text = "\n".join(body)
     name = f"tl_liveness_prog_{next(_serial)}"
     module = _load(folder, "import tilelang as tl\n\n\n@tl.kernel(num_warps=1)\n"

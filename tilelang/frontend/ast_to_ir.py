@@ -47,8 +47,6 @@ _UNSUPPORTED = {
     ast.ClassDef: "class definitions are not supported",
     ast.Import: "imports are not supported inside a kernel",
     ast.ImportFrom: "imports are not supported inside a kernel",
-    ast.Break: "`break` is not supported",
-    ast.Continue: "`continue` is not supported",
     ast.Lambda: "lambdas are not supported",
     ast.GeneratorExp: "generator expressions are not supported",
     ast.DictComp: "dict comprehensions are not supported",
@@ -58,8 +56,6 @@ _UNSUPPORTED = {
 }
 _UNSUPPORTED_HINTS = {
     ast.While: "use `for i in range(n)` with a runtime bound, or tl.static_range",
-    ast.Break: "compute a bound for the loop instead, or guard the body with `if`",
-    ast.Continue: "guard the rest of the body with `if`",
     ast.Try: "tile ops are bounds-safe; use tl.device_assert for checks",
     ast.FunctionDef: "define a helper at module level and decorate it with @tl.func",
     ast.Lambda: "define a helper at module level and decorate it with @tl.func",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from tilelang.frontend import semantic as sem
 from tilelang.frontend.handles import Handle, SharedHandle, TensorHandle, TileHandle
+from tilelang.frontend.jumps import is_guard, jumped, jumps, lower_jumps, placeholder
 from tilelang.frontend.liveness import _Loop, loop_head_live
 from tilelang.ir import ops
 from tilelang.ir.types import ScalarType, TileType, Type, i32, i64
@@ -37,6 +38,10 @@ def assigned_names(stmts: list[ast.stmt]) -> set[str]:
 
 def _is_number(x: Any) -> bool:
     return isinstance(x, (bool, int, float))
+
+
+def _missing(x: Any) -> bool:
+    return x is None or isinstance(x, Unavailable)
 
 
 def _type_name(x: Any) -> str:
@@ -85,16 +90,27 @@ class ControlFlowMixin:
             bounds = self._elements(it.args)
             if not 1 <= len(bounds) <= 3:
                 raise self.error(it, "range() takes 1 to 3 bounds")
-            return self._runtime_loop(node, bounds, "range", 1)
+            return self._runtime_loop(self._with_jumps(node), bounds, "range", 1)
         iterable = self.visit(it)
         if isinstance(iterable, language.pipeline):
+            if any(jumps(node.body)):
+                raise self.error(node, "`break`/`continue` in a tl.pipeline loop is not "
+                                       "supported", "loop with range(n), or guard the rest "
+                                       "of the body with `if`")
             return self._runtime_loop(node, list(iterable.bounds), "pipeline", iterable.stages)
         if isinstance(iterable, language.static_range):
-            return self._unrolled_loop(node, iterable.range)
+            return self._unrolled_loop(self._with_jumps(node), iterable.range)
         if isinstance(iterable, (tuple, list)):
-            return self._unrolled_loop(node, iterable)
+            return self._unrolled_loop(self._with_jumps(node), iterable)
         raise self.error(it, f"cannot loop over {sem._describe(iterable)}",
                          "loop with range(n), tl.static_range(n) or tl.pipeline(n, stages=S)")
+
+    def _with_jumps(self: "Tracer", node: ast.For) -> ast.For:
+        """``node`` with ``break``/``continue`` rewritten into flags (``jumps.py``)."""
+        new, flags = lower_jumps(node)
+        if flags is not None and flags.brk:
+            self.scope[flags.brk] = False  # nothing has broken out before the loop
+        return new
 
     def _unrolled_loop(self: "Tracer", node: ast.For, items: Any) -> None:
         after = self.stmt_live
@@ -251,11 +267,18 @@ class ControlFlowMixin:
         else_ops, else_scope = self._trace_branch(node.orelse, (), live_after)
         names, types = [], []
         line = self.loc_of(node).line
+        # a path that has taken a `break`/`continue` (jumps.py) runs nothing more of the
+        # iteration, so what it leaves in a name no one reads: any value of the type will do
+        then_gone, else_gone = jumped(then_scope), is_guard(node) or jumped(else_scope)
         for n in sorted(set(then_scope) | set(else_scope)):
             t = then_scope.get(n, outer.get(n))
             e = else_scope.get(n, outer.get(n))
             if t is outer.get(n) and e is outer.get(n):
                 continue
+            if then_gone and _missing(t) and not _missing(e):
+                t = then_scope[n] = placeholder(e)
+            elif else_gone and _missing(e) and not _missing(t):
+                e = else_scope[n] = placeholder(t)
             if n not in live_after:  # dead after the `if` (liveness): nothing to yield
                 outer[n] = Unavailable(f"is rebound in a branch of the `if` at line {line} "
                                        f"and cannot be used after it",
