@@ -219,3 +219,19 @@ def test_hip_source_on_the_host_gives_the_numpy_answers(hip_host):
     fma_kernel[(1,)](x, y, c, fo, target=hip_host)
     with np.errstate(all="ignore"):
         np.testing.assert_array_equal(fo, fma_reference(x, y, c, np.float32))
+
+
+@pytest.mark.parametrize("target", ["interp", "emulate:sm_80", "emulate:gfx942"])
+def test_float_remainder_signs_as_in_python(target):
+    pairs = [(-4.0, 2.0), (4.0, -2.0), (-7.5, 2.0), (7.5, -2.0), (3.0, np.inf), (-3.0, np.inf),
+             (5.0, 0.0), (-0.0, 3.0)]
+    x = np.array([p[0] for p in pairs] * (N // len(pairs)), np.float32)
+    y = np.array([p[1] for p in pairs] * (N // len(pairs)), np.float32)
+    out = np.zeros(7 * N, np.float32)
+    with np.errstate(all="ignore"):
+        float_ops[(1,)](x, y, out, target=target)
+    got = out[5 * N:5 * N + len(pairs)]
+    for g, (a, b) in zip(got, pairs):
+        want = math.nan if b == 0 else a % b  # Python's float %
+        assert (math.isnan(g) and math.isnan(want)) or \
+            (g == want and math.copysign(1, g) == math.copysign(1, want)), (a, b, g)
