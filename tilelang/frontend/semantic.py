@@ -17,6 +17,7 @@ from tilelang.errors import CompileError
 from tilelang.frontend.context import current
 from tilelang.frontend.handles import (Handle, SharedHandle, TensorHandle, TileHandle,
                                        bind_rules)
+from tilelang.frontend.int_rules import python_divmod
 from tilelang.ir import ops
 from tilelang.ir.types import (
     DTYPES_BY_NAME, DType, ScalarType, SharedType, TileType, bf16, bool_, f16, f32, f64, i32, i64,
@@ -238,7 +239,6 @@ def binary(fn: str, a: Operand, b: Operand, python_rules: bool = True) -> Any:
     a, b = unify(a, b)
     if python_rules and fn in ("floordiv", "mod") and \
             (a.dtype.is_signed or (fn == "mod" and a.dtype.is_float)):
-        from tilelang.frontend.math_lang import python_divmod
         return python_divmod(fn, a, b, b_const)
     if fn == "div" and not a.dtype.is_float:
         a, b = cast(a, f32), cast(b, f32)

@@ -9,20 +9,25 @@
   values does that error decide the direction, which makes the f32 result the
   correctly rounded one. In f64 it is the exact rational value, rounded.
 
-The emulator runs the same closures on per-thread values.
+``interp.ops`` registers these; the emulator runs the same closures on
+per-thread values.
 """
 
 from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from tilelang.interp import ops as interp_ops
-from tilelang.interp.ops import Closure, Env, Slot, compute, storage
 from tilelang.ir.math_ops import FmaOp
+from tilelang.ir.numpy_dtypes import compute_dtype, to_numpy
+from tilelang.ir.values import Value
+
+Env = list
+Closure = Callable[[Env], None]
+Slot = Callable[[Value], int]
 
 
 def erf(x: Any) -> Any:
@@ -67,10 +72,11 @@ def fma_f64(a: Any, b: Any, c: Any) -> Any:
     return out[()] if out.ndim == 0 else out
 
 
-def _compile_fma(op: FmaOp, slot: Slot) -> Closure:
+def compile_fma(op: FmaOp, slot: Slot) -> Closure:
+    """The interpreter closure of one ``tl.fma``."""
     a, b, c, r = slot(op.a), slot(op.b), slot(op.c), slot(op.result)
     dt = op.a.type.dtype
-    st, cd = storage(dt), compute(dt)
+    st, cd = to_numpy(dt), compute_dtype(dt)
     f = fma_f64 if cd == np.float64 else fma_f32
 
     def run(env: Env) -> None:
@@ -79,7 +85,7 @@ def _compile_fma(op: FmaOp, slot: Slot) -> Closure:
     return run
 
 
-interp_ops._UNARY.update({"erf": erf, "log1p": np.log1p, "expm1": np.expm1})
-interp_ops.COMPILERS[FmaOp] = _compile_fma
+UNARY = {"erf": erf, "log1p": np.log1p, "expm1": np.expm1}
+"""The ``tl.unary`` functions defined here (``interp.ops`` adds them to its table)."""
 
-__all__ = ["erf", "fma_f32", "fma_f64"]
+__all__ = ["UNARY", "compile_fma", "erf", "fma_f32", "fma_f64"]
