@@ -1,4 +1,5 @@
-"""``break`` and ``continue`` in runtime and unrolled loops: the same answers as Python
+"""``break`` and ``continue`` in runtime and unrolled loops (``while`` loops are in
+``test_while.py``): the same answers as Python
 on the interpreter and the thread emulator of every GPU target, the flags in the IR
 (a break flag is loop-carried, a continue flag is not), ptxas/hipcc compile checks
 and the errors for what the lowering cannot keep uniform."""
@@ -114,14 +115,3 @@ def test_unsupported_jumps_are_located_compile_errors():
     assert "test_jumps.py" in str(e.value)
 
 
-@tl.kernel
-def while_loop(X, n):
-    i = 0
-    while i < n:
-        i += 1
-
-
-def test_while_is_still_a_clear_error():
-    with pytest.raises(tl.CompileError, match="`while` loops are not supported") as e:
-        while_loop[(1,)](np.zeros(4, np.float32), 3, target="interp")
-    assert "range(n)" in e.value.hint

@@ -169,7 +169,8 @@ def programs(draw, jumps=False):
 
     Reads draw only from names bound on every path to them (as tilelang requires:
     a name first bound inside a loop or a single branch has no value after it).
-    With ``jumps``, loop bodies also ``break`` and ``continue``."""
+    With ``jumps``, loop bodies also ``break`` and ``continue``, and ``while`` loops
+    appear."""
     counter = itertools.count()
 
     def expr(defined, loops):
@@ -196,6 +197,7 @@ def programs(draw, jumps=False):
         for _ in range(draw(st.integers(1, 4))):
             kinds = ["assign", "assign", "store"] + (["for", "if"] if depth < 3 else [])
             kinds += ["jump"] if in_loop and jumps else []
+            kinds += ["while"] if jumps and depth < 3 else []
             kind = draw(st.sampled_from(kinds))
             pad = "    " * indent
             if kind == "jump":  # break / continue, usually under a runtime condition
@@ -226,6 +228,13 @@ def programs(draw, jumps=False):
                 lines.append(f"{pad}for {var} in range({lo}n):")
                 body, _ = block(depth + 1, defined, loops + [var], indent + 1, in_loop=True)
                 lines += body  # names first bound in the body do not survive it
+            elif kind == "while":  # a counted while: the counter steps before any jump
+                var = f"w{next(counter)}"
+                lines.append(f"{pad}{var} = 0")
+                lines.append(f"{pad}while {var} < n:")
+                lines.append(f"{pad}    {var} += 1")
+                body, _ = block(depth + 1, defined, loops + [var], indent + 1, in_loop=True)
+                lines += body
             elif kind == "if":
                 lines.append(f"{pad}if {cond(loops)}:")
                 then, then_def = block(depth + 1, defined, loops, indent + 1, in_loop)
@@ -282,7 +291,7 @@ def test_random_nestings_match_python(folder, body, n, seed):
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=programs(jumps=True), n=st.integers(0, 3), seed=st.integers(0, 2**16))
-def test_random_nestings_with_break_and_continue_match_python(folder, body, n, seed):
+def test_random_nestings_with_while_break_continue_match_python(folder, body, n, seed):
     text = "\n".join(body)
     name = f"tl_liveness_prog_{next(_serial)}"
     module = _load(folder, "import tilelang as tl\n\n\n@tl.kernel(num_warps=1)\n"

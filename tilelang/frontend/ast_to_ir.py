@@ -24,6 +24,7 @@ from tilelang.errors import CompileError, SourceLoc, TileLangError
 from tilelang.frontend import semantic as sem
 from tilelang.frontend.context import TraceContext
 from tilelang.frontend.control_flow import ControlFlowMixin, ReturnSignal, Unavailable
+from tilelang.frontend.while_loop import WhileMixin
 from tilelang.frontend.handles import Handle, SharedHandle, TensorHandle, TileHandle
 from tilelang.frontend.liveness import suffix_live
 from tilelang.frontend.source import FunctionSource
@@ -36,7 +37,6 @@ _BINOPS = {
 _CMPOPS = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge", ast.Eq: "eq", ast.NotEq: "ne"}
 _FOLDABLE_MODULES = (builtins, math)
 _UNSUPPORTED = {
-    ast.While: "`while` loops are not supported",
     ast.Try: "`try` is not supported",
     ast.With: "`with` is not supported",
     ast.Raise: "`raise` is not supported",
@@ -55,14 +55,13 @@ _UNSUPPORTED = {
     ast.Yield: "`yield` is not supported",
 }
 _UNSUPPORTED_HINTS = {
-    ast.While: "use `for i in range(n)` with a runtime bound, or tl.static_range",
     ast.Try: "tile ops are bounds-safe; use tl.device_assert for checks",
     ast.FunctionDef: "define a helper at module level and decorate it with @tl.func",
     ast.Lambda: "define a helper at module level and decorate it with @tl.func",
 }
 
 
-class Tracer(ControlFlowMixin, ast.NodeVisitor):
+class Tracer(ControlFlowMixin, WhileMixin, ast.NodeVisitor):
     """Visits one function's AST (a kernel, or an inlined ``@tl.func``) and emits IR."""
 
     def __init__(self, ctx: TraceContext, source: FunctionSource, scope: dict[str, Any],

@@ -178,17 +178,21 @@ class ControlFlowMixin:
         for n, r in zip(carried, results):
             self.scope[n] = TileHandle(r)
 
-    def _trace_loop_body(self: "Tracer", node: ast.For, lower: Any, types: dict[str, Type],
-                         carried: list[str], probe: bool,
+    def _trace_loop_body(self: "Tracer", node: ast.For | ast.While, lower: Any,
+                         types: dict[str, Type], carried: list[str], probe: bool,
                          live: tuple[frozenset[str], frozenset[str]]) -> Any:
+        """The body region of a ``for`` (arguments ``(iv, *carried)``) or of a ``while``
+        (``lower`` is ``None``; arguments ``carried``)."""
         b = self.ctx.builder
         b.push()
+        target = node.target.id if isinstance(node, ast.For) else None
         # the probe trace is discarded: leave the readable names to the real one
-        iv = b.fresh(lower.type, None if probe else node.target.id)
+        ivs = (b.fresh(lower.type, None if probe else target),) if target else ()
         args = tuple(b.fresh(types[n], None if probe else n) for n in carried)
         outer = self.scope
         self.scope = dict(outer)
-        self.scope[node.target.id] = TileHandle(iv)
+        if target:
+            self.scope[target] = TileHandle(ivs[0])
         for n, a in zip(carried, args):
             self.scope[n] = TileHandle(a)
         after, head = live
@@ -204,7 +208,7 @@ class ControlFlowMixin:
             return {n: (inner[n].value.type if isinstance(inner[n], TileHandle)
                         else ScalarType(sem.python_dtype(inner[n]))) for n in carried}
         line = self.loc_of(node).line
-        for n in sorted(assigned_names(node.body) - set(carried) - {node.target.id}):
+        for n in sorted(assigned_names(node.body) - set(carried) - {target}):
             before = outer.get(n)
             if before is None or isinstance(before, Unavailable):
                 outer[n] = Unavailable(f"is defined inside the loop at line {line} and "
@@ -223,7 +227,7 @@ class ControlFlowMixin:
         yields = tuple(self._coerce(inner[n], types[n], n, node, "after an iteration")
                        for n in carried)
         b.emit(ops.YieldOp(values=yields, loc=self.loc_of(node)))
-        return b.pop((iv,) + args), None
+        return b.pop(ivs + args), None
 
     def _coerce(self: "Tracer", value: Any, want: Type, name: str, node: ast.AST,
                 when: str) -> Any:

@@ -144,4 +144,25 @@ def lower_jumps(node: ast.For) -> tuple[ast.For, Flags | None]:
     return ast.copy_location(new, node), flags
 
 
-__all__ = ["Flags", "is_guard", "jumped", "jumps", "lower_jumps", "placeholder", "rewrite"]
+def lower_while_jumps(node: ast.While) -> tuple[ast.While, Flags | None]:
+    """Like :func:`lower_jumps` for a ``while``: the break flag joins the condition
+    (``while not <brk> and <test>``) instead of guarding the body."""
+    brk, cnt = jumps(node.body)
+    if not (brk or cnt):
+        return node, None
+    where = f"{node.lineno}_{node.col_offset}"
+    flags = Flags(f"{_PREFIXES[0]}{where}" if brk else None,
+                  f"{_PREFIXES[1]}{where}" if cnt else None)
+    body = rewrite(node.body, flags)
+    test = node.test
+    if cnt:
+        reset = ast.Assign(targets=[_name(flags.cnt, ast.Store(), node)],
+                           value=ast.copy_location(ast.Constant(value=False), node))
+        body = [ast.fix_missing_locations(ast.copy_location(reset, node))] + body
+    if brk:
+        test = ast.copy_location(ast.BoolOp(op=ast.And(), values=[
+            _not_jumped(Flags(flags.brk, None), node), node.test]), node.test)
+    return ast.copy_location(ast.While(test=test, body=body, orelse=[]), node), flags
+
+
+__all__ = ["Flags", "lower_while_jumps", "is_guard", "jumped", "jumps", "lower_jumps", "placeholder", "rewrite"]

@@ -13,6 +13,7 @@ from tilelang.ir import tma_ops  # noqa: F401  (registers the mbarrier/TMA threa
 from tilelang.ir import tma_staging_ops  # noqa: F401  (tile-IR TMA pipeline ops)
 from tilelang.ir import role_ops  # noqa: F401  (warp specialization)
 from tilelang.ir import math_ops  # noqa: F401  (tl.fma)
+from tilelang.ir import while_ops  # noqa: F401  (tl.while)
 
 __all__ = [
     "ALL_OPS", "OPS_BY_NAME", "Block", "Builder", "DType", "FieldKind", "Function", "Loc",
