@@ -165,4 +165,5 @@ def lower_while_jumps(node: ast.While) -> tuple[ast.While, Flags | None]:
     return ast.copy_location(ast.While(test=test, body=body, orelse=[]), node), flags
 
 
-__all__ = ["Flags", "lower_while_jumps", "is_guard", "jumped", "jumps", "lower_jumps", "placeholder", "rewrite"]
+__all__ = ["Flags", "is_guard", "jumped", "jumps", "lower_jumps", "lower_while_jumps",
+           "placeholder", "rewrite"]
