@@ -14,6 +14,7 @@ from tilelang.ir import tma_staging_ops  # noqa: F401  (tile-IR TMA pipeline ops
 from tilelang.ir import role_ops  # noqa: F401  (warp specialization)
 from tilelang.ir import math_ops  # noqa: F401  (tl.fma)
 from tilelang.ir import while_ops  # noqa: F401  (tl.while)
+from tilelang.ir import scan_ops  # noqa: F401  (argmax/argmin, cumsum/cumprod)
 
 __all__ = [
     "ALL_OPS", "OPS_BY_NAME", "Block", "Builder", "DType", "FieldKind", "Function", "Loc",
