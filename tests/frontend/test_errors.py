@@ -189,6 +189,7 @@ def k_carried_shape(X):
     acc = tl.zeros((16,), tl.f32)
     for i in range(4):
         acc = tl.zeros((16, 16), tl.f32)
+    tl.store(X, (0, 0), acc)  # live after the loop, so the loop must carry it
 
 
 def test_loop_carried_shape_change():
@@ -217,6 +218,7 @@ def k_branch_types(X):
     x = tl.zeros((4,), tl.f32)
     if tl.program_id(0) > 0:
         x = tl.zeros((8,), tl.f32)
+    tl.store(X, (0,), x)  # live after the `if`, so the `if` must yield it
 
 
 def test_branches_must_agree():
