@@ -33,7 +33,9 @@ class WhileMixin:
 
     def visit_While(self: "Tracer", node: ast.While) -> None:
         if node.orelse:
-            raise self.error(node, "`while ... else` is not supported")
+            raise self.error(node, "`while ... else` is not supported",
+                             "put the else part after the loop (behind a flag set before "
+                             "`break` if it must not run after one)")
         node, flags = lower_while_jumps(node)
         if flags is not None and flags.brk:
             self.scope[flags.brk] = False
