@@ -1,0 +1,92 @@
+"""Happens-before for shared memory: vector clocks per thread, last writer per byte.
+
+Each thread ``t`` has a vector clock ``vc[t]``; a synchronization that orders a set of
+threads (a completed ``bar.sync``, an mbarrier phase a thread waited on, a warp
+collective) joins their clocks and advances each own entry. A shared-memory write by
+``t`` records ``t`` and ``vc[t, t]`` per byte; a read or write by ``u != t`` is a
+race unless ``vc[u, t]`` has reached the recorded clock, that is unless a
+synchronization orders the write before the access. Bytes a ``cp.async`` is still
+copying (issued, its group not yet waited for) are *in flight*: any access to them
+is a race (a missing or too-early ``cp.async.wait_group``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tilelang.emulator.ptx.errors import PtxError
+
+
+def who(t: int) -> str:
+    return f"thread {t} (warp {t // 32}, lane {t % 32})"
+
+
+class RaceTracker:
+    """Vector clocks of ``threads`` threads over ``size`` bytes of shared memory."""
+
+    def __init__(self, threads: int, size: int) -> None:
+        self.vc = np.zeros((threads, threads), np.int64)
+        self.vc[np.arange(threads), np.arange(threads)] = 1
+        self.writer = np.full(size, -1, np.int32)
+        self.wclock = np.zeros(size, np.int64)
+        self.inflight = np.zeros(size, np.int32)
+        self.threads = threads
+
+    def own(self, lanes: np.ndarray) -> np.ndarray:
+        return self.vc[lanes, lanes]
+
+    def join(self, threads: np.ndarray, extra: np.ndarray | None = None) -> None:
+        """Order everything ``threads`` (and the clock ``extra``) did before everything they
+        do next."""
+        m = self.vc[threads].max(axis=0)
+        if extra is not None:
+            m = np.maximum(m, extra)
+        self.vc[threads] = m
+        self.vc[threads, threads] += 1
+
+    def acquire(self, threads: np.ndarray, clock: np.ndarray) -> None:
+        """``threads`` observe ``clock`` (an mbarrier phase's released clock)."""
+        self.vc[threads] = np.maximum(self.vc[threads], clock)
+
+    def release(self, threads: np.ndarray) -> np.ndarray:
+        """The join of ``threads``' clocks, then each advances (an arrive)."""
+        m = self.vc[threads].max(axis=0)
+        self.vc[threads, threads] += 1
+        return m
+
+    def check(self, lanes: np.ndarray, off: np.ndarray, nbytes: int, what: str,
+              write: bool) -> np.ndarray:
+        """Check accesses of ``nbytes`` at ``off`` by ``lanes``; returns the byte indices."""
+        idx = (off[:, None] + np.arange(nbytes)).ravel() if nbytes > 1 else off
+        who_ = np.repeat(lanes, nbytes) if nbytes > 1 else lanes
+        busy = self.inflight[idx] > 0
+        if busy.any():
+            i = int(np.flatnonzero(busy)[0])
+            raise PtxError(f"race: {what} by {who(int(who_[i]))} touches shared byte "
+                           f"{int(idx[i]):#x} while a cp.async is still copying into it",
+                           hint="a missing or too-early cp.async.wait_group (or barrier) in "
+                                "the emitted code")
+        w = self.writer[idx]
+        other = (w >= 0) & (w != who_)
+        if other.any():
+            sel = np.flatnonzero(other)
+            seen = self.vc[who_[sel], w[sel]] >= self.wclock[idx[sel]]
+            if not seen.all():
+                i = sel[int(np.flatnonzero(~seen)[0])]
+                raise PtxError(f"race: {what} by {who(int(who_[i]))} of shared byte "
+                               f"{int(idx[i]):#x}, written by {who(int(w[i]))} with no "
+                               f"barrier in between",
+                               hint="a missing bar.sync / mbarrier wait in the emitted code")
+        if write:
+            self.writer[idx] = who_
+            self.wclock[idx] = self.vc[who_, who_]
+        return idx
+
+    def record_write(self, lanes: np.ndarray, idx: np.ndarray) -> None:
+        self.writer[idx] = lanes
+        self.wclock[idx] = self.vc[lanes, lanes]
+
+
+__all__ = ["RaceTracker", "who"]
