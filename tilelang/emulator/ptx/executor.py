@@ -188,13 +188,13 @@ class Program:
             return
         raise PtxError(f"{what}: a store to the .{space} state space is not supported")
 
-    def generic_bytes(self, addr: int, nbytes: int, what: str) -> np.ndarray:
+    def generic_bytes(self, addr: int, nbytes: int, what: str, align: int) -> np.ndarray:
         """Bytes at a generic address: the parameter window (``cvta.param``) or global."""
         a = np.array([addr], np.uint64)
         if self.PARAM_GENERIC <= addr < self.PARAM_GENERIC + self.params.data.size:
-            off = self.params.offsets(a - np.uint64(self.PARAM_GENERIC), nbytes, what)
+            off = self.params.offsets(a - np.uint64(self.PARAM_GENERIC), nbytes, what, align)
             return gather(self.params.data, off, nbytes)[0]
-        buf, off = self.gmem.locate(a, nbytes, what)
+        buf, off = self.gmem.locate(a, nbytes, what, align)
         return gather(buf, off, nbytes)[0]
 
     # -- compilation helpers ----------------------------------------------------------

@@ -222,7 +222,8 @@ def compile_cp(p: Any, ins: Instr) -> Run:
         for k, t in enumerate(la):
             sub = la[k:k + 1]
             maddr = int(np.broadcast_to(rmap(sub), (1,))[0])
-            tm = decode(bytes(p.generic_bytes(maddr, 128, what)))
+            # a CUtensorMap is 64-byte aligned (CUDA driver API)
+            tm = decode(bytes(p.generic_bytes(maddr, 128, what, 64)))
             coords = [int(np.broadcast_to(r(sub), (1,))[0]) for r in rcoords]
             gaddr, inside = _tma_box(tm, coords)
             isz = tm.itemsize

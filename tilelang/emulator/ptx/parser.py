@@ -269,11 +269,11 @@ class _EntryParser:
         reg = self.scope.lookup(t)
         if reg is not None:
             return reg
-        if t.startswith("%"):
+        if re.fullmatch(r"%(?:n?tid|n?ctaid)\.[xyz]|%laneid|%warpid|%nwarpid|%smid", t):
             return Special(t)
         if re.fullmatch(r"[\w$]+", t):
             return Sym(t)
-        raise PtxError(f"line {line}: cannot read the operand '{t}'")
+        raise PtxError(f"line {line}: cannot read the operand '{t}' (an undeclared register?)")
 
     def statement(self, text: str, line: int, raw: str) -> None:
         guard = None
@@ -345,7 +345,9 @@ def _params(text: str, name: str) -> list[Param]:
         if not types:
             raise PtxError(f"entry {name}: unsupported parameter type in '{item}'")
         ptype = types[0]
-        align = words[align_at + 1] if align_at >= 0 else None
+        # ".ptr .global .align N" is the pointee's alignment, not the parameter's
+        pointee = ".ptr" in words and align_at > words.index(".ptr")
+        align = words[align_at + 1] if align_at >= 0 and not pointee else None
         elem = _SIZES.get(ptype)
         if elem is None:
             raise PtxError(f"entry {name}: unsupported parameter type .{ptype}")

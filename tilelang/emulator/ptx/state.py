@@ -100,9 +100,11 @@ class GlobalMemory:
         del self.bases[i]
         del self.regions[i]
 
-    def locate(self, addr: np.ndarray, nbytes: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    def locate(self, addr: np.ndarray, nbytes: int, what: str,
+               align: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The region buffer and offsets of ``nbytes``-wide accesses at ``addr``; a
-        ``PtxError`` for an address outside every region or a misaligned one."""
+        ``PtxError`` for an address outside every region or one not aligned to ``align``
+        (default ``nbytes``)."""
         addr = np.asarray(addr, dtype=np.uint64)
         if addr.size == 0:
             return np.zeros(0, np.uint8), addr.astype(np.int64)
@@ -112,7 +114,7 @@ class GlobalMemory:
             base, buf, _ = self.regions[i]
             off = addr.astype(np.int64) - base
             if int(off.max()) + nbytes <= buf.size:
-                check_alignment(addr, nbytes, what)
+                check_alignment(addr, nbytes if align is None else align, what)
                 return buf, off
         bad = next((int(a) for a in addr if not self._inside(int(a), nbytes)), None)
         if bad is None:
@@ -139,9 +141,8 @@ def check_alignment(addr: np.ndarray, nbytes: int, what: str) -> None:
     if nbytes > 1:
         bad = np.flatnonzero(addr % np.uint64(nbytes))
         if bad.size:
-            raise PtxError(f"{what}: address {int(addr[bad[0]]):#x} is not aligned to the "
-                           f"{nbytes}-byte access", hint="a misaligned vector access in the "
-                                                         "emitted code")
+            raise PtxError(f"{what}: address {int(addr[bad[0]]):#x} is not aligned to "
+                           f"{nbytes} bytes", hint="a misaligned access in the emitted code")
 
 
 class Space:
@@ -151,7 +152,8 @@ class Space:
         self.name, self.base = name, base
         self.data = np.zeros(size, np.uint8)
 
-    def offsets(self, addr: np.ndarray, nbytes: int, what: str) -> np.ndarray:
+    def offsets(self, addr: np.ndarray, nbytes: int, what: str,
+                align: int | None = None) -> np.ndarray:
         off = np.asarray(addr).astype(np.int64) - self.base
         if off.size and (int(off.min()) < 0 or int(off.max()) + nbytes > self.data.size):
             i = int(np.flatnonzero((off < 0) | (off + nbytes > self.data.size))[0])
@@ -159,7 +161,8 @@ class Space:
                            f"(+{nbytes} bytes) is outside the {self.data.size} bytes of "
                            f"{self.name} memory", hint="an out-of-bounds access in the "
                                                        "emitted code")
-        check_alignment(np.asarray(addr, dtype=np.uint64), nbytes, what)
+        check_alignment(np.asarray(addr, dtype=np.uint64), nbytes if align is None else align,
+                        what)
         return off
 
 
