@@ -1,0 +1,79 @@
+"""Scheduling: divergent loops reconverge, named barriers count threads, a deadlock or a
+kernel that never ends is reported instead of hanging."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.emulator.ptx import ptx_kit
+from tests.emulator.ptx.ptx_kit import params, run_ptx
+from tilelang.emulator.ptx.errors import PtxError
+
+REGS = """
+	.reg .b32 %r<10>;
+	.reg .b64 %rd<10>;
+	.reg .pred %p<4>;
+	ld.param.u64 %rd1, [k_param_0];
+	mov.u32 %r0, %tid.x;"""
+
+
+def test_a_loop_with_a_per_thread_trip_count_reconverges():
+    out = np.zeros(64, np.uint32)
+    body = REGS + """
+	mov.b32 %r1, 0;
+	mov.b32 %r2, 0;
+$LOOP:
+	add.s32 %r2, %r2, %r1;
+	add.s32 %r1, %r1, 1;
+	setp.le.u32 %p1, %r1, %r0;
+	@%p1 bra $LOOP;
+	bar.sync 0;
+	mul.wide.u32 %rd2, %r0, 4;
+	add.s64 %rd3, %rd1, %rd2;
+	st.global.b32 [%rd3], %r2;
+	ret;"""
+    run_ptx(body, [out], threads=64, params=params("u64"))
+    t = np.arange(64)
+    np.testing.assert_array_equal(out, t * (t + 1) // 2)
+
+
+def test_a_named_barrier_some_threads_never_reach_is_a_deadlock():
+    out = np.zeros(64, np.uint32)
+    body = REGS + """
+	setp.lt.u32 %p1, %r0, 32;
+	@%p1 bra $DONE;
+	bar.sync 1, 64;
+$DONE:
+	bar.sync 2, 64;
+	ret;"""
+    with pytest.raises(PtxError, match="deadlock.*at bar.sync"):
+        run_ptx(body, [out], threads=64, params=params("u64"))
+
+
+def test_a_kernel_that_never_ends_is_stopped(monkeypatch):
+    from tilelang.emulator.ptx import executor
+    monkeypatch.setattr(executor, "MAX_STEPS", 500)
+    monkeypatch.setattr(ptx_kit.PtxDevice, "__init__", _small_device)
+    body = REGS + """
+$SPIN:
+	bra.uni $SPIN;"""
+    with pytest.raises(PtxError, match="does not terminate"):
+        run_ptx(body, [np.zeros(1, np.uint32)], params=params("u64"))
+
+
+_init = ptx_kit.PtxDevice.__init__
+
+
+def _small_device(self):
+    _init(self)
+    self.max_steps = 500
+
+
+def test_a_misaligned_vector_load_is_reported():
+    x = np.zeros(64, np.uint32)
+    body = REGS + """
+	ld.global.v4.b32 {%r1, %r2, %r3, %r4}, [%rd1+4];
+	ret;"""
+    with pytest.raises(PtxError, match="not aligned to 16 bytes"):
+        run_ptx(body, [x], params=params("u64"))
