@@ -11,7 +11,8 @@
 """
 
 from tilelang.errors import CompileError, KernelError, LaunchError, TileLangError
-from tilelang.frontend.kernel import Kernel, kernel, func
+from tilelang.frontend.kernel_def import func
+from tilelang.runtime.kernel import Kernel, kernel
 from tilelang.autotune import Config, autotune
 from tilelang.frontend.language import (
     Tensor, abs, alloc_shared, arange, atomic_add, barrier, broadcast_to, cast, cdiv, ceil,

@@ -68,7 +68,7 @@ def toolchain(target: str) -> str:
 def encode_value(v: Any) -> Any:
     """A JSON form of a constexpr or global value that is equal exactly when the
     values trace the same; ``Uncacheable`` for values without one."""
-    from tilelang.frontend.kernel import Kernel, TLFunc
+    from tilelang.frontend.kernel_def import KernelDef, TLFunc
     if v is None or isinstance(v, (bool, str)):
         return v
     if isinstance(v, int):
@@ -79,7 +79,7 @@ def encode_value(v: Any) -> Any:
         return {"dtype": v.name}
     if isinstance(v, (tuple, list)):
         return {type(v).__name__: [encode_value(x) for x in v]}
-    if isinstance(v, (TLFunc, Kernel)):
+    if isinstance(v, (TLFunc, KernelDef)):
         return {"func": v.source.text}
     if isinstance(v, types.ModuleType):
         return {"module": v.__name__}
@@ -110,7 +110,7 @@ def source_hash(kernel: Any) -> str:
     memo = kernel.__dict__.get("_source_hash")
     if memo is not None:
         return memo
-    from tilelang.frontend.kernel import TLFunc
+    from tilelang.frontend.kernel_def import TLFunc
     h = hashlib.sha256(kernel.source.text.encode())
     seen: set[int] = set()
     pending = [kernel.source]
