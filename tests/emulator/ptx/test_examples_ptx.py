@@ -59,12 +59,12 @@ def test_matmul_from_ptx_equals_the_thread_emulator_exactly(target):
 @pytest.mark.parametrize("trans_a, n, shift", [
     (False, 64, True), (True, 64, True), (False, 24, False), (True, 40, False)])
 def test_wgmma_register_and_transposed_operands_from_ptx(trans_a, n, shift):
-    from tests.passes.test_lower_wgmma import _scaled_dot
+    from tests.emulator.ptx.kernels import scaled_dot
     rng = np.random.default_rng(n)
     a = rng.integers(-3, 4, (32, 64) if trans_a else (64, 32)).astype(ml_dtypes.bfloat16)
     b = rng.integers(-3, 4, (32, n)).astype(ml_dtypes.bfloat16)
     c = np.zeros((64, n), np.float32)
-    _scaled_dot[(1,)](a, b, c, TRANS_A=trans_a, N=n, SHIFT_B=shift,
+    scaled_dot[(1,)](a, b, c, TRANS_A=trans_a, N=n, SHIFT_B=shift,
                       target="emulate-ptx:sm_90a")
     a64 = a.astype(np.float64).T if trans_a else 2 * a.astype(np.float64)
     np.testing.assert_array_equal(c, a64 @ (b.astype(np.float64) + shift))
@@ -74,17 +74,17 @@ def test_wgmma_register_and_transposed_operands_from_ptx(trans_a, n, shift):
 @pytest.mark.parametrize("M, N, K, warps", [(100, 72, 64, 4), (130, 200, 96, 8)])
 def test_tma_stores_from_ptx_clip_at_the_edges(M, N, K, warps):
     import tilelang as tl
-    from tests.passes.test_tma_store import SIG, mm, random_bf16
-    kern = tl.kernel(mm.fn, num_warps=warps)
+    from tests.emulator.ptx.kernels import mm
+    kern = tl.kernel(mm, num_warps=warps)
     BM = 64 if warps == 4 else 128
     rng = np.random.default_rng(M + N)
-    a, b = random_bf16(rng, (M, K)), random_bf16(rng, (K, N))
+    a, b = (rng.standard_normal(s).astype(ml_dtypes.bfloat16) for s in ((M, K), (K, N)))
     outs = []
     for target in ("emulate-ptx:sm_90a", "interp"):
         out = np.full((M + 3, N), 7.0, a.dtype)[:M]          # rows past M hold 7s
         kern[(-(-M // BM), -(-N // 64))](a, b, out, BM=BM, target=target)
         outs.append(out.astype(np.float32))
-    ptx = kern.compile(SIG.replace("C=f32[2]:16", "C=bf16[2]:16"), target="emulate-ptx:sm_90a",
+    ptx = kern.compile("A=bf16[2]:16,B=bf16[2]:16,C=bf16[2]:16", target="emulate-ptx:sm_90a",
                        BM=BM).ptx
     assert "cp.async.bulk.tensor" in ptx and "wgmma.mma_async" in ptx
     np.testing.assert_allclose(outs[0], outs[1], rtol=2 ** -7, atol=1e-6)
