@@ -22,9 +22,9 @@ import numpy as np
 from tilelang.emulator.ptx.launch import PtxDevice
 from tilelang.emulator.ptx.tensormap import encode_tiled
 from tilelang.errors import LaunchError
+from tilelang.runtime.compiled import CompiledKernel
 from tilelang.runtime.cuda_driver import CudaDriver
 from tilelang.runtime.nvidia_launch import LaunchPlan, device_view
-from tilelang.runtime.compiled import CompiledKernel
 from tilelang.runtime.nvidia_target import NvidiaTarget
 
 _CAPABILITY = {"sm_80": (8, 0), "sm_90a": (9, 0)}

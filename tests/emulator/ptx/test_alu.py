@@ -72,7 +72,7 @@ def test_shifts_clamp_the_amount_to_the_width(a, s):
        st.lists(st.floats(-1e6, 1e6, width=32), min_size=N, max_size=N))
 def test_float_arithmetic_rounds_to_nearest_even(a, b):
     a, b = np.array(a, np.float32), np.array(b, np.float32)
-    u = lambda x: x.view(np.uint32)  # noqa: E731
+    u = lambda x: x.view(np.uint32)
     np.testing.assert_array_equal(_binary("add.rn.f32", u(a), u(b)), u(a + b))
     np.testing.assert_array_equal(_binary("mul.rn.f32", u(a), u(b)), u(a * b))
     np.testing.assert_array_equal(_binary("max.NaN.f32", u(a), u(b)), u(np.maximum(a, b)))

@@ -7,7 +7,15 @@ import pytest
 from tests.examples.test_examples import load_example
 from tilelang.emulator.ptx.errors import PtxError
 from tilelang.emulator.ptx.executor import Program
-from tilelang.emulator.ptx.parser import Addr, Imm, Reg, Special, TensorAddr, Vec, parse_ptx
+from tilelang.emulator.ptx.parser import (
+    Addr,
+    Imm,
+    Reg,
+    Special,
+    TensorAddr,
+    Vec,
+    parse_ptx,
+)
 
 ASM = """
 .version 8.0

@@ -21,7 +21,7 @@ def _mutated(kernel, sig: str, target: str, pattern: str, repl: str, count: int 
     """The compiled kernel with ``pattern`` replaced (``count`` times) in its PTX, which
     ptxas must still accept."""
     compiled = kernel.compile(sig, target=target, **constexprs)
-    ptx, n = re.subn(pattern, repl, compiled.ptx, count=count, flags=re.M)
+    ptx, n = re.subn(pattern, repl, compiled.ptx, count=count, flags=re.MULTILINE)
     assert n == count, f"the pattern {pattern!r} is not in the PTX"
     if ptxas.find_ptxas() is not None:
         assert ptxas.assemble(ptx, target.split(":")[1]).cubin, "ptxas rejects the mutant"
@@ -82,8 +82,9 @@ def _matmul(mutate: tuple[str, str], target: str = "emulate-ptx:sm_80", count: i
 
 
 def test_swapped_mma_operand_registers_give_a_wrong_answer():
-    bad, k, grid, args, ref = _matmul((r"(mma\.sync\.aligned\S*\s+\{[^}]*\}, \{[^}]*\}, )"
-                                       r"\{(%r\d+), (%r\d+)\}", r"\1{\3, \2}"))
+    first_b = (r"(mma\.sync\.aligned\S*\s+\{[^}]*\}, \{[^}]*\}, )"
+               r"\{(%r\d+), (%r\d+)\}")
+    bad, k, grid, args, ref = _matmul((first_b, r"\1{\3, \2}"))
     _run(bad, k, grid, args, "emulate-ptx:sm_80")
     assert not np.array_equal(args[2].astype(np.float32), ref)
 
@@ -102,13 +103,13 @@ def test_a_dropped_cp_async_wait_is_a_read_of_bytes_in_flight():
 
 
 # sm_90a: the warp-specialized TMA + wgmma matmul (rows of 16-byte multiples: TMA loads)
-HOPPER = dict(target="emulate-ptx:sm_90a", M=130, N=136, K=96, BM=128, BN=128)
+HOPPER = {"target": "emulate-ptx:sm_90a", "M": 130, "N": 136, "K": 96, "BM": 128, "BN": 128}
 
 
 @pytest.mark.slow
 def test_a_wrong_expect_tx_byte_count_is_a_reported_deadlock():
-    bad, *rest = _matmul((r"(mbarrier\.arrive\.expect_tx\.shared::cta\.b64 _, \[%r\d+\]), "
-                          r"(\d+);", r"\1, 8;"), **HOPPER)
+    expect = r"(mbarrier\.arrive\.expect_tx\.shared::cta\.b64 _, \[%r\d+\]), (\d+);"
+    bad, *rest = _matmul((expect, r"\1, 8;"), **HOPPER)
     with pytest.raises(PtxError, match="deadlock"):
         _run(bad, *rest[:3], "emulate-ptx:sm_90a")
 

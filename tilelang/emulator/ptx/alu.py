@@ -12,14 +12,15 @@ bound is 2 ulp; the interpreter's answer is within it).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import ml_dtypes
 import numpy as np
 
 from tilelang.emulator.ptx.errors import PtxError
 from tilelang.emulator.ptx.operands import reader, vector_items, writer
-from tilelang.emulator.ptx.parser import Instr, Special, Vec
+from tilelang.emulator.ptx.parser import Instr, Vec
 from tilelang.emulator.ptx.state import SINT, UINT, type_bits, type_dtype
 
 Run = Callable[[Any], None]
@@ -55,7 +56,7 @@ def _binary(fn: Callable[[Any, Any, str], Any]) -> Callable[[Any, Instr], Run]:
 def _wrap_int(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any, str], Any]:
     """An integer operation done on unsigned words, so signed overflow wraps silently."""
     def op(a: Any, b: Any, t: str) -> Any:
-        if t.startswith("f") or t.startswith("bf"):
+        if t.startswith(("f", "bf")):
             return fn(a, b)
         u = UINT[type_bits(t)]
         return fn(np.asarray(a).view(u) if np.ndim(a) else np.array(a).view(u),

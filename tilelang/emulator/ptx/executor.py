@@ -20,7 +20,8 @@ scheduling steps per CTA is reported as a hang.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -266,6 +267,7 @@ class Program:
         bar_id = np.full(T, -1, np.int64)
         self.wait_addr = np.full(T, -1, np.int64)
         arrived: dict[int, int] = {}
+        self.bar_counts: dict[int, int | None] = {}    # the thread count of each barrier
         kinds, fns, targets = self.kinds, self.fns, self.targets
         steps = 0
         while True:
@@ -341,17 +343,14 @@ class Program:
         g = self.regs.files["pred"][reg.index, lanes]
         return ~g if neg else g.copy()
 
-    _counts: dict[int, int | None] = {}
-
     def _check_barriers(self, status: np.ndarray, bar_id: np.ndarray,
                         arrived: dict[int, int], pc: np.ndarray,
                         new: tuple[int, int | None] | None = None) -> None:
         if new is not None:
-            self._counts = dict(self._counts)
-            self._counts[new[0]] = new[1]
+            self.bar_counts[new[0]] = new[1]
         alive = int((status != DONE).sum())
         for bid, n in list(arrived.items()):
-            want = self._counts.get(bid) or alive
+            want = self.bar_counts.get(bid) or alive
             if n and n >= want:
                 waiting = np.flatnonzero((status == BAR) & (bar_id == bid))
                 if n > want:
@@ -371,8 +370,8 @@ class Program:
 
     def _where(self, pc: np.ndarray, status: np.ndarray) -> str:
         parts = []
-        for s, label in ((RUN, "running"), (BAR, "at bar.sync"), (MBAR, "waiting on an "
-                                                                   "mbarrier")):
+        for s, label in ((RUN, "running"), (BAR, "at bar.sync"),
+                         (MBAR, "waiting on an mbarrier")):
             ts = np.flatnonzero(status == s)
             if ts.size:
                 t = int(ts[0])

@@ -26,7 +26,8 @@ and Communication: mbarrier", "Data Movement: cp.async.bulk.tensor",
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import ml_dtypes
 import numpy as np
@@ -36,7 +37,7 @@ from tilelang.emulator.ptx.errors import PtxError
 from tilelang.emulator.ptx.memory import address
 from tilelang.emulator.ptx.operands import reader, vector_items, writer
 from tilelang.emulator.ptx.parser import Imm, Instr, Reg, TensorAddr, Vec
-from tilelang.emulator.ptx.state import gather, scatter
+from tilelang.emulator.ptx.state import scatter
 from tilelang.emulator.ptx.tensormap import decode
 
 Run = Callable[[Any], Any]
@@ -59,7 +60,7 @@ def swizzle(addr: np.ndarray, width: int) -> np.ndarray:
 
 
 class _Barrier:
-    __slots__ = ("count", "pending", "tx", "phase", "clock")
+    __slots__ = ("clock", "count", "pending", "phase", "tx")
 
     def __init__(self, count: int, threads: int) -> None:
         self.count = self.pending = count

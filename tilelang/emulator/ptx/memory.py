@@ -12,7 +12,8 @@ destination bytes are in flight (see ``races``).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

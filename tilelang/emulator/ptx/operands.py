@@ -5,7 +5,8 @@ scalar for an immediate) of PTX type ``t``; ``writer(p, op, t)`` gives
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

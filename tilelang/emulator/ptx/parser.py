@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Union
 
 from tilelang.emulator.ptx.errors import PtxError
 
@@ -63,7 +62,7 @@ class Vec:
 class Addr:
     """``[base + offset]``; ``base`` a register, a symbol or ``None`` (an absolute address)."""
 
-    base: Union[Reg, Sym, None]
+    base: Reg | Sym | None
     offset: int
 
 
@@ -71,7 +70,7 @@ class Addr:
 class TensorAddr:
     """``[tensor_map, {c0, c1, ...}]`` of ``cp.async.bulk.tensor``."""
 
-    base: Union[Reg, Sym]
+    base: Reg | Sym
     coords: tuple
 
 
@@ -83,7 +82,7 @@ class Sink:
 
 
 SINK = Sink()
-Operand = Union[Reg, Imm, Special, Sym, Vec, Addr, TensorAddr, Sink]
+Operand = Reg | Imm | Special | Sym | Vec | Addr | TensorAddr | Sink
 
 
 @dataclass(frozen=True)
@@ -156,12 +155,12 @@ class PtxModule:
 _SIZES = {"b8": 1, "u8": 1, "s8": 1, "b16": 2, "u16": 2, "s16": 2, "f16": 2, "bf16": 2,
           "b32": 4, "u32": 4, "s32": 4, "f32": 4, "b64": 8, "u64": 8, "s64": 8, "f64": 8}
 _KINDS = {"pred": "pred"} | {t: str(8 * max(n, 2)) for t, n in _SIZES.items()}
-_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
 _REG_DECL = re.compile(r"\.reg\s+\.(\w+)\s+(.+)")
 _PARAM = re.compile(r"\.param\s+(?:\.\w+\s+|\d+\s+)*([\w$]+)(?:\[(\d+)\])?")
 _SHARED = re.compile(r"(\.extern\s+)?\.shared\s+(?:\.align\s+(\d+)\s+)?\.(\w+)\s+([\w$]+)"
                      r"(?:\[(\d*)\])?")
-_ENTRY = re.compile(r"(?:\.visible\s+|\.weak\s+)?\.entry\s+([\w$]+)\s*\((.*?)\)", re.S)
+_ENTRY = re.compile(r"(?:\.visible\s+|\.weak\s+)?\.entry\s+([\w$]+)\s*\((.*?)\)", re.DOTALL)
 _INT = re.compile(r"-?(?:0[xX][0-9a-fA-F]+|\d+)U?$")
 
 
@@ -194,7 +193,7 @@ def split_operands(text: str) -> list[str]:
 class _Scope:
     """Register names visible in one ``{}`` scope (inner scopes shadow outer ones)."""
 
-    def __init__(self, parent: "_Scope | None") -> None:
+    def __init__(self, parent: _Scope | None) -> None:
         self.parent = parent
         self.names: dict[str, Reg] = {}
         self.ranges: list[tuple[str, str, int]] = []   # (prefix, kind, count) of %r<N>
@@ -261,9 +260,9 @@ class _EntryParser:
             base = self.operand(base_t, line) if base_t else None
             return Addr(base, _int(off_t) if off_t else 0)
         if re.fullmatch(r"0[fF][0-9a-fA-F]{8}", t):
-            return Imm(int(t[2:], 16), True, 32)
+            return Imm(int(t[2:], 16), True, 32)  # noqa: FURB166 (bits after "0f")
         if re.fullmatch(r"0[dD][0-9a-fA-F]{16}", t):
-            return Imm(int(t[2:], 16), True, 64)
+            return Imm(int(t[2:], 16), True, 64)  # noqa: FURB166 (bits after "0d")
         if _INT.match(t):
             return Imm(_int(t))
         reg = self.scope.lookup(t)
@@ -412,5 +411,21 @@ def parse_ptx(text: str) -> PtxModule:
                      entries, files)
 
 
-__all__ = ["Addr", "Entry", "Imm", "Instr", "Operand", "Param", "PtxModule", "Reg", "SINK",
-           "SharedDecl", "Special", "Sym", "TensorAddr", "Vec", "parse_ptx", "split_operands"]
+__all__ = [
+    "SINK",
+    "Addr",
+    "Entry",
+    "Imm",
+    "Instr",
+    "Operand",
+    "Param",
+    "PtxModule",
+    "Reg",
+    "SharedDecl",
+    "Special",
+    "Sym",
+    "TensorAddr",
+    "Vec",
+    "parse_ptx",
+    "split_operands",
+]

@@ -12,8 +12,6 @@ is a race (a missing or too-early ``cp.async.wait_group``).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from tilelang.emulator.ptx.errors import PtxError

@@ -20,9 +20,8 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
-import numpy as np
-
 import ml_dtypes
+import numpy as np
 
 from tilelang.emulator.ptx.errors import PtxError
 

@@ -52,7 +52,7 @@ def encode_tiled(data_type: int, itemsize: int, rank: int, address: int, dims: l
     if not 1 <= rank <= 5 or len(dims) != rank or len(box) != rank or \
             len(strides) != rank - 1:
         raise PtxError(f"tensor map: rank {rank} with dims {dims}, strides {strides}, box {box}")
-    pad = lambda xs, n: list(xs) + [0] * (n - len(xs))   # noqa: E731
+    pad = lambda xs, n: list(xs) + [0] * (n - len(xs))
     raw = struct.pack(_FMT, MAGIC, data_type, rank, swizzle, itemsize, address,
                       *pad(dims, 5), *pad(strides, 4), *pad(box, 5), *pad(element_strides, 5))
     return raw + bytes(128 - len(raw))

@@ -19,7 +19,8 @@ divergence. Layouts follow the PTX ISA 8.x figures:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import ml_dtypes
 import numpy as np
