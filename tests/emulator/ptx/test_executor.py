@@ -77,3 +77,35 @@ def test_a_misaligned_vector_load_is_reported():
 	ret;"""
     with pytest.raises(PtxError, match="not aligned to 16 bytes"):
         run_ptx(body, [x], params=params("u64"))
+
+
+@pytest.mark.parametrize("barrier", [True, False])
+def test_a_write_after_another_threads_read_needs_a_barrier(barrier):
+    """Thread t reads word (t + 32) % 64, then writes word t: without a barrier between,
+    warp 1's writes may land before warp 0's reads."""
+    out = np.zeros(64, np.uint32)
+    body = REGS + f"""
+	mov.b64 %rd2, smem;
+	cvt.u32.u64 %r1, %rd2;
+	shl.b32 %r2, %r0, 2;
+	add.s32 %r3, %r1, %r2;
+	st.shared.b32 [%r3], %r0;
+	bar.sync 0;
+	add.s32 %r4, %r0, 32;
+	and.b32 %r4, %r4, 63;
+	shl.b32 %r4, %r4, 2;
+	add.s32 %r5, %r1, %r4;
+	ld.shared.b32 %r6, [%r5];
+	{"bar.sync 0;" if barrier else ""}
+	st.shared.b32 [%r3], %r6;
+	mul.wide.u32 %rd3, %r0, 4;
+	add.s64 %rd4, %rd1, %rd3;
+	st.global.b32 [%rd4], %r6;
+	ret;"""
+    decls = ".shared .align 16 .b8 smem[256];\n"
+    if barrier:
+        run_ptx(body, [out], threads=64, params=params("u64"), decls=decls)
+        np.testing.assert_array_equal(out, (np.arange(64) + 32) % 64)
+    else:
+        with pytest.raises(PtxError, match="race.*read with no barrier"):
+            run_ptx(body, [out], threads=64, params=params("u64"), decls=decls)

@@ -207,7 +207,10 @@ class CpAsyncGroups:
 
     def issue(self, lanes: np.ndarray, off: np.ndarray, data: np.ndarray) -> None:
         self.chunks.append([lanes, np.full(lanes.size, -1, np.int64), off, data])
-        idx = (off[:, None] + np.arange(data.shape[1])).ravel()
+        nb = data.shape[1]
+        idx = (off[:, None] + np.arange(nb)).ravel()
+        # the copy may land any time from now: earlier reads must be ordered before it
+        self.p.races.check_readers(np.repeat(lanes, nb), idx, "cp.async write")
         np.add.at(self.p.races.inflight, idx, 1)
 
     def commit(self, lanes: np.ndarray) -> None:

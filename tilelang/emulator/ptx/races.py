@@ -5,7 +5,10 @@ threads (a completed ``bar.sync``, an mbarrier phase a thread waited on, a warp
 collective) joins their clocks and advances each own entry. A shared-memory write by
 ``t`` records ``t`` and ``vc[t, t]`` per byte; a read or write by ``u != t`` is a
 race unless ``vc[u, t]`` has reached the recorded clock, that is unless a
-synchronization orders the write before the access. Bytes a ``cp.async`` is still
+synchronization orders the write before the access. The last reader of each byte is
+kept the same way, so a write that another thread's read is not ordered before (a
+write after read, e.g. a ring buffer slot refilled too early) is a race too. Bytes a
+``cp.async`` is still
 copying (issued, its group not yet waited for) are *in flight*: any access to them
 is a race (a missing or too-early ``cp.async.wait_group``).
 """
@@ -30,6 +33,8 @@ class RaceTracker:
         self.writer = np.full(size, -1, np.int32)
         self.wclock = np.zeros(size, np.int64)
         self.inflight = np.zeros(size, np.int32)
+        self.reader = np.full(size, -1, np.int32)
+        self.rclock = np.zeros(size, np.int64)
         self.threads = threads
 
     def own(self, lanes: np.ndarray) -> np.ndarray:
@@ -78,11 +83,32 @@ class RaceTracker:
                                f"barrier in between",
                                hint="a missing bar.sync / mbarrier wait in the emitted code")
         if write:
+            self.check_readers(who_, idx, what)
             self.writer[idx] = who_
             self.wclock[idx] = self.vc[who_, who_]
+        else:
+            self.reader[idx] = who_
+            self.rclock[idx] = self.vc[who_, who_]
         return idx
 
+    def check_readers(self, who_: np.ndarray, idx: np.ndarray, what: str) -> None:
+        """A write by ``who_`` of bytes ``idx`` that the last reader's read is not ordered
+        before is a race."""
+        r = self.reader[idx]
+        other = (r >= 0) & (r != who_)
+        if other.any():
+            sel = np.flatnonzero(other)
+            seen = self.vc[who_[sel], r[sel]] >= self.rclock[idx[sel]]
+            if not seen.all():
+                i = sel[int(np.flatnonzero(~seen)[0])]
+                raise PtxError(f"race: {what} by {who(int(who_[i]))} of shared byte "
+                               f"{int(idx[i]):#x}, which {who(int(r[i]))} read with no "
+                               f"barrier in between (the write may land before the read)",
+                               hint="a missing bar.sync / mbarrier wait before reusing a "
+                                    "buffer in the emitted code")
+
     def record_write(self, lanes: np.ndarray, idx: np.ndarray) -> None:
+        """A write that landed asynchronously (its reader check ran when it was issued)."""
         self.writer[idx] = lanes
         self.wclock[idx] = self.vc[lanes, lanes]
 
