@@ -124,3 +124,11 @@ def test_a_wrong_wgmma_swizzle_mode_gives_a_wrong_answer():
     with pytest.raises(PtxError, match="race.*read with no barrier"):
         _run(bad, k, grid, args, "emulate-ptx:sm_90a")
     assert not np.array_equal(args[2].astype(np.float32), ref)
+
+
+@pytest.mark.slow
+def test_a_dropped_wgmma_wait_is_a_read_of_an_accumulator_in_flight():
+    bad, *rest = _matmul((r"wgmma\.wait_group\.sync\.aligned 0;", ""), **HOPPER)
+    with pytest.raises(PtxError, match="accumulator of a wgmma whose group no "
+                                       "wgmma.wait_group has completed"):
+        _run(bad, *rest[:3], "emulate-ptx:sm_90a")

@@ -85,6 +85,7 @@ class Program:
         self.targets = np.zeros(len(self.instrs) + 1, np.int64)
         self.kinds: list[str] = []
         self.fns: list[Any] = []
+        accumulators = hopper.wgmma_accumulators(self.instrs)
         for i, ins in enumerate(self.instrs):
             key = _key(ins)
             self.kinds.append(key if key in _CONTROL else "")
@@ -103,7 +104,10 @@ class Program:
                 raise PtxError(f"PTX line {ins.line}: the instruction '{ins.opcode}' is not "
                                f"supported by the PTX interpreter ({ins.text})",
                                hint="docs/emulate-ptx.md lists the instructions it runs")
-            self.fns.append(self._guarded(ins, compile_(self, ins)))
+            fn = self._guarded(ins, compile_(self, ins))
+            if accumulators:
+                fn = hopper.guard_accumulators(self, ins, fn, accumulators)
+            self.fns.append(fn)
         self.kinds.append("ret")       # falling off the end exits
         self.fns.append(None)
 

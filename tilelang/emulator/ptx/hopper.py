@@ -20,8 +20,9 @@ and Communication: mbarrier", "Data Movement: cp.async.bulk.tensor",
   its f32 accumulator registers (``scale-d`` false: no addition); descriptors
   (bits 0-13 start >> 4, 16-29 LBO >> 4, 32-45 SBO >> 4, 62-63 swizzle 1: 128B,
   2: 64B, 3: 32B) address 8-row core-matrix groups as the ISA's canonical K-major
-  and MN-major layouts, through the same address swizzle. It executes when
-  issued; ``commit_group``/``wait_group`` and the fences are then ordering no-ops.
+  and MN-major layouts, through the same address swizzle. It executes when issued,
+  but its accumulators stay *in flight* until a ``wgmma.wait_group`` completes its
+  ``commit_group``: any other instruction touching them before is a reported error.
 """
 
 from __future__ import annotations
@@ -70,17 +71,50 @@ class _Barrier:
 
 
 class HopperState:
-    """mbarriers of the running CTA and the threads' last mbarrier wait address."""
+    """mbarriers of the running CTA, the threads' last mbarrier wait address, and per
+    warpgroup the accumulator registers of its wgmma groups still in flight."""
 
     def __init__(self, p: Any) -> None:
         self.p = p
         self.barriers: dict[int, _Barrier] = {}
         self.done_clock: dict[int, np.ndarray] = {}
         self.last_wait_addr = np.full(p.threads, -1, np.int64)
+        self.open: dict[int, set[int]] = {}           # uncommitted wgmma accumulators
+        self.groups: dict[int, list[set[int]]] = {}   # committed groups, oldest first
+        self.any_inflight = False
 
     def reset(self) -> None:
         self.barriers.clear()
         self.done_clock.clear()
+        self.open.clear()
+        self.groups.clear()
+        self.any_inflight = False
+
+    def inflight(self, wg: int) -> set[int]:
+        out = set(self.open.get(wg, ()))
+        for g in self.groups.get(wg, ()):
+            out |= g
+        return out
+
+    def _update(self) -> None:
+        self.any_inflight = any(self.open.values()) or any(any(g) for g in
+                                                           self.groups.values())
+
+    def issue(self, warpgroups: list[int], regs: set[int]) -> None:
+        for wg in warpgroups:
+            self.open.setdefault(wg, set()).update(regs)
+        self._update()
+
+    def commit(self, warpgroups: list[int]) -> None:
+        for wg in warpgroups:
+            self.groups.setdefault(wg, []).append(self.open.pop(wg, set()))
+        self._update()
+
+    def wait(self, warpgroups: list[int], keep: int) -> None:
+        for wg in warpgroups:
+            gs = self.groups.get(wg, [])
+            self.groups[wg] = gs[len(gs) - keep:] if keep else []
+        self._update()
 
     def barrier(self, addr: int, what: str) -> _Barrier:
         b = self.barriers.get(addr)
@@ -288,10 +322,20 @@ def operand_addresses(desc: int, rows: int, k_major: bool, isz: int = 2) -> np.n
     return swizzle(lin.astype(np.int64), width)
 
 
+def _warpgroups(p: Any, lanes: Any) -> list[int]:
+    return sorted(set((p.lane_array(lanes) // WARPGROUP).tolist()))
+
+
 def compile_wgmma(p: Any, ins: Instr) -> Run:
     parts = ins.parts
-    if parts[1] in ("fence", "commit_group", "wait_group"):
+    h = p.hopper
+    if parts[1] == "fence":
         return lambda lanes: None
+    if parts[1] == "commit_group":
+        return lambda lanes: h.commit(_warpgroups(p, lanes))
+    if parts[1] == "wait_group":
+        keep = int(ins.operands[0].value)
+        return lambda lanes: h.wait(_warpgroups(p, lanes), keep)
     if parts[1] != "mma_async" or parts[-3] != "f32" or parts[-2] != parts[-1] or \
             parts[-1] not in _HALF:
         raise _unsupported(ins)
@@ -312,6 +356,7 @@ def compile_wgmma(p: Any, ins: Instr) -> Run:
     if len(d) != n // 2:
         raise PtxError(f"PTX line {ins.line}: wgmma m64n{n} with {len(d)} accumulators")
     rd = [reader(p, x, "f32") for x in d]
+    acc_regs = {x.index for x in d if isinstance(x, Reg)}
     wd = [writer(p, x, "f32") for x in d]
     rbd = reader(p, b_desc, "u64")
     rad = None if a_regs else reader(p, a_desc, "u64")
@@ -371,7 +416,68 @@ def compile_wgmma(p: Any, ins: Instr) -> Run:
         res = out.astype(np.float32).reshape(la.size, n // 2)
         for j, wr in enumerate(wd):
             wr(lanes, res[:, j])
+        h.issue(_warpgroups(p, lanes), acc_regs)
     return run
+
+
+def wgmma_accumulators(instrs: list[Instr]) -> set[int]:
+    """The 32-bit registers any ``wgmma.mma_async`` of the entry accumulates into."""
+    out: set[int] = set()
+    for ins in instrs:
+        if ins.opcode.startswith("wgmma.mma_async") and isinstance(ins.operands[0], Vec):
+            out |= {x.index for x in ins.operands[0].items if isinstance(x, Reg)}
+    return out
+
+
+def _registers(op: Any) -> set[int]:
+    if isinstance(op, Reg):
+        return {op.index} if op.kind == "32" else set()
+    if isinstance(op, Vec):
+        return set().union(*(_registers(x) for x in op.items))
+    if isinstance(op, TensorAddr):
+        return _registers(op.base) | set().union(*(_registers(x) for x in op.coords))
+    base = getattr(op, "base", None)
+    return _registers(base) if base is not None else set()
+
+
+def guard_accumulators(p: Any, ins: Instr, fn: Run, accumulators: set[int]) -> Run:
+    """``fn``, first checking that it touches no wgmma accumulator still in flight: until
+    ``wgmma.wait_group`` completes its group, the hardware may still write it."""
+    touched = set().union(*(_registers(op) for op in ins.operands)) & accumulators \
+        if ins.operands else set()
+    if not touched or ins.opcode.startswith("wgmma"):
+        return fn
+    h = p.hopper
+
+    def run(lanes: Any) -> Any:
+        if h.any_inflight:
+            for wg in _warpgroups(p, lanes):
+                busy = touched & h.inflight(wg)
+                if busy:
+                    name = next(x for x in _names(ins) if x.index in busy).name
+                    raise PtxError(f"PTX line {ins.line} ({ins.opcode}): warpgroup {wg} "
+                                   f"uses {name}, the accumulator of a wgmma whose group "
+                                   f"no wgmma.wait_group has completed",
+                                   hint="a missing or too-late wgmma.wait_group in the "
+                                        "emitted code")
+        return fn(lanes)
+    return run
+
+
+def _names(ins: Instr) -> list[Reg]:
+    out: list[Reg] = []
+
+    def walk(op: Any) -> None:
+        if isinstance(op, Reg):
+            out.append(op)
+        elif isinstance(op, Vec):
+            for x in op.items:
+                walk(x)
+        elif getattr(op, "base", None) is not None:
+            walk(op.base)
+    for op in ins.operands:
+        walk(op)
+    return out
 
 
 def compile_noop(p: Any, ins: Instr) -> Run:
@@ -396,4 +502,5 @@ COMPILERS: dict[str, Callable[[Any, Instr], Run]] = {
     "wgmma": compile_wgmma, "fence": compile_noop, "setmaxnreg": compile_noop,
 }
 
-__all__ = ["COMPILERS", "HopperState", "decode_descriptor", "operand_addresses", "swizzle"]
+__all__ = ["COMPILERS", "HopperState", "decode_descriptor", "guard_accumulators",
+           "operand_addresses", "swizzle", "wgmma_accumulators"]
