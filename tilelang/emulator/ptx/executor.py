@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from tilelang.emulator.ptx import alu, hopper, memory, warp
+from tilelang.emulator.ptx import alu, hopper, memory, warp, wgmma
 from tilelang.emulator.ptx.errors import PtxError
 from tilelang.emulator.ptx.operands import ALL
 from tilelang.emulator.ptx.parser import Entry, Imm, Instr, PtxModule, Sym
@@ -35,7 +35,8 @@ from tilelang.emulator.ptx.state import GlobalMemory, Registers, Space, gather, 
 RUN, BAR, MBAR, DONE = 0, 1, 2, 3
 _BIG = np.iinfo(np.int64).max
 COMPILERS: dict[str, Callable[[Any, Instr], Any]] = {
-    **alu.COMPILERS, **memory.COMPILERS, **warp.COMPILERS, **hopper.COMPILERS}
+    **alu.COMPILERS, **memory.COMPILERS, **warp.COMPILERS, **hopper.COMPILERS,
+    **wgmma.COMPILERS}
 # instructions that end a straight-line run: control flow and waits
 _CONTROL = {"bra", "ret", "exit", "bar", "barrier", "mbarrier.try_wait"}
 MAX_STEPS = 20_000_000
@@ -85,7 +86,7 @@ class Program:
         self.targets = np.zeros(len(self.instrs) + 1, np.int64)
         self.kinds: list[str] = []
         self.fns: list[Any] = []
-        accumulators = hopper.wgmma_accumulators(self.instrs)
+        accumulators = wgmma.wgmma_accumulators(self.instrs)
         for i, ins in enumerate(self.instrs):
             key = _key(ins)
             self.kinds.append(key if key in _CONTROL else "")
@@ -106,7 +107,7 @@ class Program:
                                hint="docs/emulate-ptx.md lists the instructions it runs")
             fn = self._guarded(ins, compile_(self, ins))
             if accumulators:
-                fn = hopper.guard_accumulators(self, ins, fn, accumulators)
+                fn = wgmma.guard_accumulators(self, ins, fn, accumulators)
             self.fns.append(fn)
         self.kinds.append("ret")       # falling off the end exits
         self.fns.append(None)

@@ -178,5 +178,14 @@ def scatter(buf: np.ndarray, off: np.ndarray, data: np.ndarray) -> None:
     buf[(off[:, None] + np.arange(nbytes)).ravel()] = data.ravel()
 
 
+def swizzle(addr: np.ndarray, width: int) -> np.ndarray:
+    """The shared address of logical byte address ``addr`` under a ``width``-byte swizzle."""
+    if width == 0:
+        return addr
+    b = {32: 1, 64: 2, 128: 3}[width]
+    mask = (1 << b) - 1
+    return addr ^ (((addr >> 7) & mask) << 4)
+
+
 __all__ = ["GlobalMemory", "Registers", "Space", "check_alignment", "convert_width",
-           "gather", "scatter", "type_bits", "type_dtype"]
+           "gather", "scatter", "swizzle", "type_bits", "type_dtype"]
