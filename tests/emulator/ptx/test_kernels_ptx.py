@@ -82,3 +82,73 @@ def test_bf16_row_kernels(name, target):
     mod = load_example(name)
     err, ok = mod.run(target, M=9, N=200, dtype="bfloat16")
     assert ok, err
+
+
+def _bf16(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.standard_normal(shape).astype(ml_dtypes.bfloat16)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("M, N, K, stages, BM", [
+    (128, 64, 256, 3, 128),  # every stage of the ring reused (wgmma)
+    (140, 72, 200, 2, 128),  # edge tiles
+    (33, 48, 24, 4, 32),     # fewer iterations than stages; mma.sync
+])
+def test_warp_specialized_matmuls_match_the_interpreter(M, N, K, stages, BM):
+    from tests.emulator.ptx.kernels import mm
+    kern = tl.kernel(mm, num_warps=8)
+    sig = "A=bf16[2]:16,B=bf16[2]:16,C=f32[2]:16"
+    assert "tl.warp_specialize" in kern.compile(sig, target="emulate-ptx:sm_90a",
+                                                STAGES=stages, BM=BM, BN=64).ir["simplify"]
+    rng = np.random.default_rng(M * N + K)
+    a, b = _bf16(rng, (M, K)), _bf16(rng, (K, N))
+    outs = []
+    for target in ("emulate-ptx:sm_90a", "interp"):
+        out = np.zeros((M, N), np.float32)
+        kern[(-(-M // BM), -(-N // 64))](a, b, out, STAGES=stages, BM=BM, BN=64,
+                                        target=target)
+        outs.append(out)
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("group_m", [None, 2])
+def test_persistent_warp_specialized_rings_continue_across_tiles(group_m):
+    from tests.emulator.ptx.kernels import mm
+    pk = tl.kernel(mm, num_warps=8, persistent=2, group_m=group_m)
+    M, N, K = 300, 136, 160
+    rng = np.random.default_rng(1)
+    a, b = _bf16(rng, (M, K)), _bf16(rng, (K, N))
+    got, want = np.zeros((M, N), np.float32), np.zeros((M, N), np.float32)
+    grid = (-(-M // 128), -(-N // 64))
+    pk[grid](a, b, got, BM=128, BK=32, target="emulate-ptx:sm_90a")
+    tl.kernel(mm, num_warps=8)[grid](a, b, want, BM=128, BK=32, target="interp")
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_a_128x256x64_wgmma_tile_with_three_stages():
+    kern = tl.kernel(load_example("matmul").matmul.fn, num_warps=8)
+    consts = {"BM": 128, "BN": 256, "BK": 64, "STAGES": 3}
+    rng = np.random.default_rng(11)
+    a, b = _bf16(rng, (130, 256)), _bf16(rng, (256, 248))
+    outs = []
+    for target in ("emulate-ptx:sm_90a", "interp"):
+        out = np.zeros((130, 248), a.dtype)
+        kern[(2, 1)](a, b, out, target=target, **consts)
+        outs.append(out.astype(np.float32))
+    np.testing.assert_allclose(outs[0], outs[1], rtol=2 ** -7, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("causal", [False, True])
+def test_warp_specialized_attention_with_128_row_blocks(causal):
+    fa = load_example("flash_attention")
+    kern = tl.kernel(fa.flash_attention.fn, num_warps=8)
+    consts = {"HEAD_DIM": 64, "BM": 128, "BN": 64, "CAUSAL": causal}
+    rng = np.random.default_rng(7)
+    q, k, v = (_bf16(rng, (1, 2, 200, 64)) for _ in range(3))
+    o = np.zeros((1, 2, 200, 64), q.dtype)
+    kern[(2, 2)](q, k, v, o, 0.125, target="emulate-ptx:sm_90a", **consts)
+    ref = fa.reference(q, k, v, 0.125, causal)
+    assert np.abs(o.astype(np.float64) - ref).max() <= fa.TOLERANCE * np.abs(ref).max()
