@@ -175,3 +175,134 @@ $JOIN:
     run_ptx(body, [out, (ctypes.c_int32, 7)], params=params("u64", "u32"))
     t = np.arange(N)
     np.testing.assert_array_equal(out, np.where(t % 2 == 0, -t, 100 * t) + 7)
+
+
+def _unary(op: str, a: np.ndarray, src: str = "b32", dst: str = "b32") -> np.ndarray:
+    """``d = op a`` per thread: ``a`` and ``d`` as words of the given register widths."""
+    wide_in, wide_out = src == "b64", dst == "b64"
+    out = np.zeros(N, np.uint64 if wide_out else np.uint32)
+    areg, dreg = ("%rd10" if wide_in else "%r1"), ("%rd11" if wide_out else "%r3")
+    body = f"""
+	.reg .b32 %r<8>;
+	.reg .b64 %rd<12>;
+	.reg .b16 %rs<4>;
+	.reg .pred %p<2>;
+	ld.param.u64 %rd1, [k_param_0];
+	ld.param.u64 %rd3, [k_param_1];
+	mov.u32 %r0, %tid.x;
+	mul.wide.u32 %rd4, %r0, {8 if wide_in else 4};
+	add.s64 %rd5, %rd1, %rd4;
+	ld.global.{src} {areg}, [%rd5];
+	{op.format(d=dreg, a=areg)};
+	mul.wide.u32 %rd7, %r0, {8 if wide_out else 4};
+	add.s64 %rd8, %rd3, %rd7;
+	st.global.{dst} [%rd8], {dreg};
+	ret;"""
+    run_ptx(body, [a, out], params=params("u64", "u64"))
+    return out
+
+
+floats = st.lists(st.floats(-1e4, 1e4, width=32) | st.sampled_from(
+    [np.inf, -np.inf, np.nan, 0.0, -0.0, 2.5, -3.5, 1e-40]), min_size=N, max_size=N)
+
+
+@settings(max_examples=15, deadline=None)
+@given(floats)
+def test_float_unary_ops_and_conversions(xs):
+    x = np.array(xs, np.float32)
+    u = x.view(np.uint32)
+    f = lambda w: w.view(np.float32)
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(f(_unary("neg.f32 {d}, {a}", u)), -x)
+        np.testing.assert_array_equal(f(_unary("abs.f32 {d}, {a}", u)), np.abs(x))
+        np.testing.assert_array_equal(f(_unary("sqrt.rn.f32 {d}, {a}", u)), np.sqrt(x))
+        np.testing.assert_array_equal(f(_unary("rcp.rn.f32 {d}, {a}", u)), np.float32(1) / x)
+        np.testing.assert_array_equal(f(_unary("ex2.approx.f32 {d}, {a}", u)),
+                                      np.exp2(x.astype(np.float64)).astype(np.float32))
+        np.testing.assert_array_equal(f(_unary("cvt.rni.f32.f32 {d}, {a}", u)), np.rint(x))
+        np.testing.assert_array_equal(f(_unary("cvt.rzi.f32.f32 {d}, {a}", u)), np.trunc(x))
+        # float -> s32 truncates and saturates; NaN becomes 0
+        ref = np.where(np.isnan(x), 0, np.clip(np.trunc(x.astype(np.float64)), -2**31,
+                                               2**31 - 1)).astype(np.int32)
+        np.testing.assert_array_equal(_unary("cvt.rzi.s32.f32 {d}, {a}", u).view(np.int32),
+                                      ref)
+        # f32 -> bf16 rounds to nearest even (the 16-bit register moved into a 32-bit one)
+        got = _unary("cvt.rn.bf16.f32 %rs1, {a};\n\tcvt.u32.u16 {d}, %rs1", u)
+        np.testing.assert_array_equal(got, x.astype(ml_dtypes.bfloat16).view(np.uint16))
+        # comparisons on floats are ordered: false whenever a NaN takes part
+        got = _unary("setp.gt.f32 %p1, {a}, 0f00000000;\n\tselp.b32 {d}, 1, 0, %p1", u)
+        np.testing.assert_array_equal(got, (x > 0).astype(np.uint32))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.integers(-2**31, 2**31 - 1), min_size=N, max_size=N),
+       st.lists(st.integers(-2**31, 2**31 - 1), min_size=N, max_size=N))
+def test_integer_division_min_max_and_widening(xs, ys):
+    a, b = np.array(xs, np.int32), np.array(ys, np.int32)
+    b = np.where(b == 0, 7, b).astype(np.int32)
+    ua, ub = a.view(np.uint32), b.view(np.uint32)
+    q = np.trunc(a.astype(np.float64) / b.astype(np.float64)).astype(np.int64)
+    q = np.where(q == 2**31, -2**31, q).astype(np.int32)        # INT_MIN / -1 wraps
+    np.testing.assert_array_equal(_binary("div.s32", ua, ub).view(np.int32), q)
+    np.testing.assert_array_equal(_binary("rem.s32", ua, ub).view(np.int32),
+                                  (a.astype(np.int64) - q.astype(np.int64) * b).astype(np.int32))
+    np.testing.assert_array_equal(_binary("min.s32", ua, ub).view(np.int32), np.minimum(a, b))
+    np.testing.assert_array_equal(_binary("max.u32", ua, ub), np.maximum(ua, ub))
+    np.testing.assert_array_equal(_unary("cvt.s64.s32 {d}, {a}", ua, dst="b64").view(np.int64),
+                                  a.astype(np.int64))
+    np.testing.assert_array_equal(_unary("cvt.u64.u32 {d}, {a}", ua, dst="b64"),
+                                  ua.astype(np.uint64))
+    wide = (a.astype(np.int64) << 20) + b
+    np.testing.assert_array_equal(_unary("cvt.u32.u64 {d}, {a}", wide.view(np.uint64),
+                                         src="b64"), wide.view(np.uint64).astype(np.uint32))
+    np.testing.assert_array_equal(_unary("cvt.rn.f32.s32 {d}, {a}", ua).view(np.float32),
+                                  a.astype(np.float32))
+    # mov packs {lo, hi} 16-bit halves and unpacks them again
+    got = _unary("mov.b32 {{%rs1, %rs2}}, {a};\n\tmov.b32 {d}, {{%rs2, %rs1}}", ua)
+    np.testing.assert_array_equal(got, (ua >> 16) | (ua << 16))
+
+
+def test_fma_rounds_once():
+    # 1 + 2**-24 is not an f32, so a*b rounded first would lose it: fma keeps it
+    a = np.full(N, 1 + 2**-12, np.float32)
+    c = np.full(N, -1.0, np.float32)
+    out = np.zeros(N, np.uint32)
+    body = """
+	.reg .b32 %r<8>;
+	.reg .b64 %rd<12>;
+	ld.param.u64 %rd1, [k_param_0];
+	ld.param.u64 %rd2, [k_param_1];
+	ld.param.u64 %rd3, [k_param_2];
+	mov.u32 %r0, %tid.x;
+	mul.wide.u32 %rd4, %r0, 4;
+	add.s64 %rd5, %rd1, %rd4;
+	add.s64 %rd6, %rd2, %rd4;
+	ld.global.b32 %r1, [%rd5];
+	ld.global.b32 %r2, [%rd6];
+	fma.rn.f32 %r3, %r1, %r1, %r2;
+	add.s64 %rd8, %rd3, %rd4;
+	st.global.b32 [%rd8], %r3;
+	ret;"""
+    run_ptx(body, [a, c, out], params=params("u64", "u64", "u64"))
+    np.testing.assert_array_equal(out.view(np.float32), np.float32(2**-11 + 2**-24))
+
+
+def test_atomic_adds_on_one_address_apply_in_thread_order():
+    x = np.zeros(1, np.float32)
+    old = np.zeros(N, np.float32)
+    body = """
+	.reg .b32 %r<8>;
+	.reg .b64 %rd<12>;
+	ld.param.u64 %rd1, [k_param_0];
+	ld.param.u64 %rd2, [k_param_1];
+	mov.u32 %r0, %tid.x;
+	cvt.rn.f32.s32 %r1, %r0;
+	atom.global.add.f32 %r2, [%rd1], %r1;
+	mul.wide.u32 %rd4, %r0, 4;
+	add.s64 %rd5, %rd2, %rd4;
+	st.global.b32 [%rd5], %r2;
+	ret;"""
+    run_ptx(body, [x, old], params=params("u64", "u64"))
+    t = np.arange(N, dtype=np.float32)
+    assert x[0] == t.sum()
+    np.testing.assert_array_equal(old, np.concatenate([[0], np.cumsum(t)[:-1]]))
