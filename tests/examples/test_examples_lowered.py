@@ -26,6 +26,10 @@ RUNS = [
     # tile, head dim 128) arrive as 128-byte column blocks that wgmma reads in place
     ("matmul", {"M": 130, "N": 136, "K": 96, "BM": 128, "BN": 128}),
     ("flash_attention", {"seq": 80, "head_dim": 128, "BM": 64, "BN": 64, "causal": True}),
+    # the backward pass at its default blocks (dK/dV on 8 warps), multi-head and GQA
+    ("flash_attention_bwd", {"seq": 80, "head_dim": 64, "BM": 32, "BN": 32}),
+    ("flash_attention_bwd", {"seq": 80, "head_dim": 64, "heads": 2, "kv_heads": 1,
+                             "causal": True}),
 ]
 
 
@@ -66,7 +70,15 @@ SIGNATURES = [
     ("flash_attention", "flash_attention",
      "Q=bf16[4]:16,K=bf16[4]:16,V=bf16[4]:16,O=bf16[4]:16,sm_scale=f32",
      {"HEAD_DIM": 128, "CAUSAL": True}),
-]
+] + [("flash_attention_bwd", kernel, sig.replace("=T", "=bf16[4]:16"), constexprs)
+     for kernel, sig, constexprs in [
+    ("attention_fwd", "Q=T,K=T,V=T,O=T,LSE=f32[3]:16,sm_scale=f32", {"HEAD_DIM": 64, "GROUP": 2}),
+    ("attention_bwd_preprocess", "O=T,dO=T,Delta=f32[3]:16", {"HEAD_DIM": 128}),
+    ("attention_bwd_dkdv", "Q=T,K=T,V=T,dO=T,LSE=f32[3]:16,Delta=f32[3]:16,dK=T,dV=T,sm_scale=f32",
+     {"HEAD_DIM": 128, "CAUSAL": True}),
+    ("attention_bwd_dq", "Q=T,K=T,V=T,dO=T,LSE=f32[3]:16,Delta=f32[3]:16,dQ=T,sm_scale=f32",
+     {"HEAD_DIM": 128, "GROUP": 2, "CAUSAL": True}),
+]]
 
 
 @pytest.mark.slow
