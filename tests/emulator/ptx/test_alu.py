@@ -219,6 +219,8 @@ def test_float_unary_ops_and_conversions(xs):
         np.testing.assert_array_equal(f(_unary("rcp.rn.f32 {d}, {a}", u)), np.float32(1) / x)
         np.testing.assert_array_equal(f(_unary("ex2.approx.f32 {d}, {a}", u)),
                                       np.exp2(x.astype(np.float64)).astype(np.float32))
+        np.testing.assert_array_equal(f(_unary("lg2.approx.f32 {d}, {a}", u)),
+                                      np.log2(x.astype(np.float64)).astype(np.float32))
         np.testing.assert_array_equal(f(_unary("cvt.rni.f32.f32 {d}, {a}", u)), np.rint(x))
         np.testing.assert_array_equal(f(_unary("cvt.rzi.f32.f32 {d}, {a}", u)), np.trunc(x))
         # float -> s32 truncates and saturates; NaN becomes 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.examples.test_examples import load_example
+from tests.examples.test_examples_lowered import SIGNATURES
 from tilelang.emulator.ptx.errors import PtxError
 from tilelang.emulator.ptx.executor import Program
 from tilelang.emulator.ptx.parser import (
@@ -95,14 +96,14 @@ def test_an_unknown_instruction_is_an_error_naming_it():
         Program(m, m.entries["k"], 128)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["sm_80", "sm_90a"])
-def test_every_instruction_of_the_examples_compiles(arch):
-    sigs = [("matmul", "matmul", "A=bf16[2]:16,B=bf16[2]:16,C=bf16[2]:16", {}),
-            ("flash_attention", "flash_attention",
-             "Q=bf16[4]:16,K=bf16[4]:16,V=bf16[4]:16,O=bf16[4]:16,sm_scale=f32",
-             {"HEAD_DIM": 64})]
-    for name, kernel, sig, constexprs in sigs:
-        compiled = getattr(load_example(name), kernel).compile(sig, target=arch, **constexprs)
-        m = parse_ptx(compiled.ptx)
-        (entry,) = m.entries.values()
-        Program(m, entry, entry.max_threads)
+@pytest.mark.parametrize("name, kernel, sig, constexprs", SIGNATURES,
+                         ids=[f"{s[0]}-{s[1]}-{i}" for i, s in enumerate(SIGNATURES)])
+def test_every_instruction_of_the_examples_compiles(name, kernel, sig, constexprs, arch):
+    """The PTX of every example kernel at its default configuration (the signatures
+    ptxas assembles) has a closure for each of its instructions."""
+    compiled = getattr(load_example(name), kernel).compile(sig, target=arch, **constexprs)
+    m = parse_ptx(compiled.ptx)
+    (entry,) = m.entries.values()
+    Program(m, entry, entry.max_threads)

@@ -6,7 +6,7 @@ Each ``compile_*`` takes the ``Program`` and a decoded instruction and returns
 ``run(lanes)``. Arithmetic is numpy on the instruction's type: integers wrap,
 ``.rn`` float operations are IEEE round-to-nearest-even (numpy's), shifts clamp
 the amount to the width, float-to-integer conversions saturate and map NaN to 0.
-``ex2.approx`` is computed exactly and rounded to f32 (the hardware's error bound is
+``ex2.approx``/``lg2.approx`` are computed exactly and rounded to f32 (the hardware's error bound is
 2 ulp; the interpreter's answer is within it).
 """
 
@@ -190,6 +190,7 @@ def compile_unary(p: Any, ins: Instr) -> Run:
         "abs": np.abs,
         "not": lambda x: np.logical_not(x) if t == "pred" else np.invert(x),
         "ex2": lambda x: np.exp2(np.asarray(x, np.float64)).astype(np.float32),
+        "lg2": lambda x: np.log2(np.asarray(x, np.float64)).astype(np.float32),
         "sqrt": lambda x: np.sqrt(np.asarray(x, np.float32)),
         "rcp": lambda x: (np.float32(1.0) / np.asarray(x, np.float32)),
     }
@@ -385,7 +386,7 @@ def compile_cvt(p: Any, ins: Instr) -> Run:
 COMPILERS: dict[str, Callable[[Any, Instr], Run]] = {
     **{k: compile_arith for k in ("add", "sub", "mul", "mad", "fma", "div", "rem", "and", "or",
                                   "xor", "shl", "shr", "max", "min")},
-    **{k: compile_unary for k in ("neg", "abs", "not", "ex2", "sqrt", "rcp")},
+    **{k: compile_unary for k in ("neg", "abs", "not", "ex2", "lg2", "sqrt", "rcp")},
     "setp": compile_setp, "selp": compile_selp, "bfe": compile_bfe, "prmt": compile_prmt,
     "mov": compile_mov, "cvt": compile_cvt,
 }
