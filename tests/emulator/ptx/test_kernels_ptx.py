@@ -54,7 +54,10 @@ def test_a_lowering_without_barriers_is_a_race_in_its_ptx():
     x = np.ones((8, 64), np.float32)
     with pytest.raises(PtxError, match="race") as info:
         get_target(target).launch(bad, (2, 1, 1), [x, np.zeros_like(x)], center_rows)
-    assert "center_rows" in str(info.value) and "program_id=(0, 0, 0)" in str(info.value)
+    text = str(info.value)
+    assert "center_rows" in text and "program_id=(0, 0, 0)" in text
+    # the failing instruction's .loc names the kernel's Python line
+    assert f"{__file__}:" in text and info.value.loc.file == __file__
 
 
 OPTIONS = [{"group_m": 2}, {"persistent": True}, {"persistent": 5, "group_m": 1}]

@@ -31,6 +31,7 @@ from tilelang.emulator.ptx.operands import ALL
 from tilelang.emulator.ptx.parser import Entry, Imm, Instr, PtxModule, Sym
 from tilelang.emulator.ptx.races import RaceTracker, who
 from tilelang.emulator.ptx.state import GlobalMemory, Registers, Space, gather, scatter
+from tilelang.errors import SourceLoc
 
 RUN, BAR, MBAR, DONE = 0, 1, 2, 3
 _BIG = np.iinfo(np.int64).max
@@ -259,8 +260,8 @@ class Program:
                     try:
                         self.run_cta(max_steps)
                     except PtxError as e:
-                        e.program_id = (x, y, z)
-                        raise
+                        raise PtxError(e.message, kernel=e.kernel, loc=e.loc, hint=e.hint,
+                                       program_id=(x, y, z)) from None
 
     def run_cta(self, max_steps: int) -> None:
         T = self.threads
@@ -273,8 +274,31 @@ class Program:
         self.wait_addr = np.full(T, -1, np.int64)
         arrived: dict[int, int] = {}
         self.bar_counts: dict[int, int | None] = {}    # the thread count of each barrier
+        try:
+            self._schedule(T, pc, status, bar_id, arrived, max_steps)
+        except PtxError as e:
+            if e.loc is None:
+                raise self._located(e) from None
+            raise
+
+    def _located(self, e: PtxError) -> PtxError:
+        """``e`` at the Python line the failing instruction's ``.loc`` names (the nearest
+        one before it when its own says line 0)."""
+        i = min(self.at, len(self.instrs) - 1)
+        while i >= 0:
+            loc = self.instrs[i].loc
+            if loc is not None and loc[1] > 0 and loc[0] in self.module.files:
+                return PtxError(e.message, kernel=e.kernel, hint=e.hint,
+                                loc=SourceLoc(self.module.files[loc[0]], loc[1]),
+                                program_id=e.program_id)
+            i -= 1
+        return e
+
+    def _schedule(self, T: int, pc: np.ndarray, status: np.ndarray, bar_id: np.ndarray,
+                  arrived: dict[int, int], max_steps: int) -> None:
         kinds, fns, targets = self.kinds, self.fns, self.targets
         steps = 0
+        self.at = 0
         while True:
             steps += 1
             if steps > max_steps:
@@ -303,11 +327,16 @@ class Program:
                 limit = int(rest.min()) if rest.size else _BIG
             # straight-line run
             i = p0
-            while not kinds[i]:
-                fns[i](lanes)
-                i += 1
-                if i >= limit:
-                    break
+            try:
+                while not kinds[i]:
+                    fns[i](lanes)
+                    i += 1
+                    if i >= limit:
+                        break
+            except PtxError:
+                self.at = i
+                raise
+            self.at = i
             if kinds[i] == "" or i >= limit:
                 pc[lanes] = i
                 continue
