@@ -132,3 +132,12 @@ def test_a_dropped_wgmma_wait_is_a_read_of_an_accumulator_in_flight():
     with pytest.raises(PtxError, match="accumulator of a wgmma whose group no "
                                        "wgmma.wait_group has completed"):
         _run(bad, *rest[:3], "emulate-ptx:sm_90a")
+
+
+@pytest.mark.slow
+def test_a_dropped_consumer_release_is_a_reported_deadlock():
+    # the consumers' arrive on a stage's "empty" mbarrier lets the producer refill it
+    release = r"@p mbarrier\.arrive\.shared::cta\.b64 _, \[%r\d+\];"
+    bad, *rest = _matmul((release, ""), count=3, **dict(HOPPER, K=192))  # 6 steps, 3 stages
+    with pytest.raises(PtxError, match="deadlock.*waiting on an mbarrier"):
+        _run(bad, *rest[:3], "emulate-ptx:sm_90a")
