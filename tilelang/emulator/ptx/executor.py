@@ -101,6 +101,9 @@ class Program:
             if key in ("ret", "exit", "bar", "barrier"):
                 self.fns.append(self._barrier_args(ins) if key in ("bar", "barrier") else None)
                 continue
+            if key == "mbarrier.try_wait" and ins.guard is not None:
+                raise PtxError(f"PTX line {ins.line}: a predicated mbarrier.try_wait is not "
+                               f"supported by the PTX interpreter")
             compile_ = COMPILERS.get(key)
             if compile_ is None:
                 raise PtxError(f"PTX line {ins.line}: the instruction '{ins.opcode}' is not "
@@ -165,8 +168,8 @@ class Program:
 
     # -- memory --------------------------------------------------------------------------
 
-    def read_bytes(self, space: str, lanes: Any, addr: np.ndarray, nbytes: int, what: str,
-                   readers_of_warp: Any = None) -> np.ndarray:
+    def read_bytes(self, space: str, lanes: Any, addr: np.ndarray, nbytes: int,
+                   what: str) -> np.ndarray:
         if space == "global":
             buf, off = self.gmem.locate(addr, nbytes, what)
             return gather(buf, off, nbytes)

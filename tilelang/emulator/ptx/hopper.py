@@ -213,20 +213,20 @@ def compile_cp(p: Any, ins: Instr) -> Run:
         return lambda lanes: None
     if parts[3] != "tensor":
         raise _unsupported(ins)
-    load = "global" == parts[6] if len(parts) > 6 else False
-    if parts[5].startswith("shared") and parts[6] == "global" and \
-            "mbarrier::complete_tx::bytes" in parts[7:] + (".".join(parts[7:]),):
+    # cp.async.bulk.tensor.<n>d.<dst>.<src>...: a load into shared memory completes its
+    # bytes on an mbarrier; a store from shared memory belongs to a bulk group
+    dst_space, src_space, rest = parts[5], parts[6], parts[7:]
+    if dst_space.startswith("shared") and src_space == "global" and \
+            rest == ("mbarrier::complete_tx::bytes",):
         load = True
-    elif parts[5] == "global" and parts[6].startswith("shared") and "bulk_group" in parts:
+        dst, tens, bar = ins.operands
+    elif dst_space == "global" and src_space.startswith("shared") and rest == ("bulk_group",):
         load = False
+        tens, src_s = ins.operands
     else:
         raise _unsupported(ins)
-    if load:
-        dst, src, bar = ins.operands
-        tens = src
-    else:
-        tens, src_s = ins.operands
-    if not isinstance(tens, TensorAddr):
+    rank = int(parts[4].rstrip("d"))
+    if not isinstance(tens, TensorAddr) or len(tens.coords) != rank:
         raise _unsupported(ins)
     rmap = reader(p, tens.base, "u64")
     rcoords = [reader(p, c, "s32") for c in tens.coords]
@@ -242,6 +242,9 @@ def compile_cp(p: Any, ins: Instr) -> Run:
             maddr = int(np.broadcast_to(rmap(sub), (1,))[0])
             # a CUtensorMap is 64-byte aligned (CUDA driver API)
             tm = decode(bytes(p.generic_bytes(maddr, 128, what, 64)))
+            if len(tm.dims) != rank:
+                raise PtxError(f"{what}: a {rank}-d copy through a tensor map of rank "
+                               f"{len(tm.dims)}", hint="a wrong tensor map in the emitted code")
             coords = [int(np.broadcast_to(r(sub), (1,))[0]) for r in rcoords]
             gaddr, inside = _tma_box(tm, coords)
             isz = tm.itemsize

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tilelang.emulator.ptx.errors import PtxError
-from tilelang.emulator.ptx.operands import ALL, reader, vector_items, writer
+from tilelang.emulator.ptx.operands import reader, vector_items, writer
 from tilelang.emulator.ptx.parser import Addr, Imm, Instr, Reg, Sym
 from tilelang.emulator.ptx.state import UINT, gather, scatter, type_bits
 
@@ -95,7 +95,6 @@ def compile_st(p: Any, ins: Instr) -> Run:
     store_t = {1: "u8", 2: "u16", 4: "u32", 8: "u64"}[esize]
     reads = [reader(p, x, store_t) for x in items]
     what = f"PTX line {ins.line} ({ins.opcode})"
-    n = p.threads
 
     def run(lanes: Any) -> None:
         ad = addr(lanes)
@@ -103,7 +102,6 @@ def compile_st(p: Any, ins: Instr) -> Run:
         cols = [np.broadcast_to(np.asarray(r(lanes)), (m,)) for r in reads]
         data = np.stack(cols, axis=1).astype(UINT[8 * esize]).view(np.uint8).reshape(m, nbytes)
         p.write_bytes(space, lanes, ad, data, what)
-    del n
     return run
 
 
@@ -245,4 +243,3 @@ COMPILERS: dict[str, Callable[[Any, Instr], Run]] = {
 }
 
 __all__ = ["COMPILERS", "CpAsyncGroups", "address"]
-del ALL

@@ -101,8 +101,7 @@ def compile_ldmatrix(p: Any, ins: Instr) -> Run:
         # row addresses: lanes 8i..8i+7 for matrix i; 16 bytes per row
         rows = ad[:, :8 * num]
         readers = la.reshape(nw, WARP)[:, :8 * num].reshape(-1)
-        raw = p.read_bytes("shared", readers, rows.reshape(-1), 16, what,
-                           readers_of_warp=la)
+        raw = p.read_bytes("shared", readers, rows.reshape(-1), 16, what)
         mats = raw.view(np.uint16).reshape(nw, num, 8, 8)       # (warp, matrix, row, col)
         if trans:
             mats = mats.transpose(0, 1, 3, 2)
