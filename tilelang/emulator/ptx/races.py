@@ -2,7 +2,7 @@
 
 Each thread ``t`` has a vector clock ``vc[t]``; a synchronization that orders a set of
 threads (a completed ``bar.sync``, an mbarrier phase a thread waited on, a warp
-collective) joins their clocks and advances each own entry. A shared-memory write by
+collective that reads shared memory, after its reads) joins their clocks and advances each own entry. A shared-memory write by
 ``t`` records ``t`` and ``vc[t, t]`` per byte; a read or write by ``u != t`` is a
 race unless ``vc[u, t]`` has reached the recorded clock, that is unless a
 synchronization orders the write before the access. The last reader of each byte is
@@ -48,6 +48,15 @@ class RaceTracker:
             m = np.maximum(m, extra)
         self.vc[threads] = m
         self.vc[threads, threads] += 1
+
+    def join_groups(self, lanes: np.ndarray, size: int) -> None:
+        """Join the clocks within each group of ``size`` consecutive ``lanes`` (a warp
+        collective: its ``.sync`` makes every lane wait for the others, so what one lane
+        did before it is ordered before what any lane does after it)."""
+        groups = lanes.reshape(-1, size)
+        m = self.vc[groups].max(axis=1)                        # (groups, threads)
+        self.vc[groups] = m[:, None, :]
+        self.vc[lanes, lanes] += 1
 
     def acquire(self, threads: np.ndarray, clock: np.ndarray) -> None:
         """``threads`` observe ``clock`` (an mbarrier phase's released clock)."""

@@ -110,6 +110,7 @@ def compile_ldmatrix(p: Any, ins: Instr) -> Run:
         val = lo.astype(np.uint32) | (hi.astype(np.uint32) << np.uint32(16))
         for i, w in enumerate(writes):
             w(lanes, val[:, i, :].reshape(-1))
+        p.races.join_groups(la, WARP)      # each row read is the whole warp's read
     return run
 
 

@@ -162,6 +162,7 @@ def compile_wgmma(p: Any, ins: Instr) -> Run:
         for j, wr in enumerate(wd):
             wr(lanes, res[:, j])
         h.issue(_warpgroups(p, lanes), acc_regs)
+        p.races.join_groups(la, WARPGROUP)   # the operand reads are the warpgroup's
     return run
 
 
