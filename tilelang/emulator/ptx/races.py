@@ -10,7 +10,8 @@ kept the same way, so a write that another thread's read is not ordered before (
 write after read, e.g. a ring buffer slot refilled too early) is a race too. Bytes a
 ``cp.async`` is still
 copying (issued, its group not yet waited for) are *in flight*: any access to them
-is a race (a missing or too-early ``cp.async.wait_group``).
+is a race (a missing or too-early ``cp.async.wait_group``). Shared memory starts
+undefined, as on the GPU: reading a byte no thread has written is an error.
 """
 
 from __future__ import annotations
@@ -81,6 +82,12 @@ class RaceTracker:
                            hint="a missing or too-early cp.async.wait_group (or barrier) in "
                                 "the emitted code")
         w = self.writer[idx]
+        if not write and (w < 0).any():
+            i = int(np.flatnonzero(w < 0)[0])
+            raise PtxError(f"{what} by {who(int(who_[i]))} of shared byte {int(idx[i]):#x}, "
+                           f"which no thread has written (shared memory starts undefined)",
+                           hint="a read before the copy or store that fills the buffer, or a "
+                                "wrong shared address, in the emitted code")
         other = (w >= 0) & (w != who_)
         if other.any():
             sel = np.flatnonzero(other)
