@@ -92,6 +92,12 @@ ATTN_BWD_VARIANTS = (
     Variant.of("dkdv 32x128 w8, dq 128x32 w4", {}, DKDV_BM=32, DKDV_BN=128, DQ_BM=128,
                DQ_BN=32),
 )
+QUANT_VARIANTS = (
+    Variant.of("64x64x64 s2 w4", dict(num_warps=4), BM=64, BN=64, BK=64, STAGES=2),
+    Variant.of("128x128x64 s3 w8", dict(num_warps=8), BM=128, BN=128, BK=64, STAGES=3),
+    Variant.of("16x128x128 s3 w4", dict(num_warps=4), BM=16, BN=128, BK=128, STAGES=3),
+)
+QUANT_GROUP = 128
 ROW_VARIANTS = (
     Variant.of("BM=2 w4", dict(num_warps=4), BM=2),
     Variant.of("BM=4 w8", dict(num_warps=8), BM=4),
@@ -118,7 +124,7 @@ class Row:
     def work(self) -> float:
         """FLOPs (TFLOP/s rows) or bytes moved (GB/s rows)."""
         p = self.p
-        if self.kind == "gemm":
+        if self.kind in ("gemm", "quant_gemm"):
             return 2.0 * p["M"] * p["N"] * p["K"]
         if self.kind in ("attention", "attention_bwd"):
             # the backward's five matmuls are 2.5x the forward's two (as FA2 counts)
@@ -138,6 +144,7 @@ class Row:
         against 32-wide tiles), its variants scaled down."""
         p = self.p
         small = {"gemm": dict(M=80, N=72, K=40),
+                 "quant_gemm": dict(M=40, N=72, K=QUANT_GROUP, bits=p.get("bits")),
                  "attention": dict(B=1, H=2, S=80, D=p.get("D"), causal=p.get("causal")),
                  "attention_bwd": dict(B=1, H=2, S=80, D=p.get("D"), causal=p.get("causal")),
                  "softmax": dict(M=10, N=72), "layernorm": dict(M=10, N=72),
@@ -157,6 +164,10 @@ def rows() -> list[Row]:
                         ("causal", causal))
                 out.append(Row(f"attn fwd d{d} s{s // 1024}k{' causal' if causal else ''}",
                                "attention", size, ATTN_VARIANTS, ("torch", "triton")))
+    for bits, m in ((4, 16), (4, 4096), (3, 4096), (8, 4096), (2, 16)):
+        out.append(Row(f"w{bits}a16 gemm {m}x8192x8192", "quant_gemm",
+                       (("M", m), ("N", 8192), ("K", 8192), ("bits", bits)), QUANT_VARIANTS,
+                       ("torch",)))
     for d in (64, 128):
         for causal in (False, True):
             for s in (1024, 4096, 16384):
@@ -201,6 +212,11 @@ def make_problem(row: Row, seed: int = 0) -> Problem:
         return Problem(row, dict(q=randn(*shape), k=randn(*shape), v=randn(*shape),
                                  o=np.zeros(shape, bf)),
                        dict(sm_scale=1 / math.sqrt(p["D"])), output="o")
+    if row.kind == "quant_gemm":
+        qm = example("quant_matmul")
+        a, qw, sc, z, _ = qm.make_problem(p["M"], p["N"], p["K"], p["bits"], QUANT_GROUP, seed)
+        return Problem(row, dict(a=a, qw=qw, s=sc, z=z, c=np.zeros((p["M"], p["N"]), bf)),
+                       output="c")
     if row.kind == "attention_bwd":
         shape, stats = (p["B"], p["H"], p["S"], p["D"]), (p["B"], p["H"], p["S"])
         return Problem(row, dict(q=randn(*shape), k=randn(*shape), v=randn(*shape),
@@ -238,6 +254,10 @@ def reference(problem: Problem) -> np.ndarray:
         return (e / e.sum(axis=1, keepdims=True)) @ v
     if kind == "attention_bwd":
         return _dq_rows(problem)
+    if kind == "quant_gemm":
+        qm = example("quant_matmul")
+        w = qm.dequantize(qm.unpack(h["qw"]), h["s"], h["z"], QUANT_GROUP)
+        return f64(h["a"][:r]) @ w
     if kind == "softmax":
         return example("softmax").reference(h["x"][:r])
     return example("layernorm").reference(h["x"][:r], h["w"], h["b"], problem.scalars["eps"])
@@ -268,6 +288,7 @@ def tolerance(kind: str) -> float:
     return {"gemm": example("matmul").TOLERANCE,
             "attention": example("flash_attention").TOLERANCE,
             "attention_bwd": example("flash_attention_bwd").TOLERANCE,
+            "quant_gemm": example("quant_matmul").TOLERANCE,
             "softmax": example("softmax").TOLERANCE["bfloat16"],
             "layernorm": example("layernorm").TOLERANCE["bfloat16"]}[kind]
 
@@ -279,7 +300,7 @@ def relative_error(got: np.ndarray, ref: np.ndarray) -> float:
 # -- tilelang launches -------------------------------------------------------------------
 
 _KERNELS: dict[tuple, tl.Kernel] = {}
-_EXAMPLE_OF = {"gemm": ("matmul", "matmul"), "attention": ("flash_attention", "flash_attention"),
+_EXAMPLE_OF = {"gemm": ("matmul", "matmul"), "quant_gemm": ("quant_matmul", "quant_matmul"), "attention": ("flash_attention", "flash_attention"),
                "softmax": ("softmax", "softmax"), "layernorm": ("layernorm", "layernorm")}
 
 
@@ -304,6 +325,10 @@ def tilelang_launch(problem: Problem, variant: Variant, arrays: dict[str, Any],
     if row.kind == "gemm":
         grid = (tl.cdiv(p["M"], cx["BM"]), tl.cdiv(p["N"], cx["BN"]))
         return lambda: k[grid](a["a"], a["b"], a["c"], target=target, **cx)
+    if row.kind == "quant_gemm":
+        grid = (tl.cdiv(p["M"], cx["BM"]), tl.cdiv(p["N"], cx["BN"]))
+        return lambda: k[grid](a["a"], a["qw"], a["s"], a["z"], a["c"], BITS=p["bits"],
+                               GROUP=QUANT_GROUP, target=target, **cx)
     if row.kind == "attention":
         grid = (tl.cdiv(p["S"], cx["BM"]), p["B"] * p["H"])
         scale = problem.scalars["sm_scale"]

@@ -172,6 +172,12 @@ KERNELS = [
     ("flash_attention_bwd", "attention_bwd_dkdv",
      "Q=bf16[4],K=bf16[4],V=bf16[4],dO=bf16[4],LSE=f32[3],Delta=f32[3],dK=bf16[4],dV=bf16[4],"
      "sm_scale=f32", {"HEAD_DIM": 64, "GROUP": 2, "CAUSAL": True}),
+    ("flex_attention", "flex_attention",
+     "Q=bf16[4],K=bf16[4],V=bf16[4],O=bf16[4],AUX=f32[1],KV_NUM=i32[3],KV_IDX=i32[4],"
+     "KV_FULL=i32[4],sm_scale=f32", {"HEAD_DIM": 64}),
+    ("paged_attention", "paged_decode",
+     "Q=bf16[3],K_CACHE=bf16[4],V_CACHE=bf16[4],BLOCK_TABLE=i32[2],SEQ_LENS=i32[1],"
+     "O_PART=f32[4],LSE_PART=f32[3],sm_scale=f32", {"HEAD_DIM": 64, "PAGE": 16, "GROUP": 2}),
 ]
 
 

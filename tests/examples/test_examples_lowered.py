@@ -30,6 +30,10 @@ RUNS = [
     ("flash_attention_bwd", {"seq": 80, "head_dim": 64, "BM": 32, "BN": 32}),
     ("flash_attention_bwd", {"seq": 80, "head_dim": 64, "heads": 2, "kv_heads": 1,
                              "causal": True}),
+    ("flex_attention", {"case": "alibi causal", "seq": 80, "BM": 32, "BN": 32}),
+    ("paged_attention", {"seq_lens": (0, 37, 100), "kv_heads": 2}),
+    ("quant_matmul", {"bits": 3, "M": 70, "N": 72, "K": 128, "group": 64, "BM": 32, "BN": 32,
+                      "BK": 32}),
 ]
 
 
@@ -78,7 +82,19 @@ SIGNATURES = [
      {"HEAD_DIM": 128, "CAUSAL": True}),
     ("attention_bwd_dq", "Q=T,K=T,V=T,dO=T,LSE=f32[3]:16,Delta=f32[3]:16,dQ=T,sm_scale=f32",
      {"HEAD_DIM": 128, "GROUP": 2, "CAUSAL": True}),
-]]
+]] + [
+    ("flex_attention", "flex_attention",
+     "Q=bf16[4]:16,K=bf16[4]:16,V=bf16[4]:16,O=bf16[4]:16,AUX=f32[1]:16,KV_NUM=i32[3]:16,"
+     "KV_IDX=i32[4]:16,KV_FULL=i32[4]:16,sm_scale=f32", {"HEAD_DIM": 64}),
+    ("paged_attention", "paged_decode",
+     "Q=bf16[3]:16,K_CACHE=bf16[4]:16,V_CACHE=bf16[4]:16,BLOCK_TABLE=i32[2]:16,"
+     "SEQ_LENS=i32[1]:16,O_PART=f32[4]:16,LSE_PART=f32[3]:16,sm_scale=f32",
+     {"HEAD_DIM": 64, "PAGE": 16, "GROUP": 2}),
+    ("paged_attention", "paged_decode_combine", "O_PART=f32[4]:16,LSE_PART=f32[3]:16,O=bf16[3]:16",
+     {"HEAD_DIM": 128, "SPLITS": 8}),
+    ("quant_matmul", "quant_matmul", "A=bf16[2]:16,QW=u8[3]:16,S=bf16[2]:16,Z=bf16[2]:16,"
+     "C=bf16[2]:16", {"BITS": 4}),
+]
 
 
 @pytest.mark.slow
