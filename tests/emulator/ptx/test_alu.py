@@ -76,6 +76,8 @@ def test_float_arithmetic_rounds_to_nearest_even(a, b):
     np.testing.assert_array_equal(_binary("add.rn.f32", u(a), u(b)), u(a + b))
     np.testing.assert_array_equal(_binary("mul.rn.f32", u(a), u(b)), u(a * b))
     np.testing.assert_array_equal(_binary("max.NaN.f32", u(a), u(b)), u(np.maximum(a, b)))
+    # copysign d, a, b: the magnitude of b, the sign of a
+    np.testing.assert_array_equal(_binary("copysign.f32", u(a), u(b)), u(np.copysign(b, a)))
     # cvt.rn.bf16x2.f32 d, a, b: a's bf16 in the upper half, b's in the lower
     hi = a.astype(ml_dtypes.bfloat16).view(np.uint16).astype(np.uint32)
     lo = b.astype(ml_dtypes.bfloat16).view(np.uint16).astype(np.uint32)

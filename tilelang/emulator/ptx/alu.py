@@ -171,6 +171,8 @@ def compile_arith(p: Any, ins: Instr) -> Run:
         "xor": lambda a, b, t: np.logical_xor(a, b) if t == "pred" else np.bitwise_xor(a, b),
         "shl": _shift(True), "shr": _shift(False),
         "max": _minmax(ins, True), "min": _minmax(ins, False),
+        # copysign d, a, b: b's magnitude with a's sign (PTX ISA operand order)
+        "copysign": lambda a, b, t: np.copysign(b, a),
     }
     if base not in ops:
         raise _unsupported(ins)
@@ -385,7 +387,7 @@ def compile_cvt(p: Any, ins: Instr) -> Run:
 
 COMPILERS: dict[str, Callable[[Any, Instr], Run]] = {
     **{k: compile_arith for k in ("add", "sub", "mul", "mad", "fma", "div", "rem", "and", "or",
-                                  "xor", "shl", "shr", "max", "min")},
+                                  "xor", "shl", "shr", "max", "min", "copysign")},
     **{k: compile_unary for k in ("neg", "abs", "not", "ex2", "lg2", "sqrt", "rcp")},
     "setp": compile_setp, "selp": compile_selp, "bfe": compile_bfe, "prmt": compile_prmt,
     "mov": compile_mov, "cvt": compile_cvt,
