@@ -109,3 +109,39 @@ def test_a_write_after_another_threads_read_needs_a_barrier(barrier):
     else:
         with pytest.raises(PtxError, match="race.*read with no barrier"):
             run_ptx(body, [out], threads=64, params=params("u64"), decls=decls)
+
+
+def test_one_load_may_read_several_arrays_and_bounds_stay_checked():
+    # two arrays with unmapped memory after each (views of one buffer), so the step past
+    # their ends is outside every array of the launch
+    big = np.zeros(200, np.uint32)
+    a, b = big[:32], big[100:132]
+    a[:], b[:] = np.arange(32), 100 + np.arange(32)
+    out = np.zeros(32, np.uint32)
+    body = """
+	.reg .b32 %r<10>;
+	.reg .b64 %rd<12>;
+	.reg .pred %p<4>;
+	ld.param.u64 %rd1, [k_param_0];
+	ld.param.u64 %rd2, [k_param_1];
+	ld.param.u64 %rd3, [k_param_2];
+	ld.param.u32 %r9, [k_param_3];
+	mov.u32 %r0, %tid.x;
+	and.b32 %r1, %r0, 1;
+	setp.eq.b32 %p1, %r1, 0;
+	selp.b64 %rd4, %rd1, %rd2, %p1;
+	mul.wide.u32 %rd5, %r0, 4;
+	mul.wide.u32 %rd9, %r9, 4;
+	add.s64 %rd5, %rd5, %rd9;
+	add.s64 %rd6, %rd4, %rd5;
+	ld.global.b32 %r2, [%rd6];
+	mul.wide.u32 %rd7, %r0, 4;
+	add.s64 %rd8, %rd3, %rd7;
+	st.global.b32 [%rd8], %r2;
+	ret;"""
+    import ctypes
+    run_ptx(body, [a, b, out, (ctypes.c_uint32, 0)], params=params("u64", "u64", "u64", "u32"))
+    np.testing.assert_array_equal(out, np.where(np.arange(32) % 2 == 0, a, b))
+    with pytest.raises(PtxError, match="outside every array"):
+        run_ptx(body, [a, b, out, (ctypes.c_uint32, 1)],
+                params=params("u64", "u64", "u64", "u32"))

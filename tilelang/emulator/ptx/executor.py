@@ -171,8 +171,13 @@ class Program:
     def read_bytes(self, space: str, lanes: Any, addr: np.ndarray, nbytes: int,
                    what: str) -> np.ndarray:
         if space == "global":
-            buf, off = self.gmem.locate(addr, nbytes, what)
-            return gather(buf, off, nbytes)
+            parts = self.gmem.parts(addr, nbytes, what)
+            if parts[0][0] is None:
+                return gather(parts[0][1], parts[0][2], nbytes)
+            out = np.zeros((len(addr), nbytes), np.uint8)
+            for m, buf, off in parts:
+                out[m] = gather(buf, off, nbytes)
+            return out
         if space == "shared":
             off = self.shared.offsets(addr, nbytes, what)
             self.races.check(self.lane_array(lanes), off, nbytes, f"{what} read", False)
@@ -186,10 +191,10 @@ class Program:
                     what: str) -> None:
         nbytes = data.shape[1]
         if space == "global":
-            buf, off = self.gmem.locate(addr, nbytes, what)
-            if not buf.flags.writeable:
-                raise PtxError(f"{what}: a store into a read-only array")
-            scatter(buf, off, data)
+            for m, buf, off in self.gmem.parts(addr, nbytes, what):
+                if not buf.flags.writeable:
+                    raise PtxError(f"{what}: a store into a read-only array")
+                scatter(buf, off, data if m is None else data[m])
             return
         if space == "shared":
             off = self.shared.offsets(addr, nbytes, what)

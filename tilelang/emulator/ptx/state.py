@@ -117,8 +117,38 @@ class GlobalMemory:
                 return buf, off
         bad = next((int(a) for a in addr if not self._inside(int(a), nbytes)), None)
         if bad is None:
-            raise PtxError(f"{what}: one instruction's threads access several arrays "
+            raise PtxError(f"{what}: the threads of one atomic access several arrays "
                            f"(unsupported by the interpreter)")
+        self._outside(bad, nbytes, what)
+        raise AssertionError("unreachable")
+
+    def parts(self, addr: np.ndarray, nbytes: int, what: str,
+              align: int | None = None) -> list[tuple[np.ndarray | None, np.ndarray,
+                                                      np.ndarray]]:
+        """``(mask, buffer, offsets)`` per array the accesses at ``addr`` touch (``mask``
+        ``None``: all of them, the common case); the checks of ``locate``."""
+        addr = np.asarray(addr, dtype=np.uint64)
+        lo = int(addr.min()) if addr.size else 0
+        i = bisect.bisect(self.bases, lo) - 1
+        if addr.size == 0 or (i >= 0 and int(addr.max()) + nbytes <=
+                              self.regions[i][0] + self.regions[i][1].size):
+            buf, off = self.locate(addr, nbytes, what, align)
+            return [(None, buf, off)]
+        check_alignment(addr, nbytes if align is None else align, what)
+        which = np.searchsorted(np.array(self.bases, np.uint64), addr, side="right") - 1
+        out = []
+        for r in np.unique(which).tolist():
+            m = which == r
+            if r < 0:
+                self._outside(int(addr[m][0]), nbytes, what)
+            base, buf, _ = self.regions[r]
+            off = addr[m].astype(np.int64) - base
+            if int(off.max()) + nbytes > buf.size:
+                self._outside(int(addr[m][int(np.argmax(off))]), nbytes, what)
+            out.append((m, buf, off))
+        return out
+
+    def _outside(self, bad: int, nbytes: int, what: str) -> None:
         raise PtxError(f"{what}: global address {bad:#x} (+{nbytes} bytes) is outside every "
                        f"array of the launch{self._nearest(bad)}",
                        hint="an out-of-bounds access in the emitted code (a wrong address "
