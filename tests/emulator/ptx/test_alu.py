@@ -233,6 +233,10 @@ def test_float_unary_ops_and_conversions(xs):
         # f32 -> bf16 rounds to nearest even (the 16-bit register moved into a 32-bit one)
         got = _unary("cvt.rn.bf16.f32 %rs1, {a};\n\tcvt.u32.u16 {d}, %rs1", u)
         np.testing.assert_array_equal(got, x.astype(ml_dtypes.bfloat16).view(np.uint16))
+        # and back: bf16 -> f32 is exact
+        got = _unary("cvt.rn.bf16.f32 %rs1, {a};\n\tcvt.f32.bf16 {d}, %rs1", u)
+        np.testing.assert_array_equal(
+            got, x.astype(ml_dtypes.bfloat16).astype(np.float32).view(np.uint32))
         # comparisons on floats are ordered: false whenever a NaN takes part
         got = _unary("setp.gt.f32 %p1, {a}, 0f00000000;\n\tselp.b32 {d}, 1, 0, %p1", u)
         np.testing.assert_array_equal(got, (x > 0).astype(np.uint32))
@@ -261,6 +265,11 @@ def test_integer_division_min_max_and_widening(xs, ys):
                                          src="b64"), wide.view(np.uint64).astype(np.uint32))
     np.testing.assert_array_equal(_unary("cvt.rn.f32.s32 {d}, {a}", ua).view(np.float32),
                                   a.astype(np.float32))
+    np.testing.assert_array_equal(_unary("cvt.rn.f32.u32 {d}, {a}", ua).view(np.float32),
+                                  ua.astype(np.float32))
+    # u32 -> u16 keeps the low half (moved back into a 32-bit register, zero-extended)
+    np.testing.assert_array_equal(_unary("cvt.u16.u32 %rs1, {a};\n\tcvt.u32.u16 {d}, %rs1", ua),
+                                  ua & 0xFFFF)
     # mov packs {lo, hi} 16-bit halves and unpacks them again
     got = _unary("mov.b32 {{%rs1, %rs2}}, {a};\n\tmov.b32 {d}, {{%rs2, %rs1}}", ua)
     np.testing.assert_array_equal(got, (ua >> 16) | (ua << 16))
