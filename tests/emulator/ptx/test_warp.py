@@ -105,10 +105,12 @@ def test_ldmatrix_gives_each_lane_two_elements_of_a_row(trans):
         np.testing.assert_array_equal(out[i], lo.astype(np.uint32) | (hi.astype(np.uint32) << 16))
 
 
-def test_mma_m16n8k16_bf16_matches_numpy_through_the_isa_fragments():
+@pytest.mark.parametrize("half", ["bf16", "f16"])
+def test_mma_m16n8k16_matches_numpy_through_the_isa_fragments(half):
+    dt = ml_dtypes.bfloat16 if half == "bf16" else np.float16
     rng = np.random.default_rng(3)
-    A = rng.standard_normal((16, 16)).astype(ml_dtypes.bfloat16)
-    B = rng.standard_normal((16, 8)).astype(ml_dtypes.bfloat16)
+    A = rng.standard_normal((16, 16)).astype(dt)
+    B = rng.standard_normal((16, 8)).astype(dt)
     C = rng.standard_normal((16, 8)).astype(np.float32)
 
     def pack(lo, hi):
@@ -130,8 +132,9 @@ def test_mma_m16n8k16_bf16_matches_numpy_through_the_isa_fragments():
     body = REGS + """
 	mul.wide.u32 %rd4, %r0, 4;
 	add.s64 %rd5, %rd1, %rd4;""" + loads + """
-	mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%r30, %r31, %r32, %r33}, {%r10, %r11, %r12, %r13}, {%r14, %r15}, {%r16, %r17, %r18, %r19};
+	mma.sync.aligned.m16n8k16.row.col.f32.HALF.HALF.f32 {%r30, %r31, %r32, %r33}, {%r10, %r11, %r12, %r13}, {%r14, %r15}, {%r16, %r17, %r18, %r19};
 	add.s64 %rd7, %rd2, %rd4;""" + stores + "\n\tret;"
+    body = body.replace("HALF", half)
     run_ptx(body, [inp, out], params=params("u64", "u64"))
     D = np.zeros((16, 8), np.float32)
     for i, (r, col) in enumerate(cpos):
