@@ -145,3 +145,12 @@ def test_one_load_may_read_several_arrays_and_bounds_stay_checked():
     with pytest.raises(PtxError, match="outside every array"):
         run_ptx(body, [a, b, out, (ctypes.c_uint32, 1)],
                 params=params("u64", "u64", "u64", "u32"))
+
+
+@pytest.mark.parametrize("load, message", [
+    ("ld.b32 %r1, [%rd1];", "generic address"),
+    ("ld.local.b32 %r1, [%rd1];", r"\.local state space is not supported"),
+])
+def test_generic_and_local_accesses_are_clear_errors(load, message):
+    with pytest.raises(PtxError, match=message):
+        run_ptx(REGS + f"\n\t{load}\n\tret;", [np.zeros(4, np.uint32)], params=params("u64"))
