@@ -22,6 +22,7 @@ import numpy as np
 from tilelang.emulator.ptx.launch import PtxDevice
 from tilelang.emulator.ptx.tensormap import encode_tiled
 from tilelang.errors import LaunchError
+from tilelang.runtime.arrays import as_host_numpy
 from tilelang.runtime.compiled import CompiledKernel
 from tilelang.runtime.cuda_driver import CudaDriver
 from tilelang.runtime.nvidia_launch import LaunchPlan, device_view
@@ -148,7 +149,10 @@ class EmulatedCu:
 
 
 class EmulatedLaunchPlan(LaunchPlan):
-    """``LaunchPlan`` whose tensors may also be numpy arrays, mapped for the launch."""
+    """``LaunchPlan`` whose tensors may also be host arrays (numpy, or anything
+    ``arrays.as_host_numpy`` views as numpy), mapped at their own address for the launch;
+    device arrays (``with_host_arrays``' copies) are addresses in the emulated device
+    memory, as on a GPU."""
 
     def __init__(self, compiled: Any, driver: CudaDriver, kernel: Any, device: PtxDevice) \
             -> None:
@@ -157,7 +161,13 @@ class EmulatedLaunchPlan(LaunchPlan):
         self.mapped: list[int] = []
 
     def view(self, i: int, x: Any, kernel: Any, target: str) -> Any:
-        if isinstance(x, np.ndarray):
+        try:
+            host = None if device_view(x, self.itemsizes[i]) is not None else as_host_numpy(x)
+        except ValueError as e:
+            raise LaunchError(f"argument '{self.params[i].name}': {e}",
+                              kernel=kernel.name) from None
+        if host is not None:              # numpy, or a CPU tensor seen as numpy
+            x = host
             itemsize = x.dtype.itemsize
             if any(s % itemsize for s in x.strides):
                 raise LaunchError(f"argument '{self.params[i].name}': byte strides "
@@ -167,10 +177,6 @@ class EmulatedLaunchPlan(LaunchPlan):
             self.mapped.append(lo)
             return (x.ctypes.data, tuple(x.shape), tuple(s // itemsize for s in x.strides),
                     None)
-        if device_view(x, self.itemsizes[i]) is None and hasattr(x, "shape"):
-            raise LaunchError(f"argument '{self.params[i].name}' is neither a numpy array nor "
-                              f"memory of the emulated device", kernel=kernel.name,
-                              hint="pass numpy arrays to emulate-ptx targets")
         return super().view(i, x, kernel, target)
 
     def unmap(self) -> None:

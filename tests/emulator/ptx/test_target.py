@@ -50,3 +50,21 @@ def test_host_arrays_are_staged_through_emulated_device_memory():
     mod.vector_add[(1,)].with_host_arrays(x, y, z, BLOCK=128, target="emulate-ptx:sm_80")
     np.testing.assert_array_equal(z, x + 2)
     assert target.device.allocations == before     # every copy freed again
+
+
+class _HostArray:
+    """A host array that is not numpy (only ``__array_interface__``, like a CPU tensor's)."""
+
+    def __init__(self, a: np.ndarray) -> None:
+        self.a = a
+        self.__array_interface__ = a.__array_interface__
+        self.shape, self.dtype = a.shape, a.dtype
+
+
+def test_other_host_arrays_run_in_place():
+    mod = load_example("vector_add")
+    x, y = np.arange(50, dtype=np.float32), np.ones(50, np.float32)
+    z = np.zeros_like(x)
+    mod.vector_add[(1,)](_HostArray(x), _HostArray(y), _HostArray(z), BLOCK=64,
+                         target="emulate-ptx:sm_80")
+    np.testing.assert_array_equal(z, x + 1)
