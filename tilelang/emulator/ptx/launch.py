@@ -21,6 +21,8 @@ from tilelang.emulator.ptx.executor import MAX_STEPS, Program
 from tilelang.emulator.ptx.parser import PtxModule, parse_ptx
 from tilelang.emulator.ptx.state import GlobalMemory
 
+MAX_PROGRAMS = 32   # compiled entries kept per device (a long test session loads hundreds)
+
 
 class PtxDevice:
     """Device memory and loaded modules of the emulated GPU."""
@@ -89,9 +91,12 @@ class PtxDevice:
             raise PtxError("the PTX interpreter runs one-dimensional blocks")
         threads = block[0]
         key = (module_id, name, threads)
-        program = self.programs.get(key)
+        program = self.programs.pop(key, None)
         if program is None:
-            program = self.programs[key] = Program(module, entry, threads)
+            program = Program(module, entry, threads)
+        self.programs[key] = program            # the most recently used last
+        while len(self.programs) > MAX_PROGRAMS:  # each holds its register files
+            self.programs.pop(next(iter(self.programs)))
         program.gmem = self.gmem
         buf = bytearray(entry.param_bytes)
         if entry.params:
