@@ -158,7 +158,6 @@ class EmulatedLaunchPlan(LaunchPlan):
             -> None:
         super().__init__(compiled, driver, kernel)
         self.device = device
-        self.mapped: list[int] = []
 
     def view(self, i: int, x: Any, kernel: Any, target: str) -> Any:
         try:
@@ -173,16 +172,14 @@ class EmulatedLaunchPlan(LaunchPlan):
                 raise LaunchError(f"argument '{self.params[i].name}': byte strides "
                                   f"{x.strides} are not multiples of the element size",
                                   kernel=kernel.name)
-            lo, _ = self.device.map_host(x, self.params[i].name)
-            self.mapped.append(lo)
+            self.device.map_host(x, self.params[i].name)
             return (x.ctypes.data, tuple(x.shape), tuple(s // itemsize for s in x.strides),
                     None)
         return super().view(i, x, kernel, target)
 
     def unmap(self) -> None:
-        for lo in self.mapped:
-            self.device.unmap(lo)
-        self.mapped.clear()
+        """Unmap the host arrays of the launch."""
+        self.device.unmap_host()
 
 
 class EmulatePtxTarget(NvidiaTarget):

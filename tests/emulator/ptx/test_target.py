@@ -68,3 +68,13 @@ def test_other_host_arrays_run_in_place():
     mod.vector_add[(1,)](_HostArray(x), _HostArray(y), _HostArray(z), BLOCK=64,
                          target="emulate-ptx:sm_80")
     np.testing.assert_array_equal(z, x + 1)
+
+
+def test_overlapping_views_of_one_buffer_are_one_region():
+    mod = load_example("vector_add")
+    buf = np.arange(120, dtype=np.float32)
+    x, y, z = buf[:100], buf[10:110], np.zeros(100, np.float32)
+    mod.vector_add[(1,)](x, y, z, BLOCK=128, target="emulate-ptx:sm_80")
+    np.testing.assert_array_equal(z, buf[:100] + buf[10:110])
+    mod.vector_add[(1,)](z, z, z, BLOCK=128, target="emulate-ptx:sm_80")   # in place
+    np.testing.assert_array_equal(z, 2 * (buf[:100] + buf[10:110]))

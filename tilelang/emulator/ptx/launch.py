@@ -35,6 +35,7 @@ class PtxDevice:
         self.programs: dict[tuple[int, str, int], Program] = {}
         self.ids = itertools.count(1)
         self.max_steps = MAX_STEPS
+        self.host_maps: list[tuple[int, int, str, bool]] = []   # (lo, hi, names, writeable)
 
     # -- memory --------------------------------------------------------------------------
 
@@ -54,20 +55,34 @@ class PtxDevice:
         buf, off = self.gmem.locate(np.array([address], np.uint64), 1, "memcpy")
         return buf[int(off[0]):int(off[0]) + nbytes]
 
-    def map_host(self, array: np.ndarray, name: str) -> tuple[int, np.ndarray]:
-        """Map a host array's memory (its whole extent) at its own address."""
-        lo, hi = np.lib.array_utils.byte_bounds(array) if hasattr(np.lib, "array_utils") \
-            else np.byte_bounds(array)
-        raw = (ctypes.c_uint8 * max(hi - lo, 1)).from_address(lo)
-        buf = np.frombuffer(raw, np.uint8)
-        if not array.flags.writeable:
+    def map_host(self, array: np.ndarray, name: str) -> int:
+        """Map a host array's memory (its whole extent) at its own address; arrays that
+        overlap (views of one buffer) become one region. Returns the array's lowest
+        address."""
+        bounds = np.lib.array_utils.byte_bounds if hasattr(np.lib, "array_utils") \
+            else np.byte_bounds
+        lo, hi = bounds(array)
+        hi = max(hi, lo + 1)
+        writeable = bool(array.flags.writeable)
+        for base, end, names, w in list(self.host_maps):
+            if base < hi and lo < end:               # overlapping: merge
+                self.host_maps.remove((base, end, names, w))
+                self.gmem.remove(base)
+                lo, hi, name = min(lo, base), max(hi, end), f"{names}/{name}"
+                writeable = writeable and w
+        buf = np.frombuffer((ctypes.c_uint8 * (hi - lo)).from_address(lo), np.uint8)
+        if not writeable:
             buf = buf.view()
             buf.flags.writeable = False
+        self.host_maps.append((lo, hi, name, writeable))
         self.gmem.add(lo, buf, name)
-        return lo, buf
+        return lo
 
-    def unmap(self, address: int) -> None:
-        self.gmem.remove(address)
+    def unmap_host(self) -> None:
+        """Remove every host mapping (after a launch)."""
+        for base, *_ in self.host_maps:
+            self.gmem.remove(base)
+        self.host_maps.clear()
 
     # -- modules and launches ---------------------------------------------------------
 
