@@ -141,3 +141,13 @@ def test_a_dropped_consumer_release_is_a_reported_deadlock():
     bad, *rest = _matmul((release, ""), count=3, **dict(HOPPER, K=192))  # 6 steps, 3 stages
     with pytest.raises(PtxError, match="deadlock.*waiting on an mbarrier"):
         _run(bad, *rest[:3], "emulate-ptx:sm_90a")
+
+
+@pytest.mark.slow
+def test_a_too_late_wgmma_wait_lets_the_producer_refill_an_operand_in_flight():
+    # waiting for all but 2 groups instead of 1 releases a stage whose wgmma still reads it
+    late = r"wgmma\.wait_group\.sync\.aligned 1;"
+    bad, *rest = _matmul((late, "wgmma.wait_group.sync.aligned 2;"), count=2,
+                         **dict(HOPPER, K=192))
+    with pytest.raises(PtxError, match="an operand of a wgmma whose group no"):
+        _run(bad, *rest[:3], "emulate-ptx:sm_90a")

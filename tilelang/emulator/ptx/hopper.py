@@ -64,6 +64,8 @@ class HopperState:
         self.last_wait_addr = np.full(p.threads, -1, np.int64)
         self.open: dict[int, set[int]] = {}           # uncommitted wgmma accumulators
         self.groups: dict[int, list[set[int]]] = {}   # committed groups, oldest first
+        self.open_bytes: dict[int, list[np.ndarray]] = {}        # their operand bytes
+        self.group_bytes: dict[int, list[list[np.ndarray]]] = {}
         self.any_inflight = False
 
     def reset(self) -> None:
@@ -71,6 +73,8 @@ class HopperState:
         self.done_clock.clear()
         self.open.clear()
         self.groups.clear()
+        self.open_bytes.clear()
+        self.group_bytes.clear()
         self.any_inflight = False
 
     def inflight(self, wg: int) -> set[int]:
@@ -83,20 +87,33 @@ class HopperState:
         self.any_inflight = any(self.open.values()) or any(any(g) for g in
                                                            self.groups.values())
 
-    def issue(self, warpgroups: list[int], regs: set[int]) -> None:
+    def issue(self, warpgroups: list[int], regs: set[int],
+              operand_bytes: dict[int, list[np.ndarray]]) -> None:
+        """A wgmma of each of ``warpgroups``: its accumulators ``regs`` and the shared
+        bytes it reads (per warpgroup) stay in flight until its group is waited for."""
+        busy = self.p.races.busy
         for wg in warpgroups:
             self.open.setdefault(wg, set()).update(regs)
+            for idx in operand_bytes.get(wg, ()):
+                np.add.at(busy, idx, 1)
+            self.open_bytes.setdefault(wg, []).extend(operand_bytes.get(wg, ()))
         self._update()
 
     def commit(self, warpgroups: list[int]) -> None:
         for wg in warpgroups:
             self.groups.setdefault(wg, []).append(self.open.pop(wg, set()))
+            self.group_bytes.setdefault(wg, []).append(self.open_bytes.pop(wg, []))
         self._update()
 
     def wait(self, warpgroups: list[int], keep: int) -> None:
+        busy = self.p.races.busy
         for wg in warpgroups:
-            gs = self.groups.get(wg, [])
-            self.groups[wg] = gs[len(gs) - keep:] if keep else []
+            gs, bs = self.groups.get(wg, []), self.group_bytes.get(wg, [])
+            cut = max(len(gs) - keep, 0)
+            for done in bs[:cut]:
+                for idx in done:
+                    np.add.at(busy, idx, -1)
+            self.groups[wg], self.group_bytes[wg] = gs[cut:], bs[cut:]
         self._update()
 
     def barrier(self, addr: int, what: str) -> _Barrier:

@@ -208,6 +208,7 @@ class CpAsyncGroups:
         nb = data.shape[1]
         idx = (off[:, None] + np.arange(nb)).ravel()
         # the copy may land any time from now: earlier reads must be ordered before it
+        self.p.races.check_busy(np.repeat(lanes, nb), idx, "cp.async write")
         self.p.races.check_readers(np.repeat(lanes, nb), idx, "cp.async write")
         np.add.at(self.p.races.inflight, idx, 1)
 

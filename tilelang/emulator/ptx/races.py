@@ -34,6 +34,7 @@ class RaceTracker:
         self.writer = np.full(size, -1, np.int32)
         self.wclock = np.zeros(size, np.int64)
         self.inflight = np.zeros(size, np.int32)
+        self.busy = np.zeros(size, np.int32)          # operands of in-flight wgmmas
         self.reader = np.full(size, -1, np.int32)
         self.rclock = np.zeros(size, np.int64)
         self.threads = threads
@@ -99,6 +100,7 @@ class RaceTracker:
                                f"barrier in between",
                                hint="a missing bar.sync / mbarrier wait in the emitted code")
         if write:
+            self.check_busy(who_, idx, what)
             self.check_readers(who_, idx, what)
             self.writer[idx] = who_
             self.wclock[idx] = self.vc[who_, who_]
@@ -106,6 +108,17 @@ class RaceTracker:
             self.reader[idx] = who_
             self.rclock[idx] = self.vc[who_, who_]
         return idx
+
+    def check_busy(self, who_: np.ndarray, idx: np.ndarray, what: str) -> None:
+        """A write into the operand bytes of a wgmma still in flight is a race."""
+        hit = self.busy[idx] > 0
+        if hit.any():
+            i = int(np.flatnonzero(hit)[0])
+            raise PtxError(f"race: {what} by {who(int(who_[i]))} of shared byte "
+                           f"{int(idx[i]):#x}, an operand of a wgmma whose group no "
+                           f"wgmma.wait_group has completed",
+                           hint="a buffer refilled before the wgmma.wait_group of the wgmma "
+                                "that reads it, in the emitted code")
 
     def check_readers(self, who_: np.ndarray, idx: np.ndarray, what: str) -> None:
         """A write by ``who_`` of bytes ``idx`` that the last reader's read is not ordered

@@ -9,7 +9,8 @@ its f32 accumulator registers (``scale-d`` false: no addition); descriptors
 and MN-major layouts, through the shared-address swizzle (``state.swizzle``, as TMA
 writes it). It executes when issued,
 but its accumulators stay *in flight* until a ``wgmma.wait_group`` completes its
-``commit_group``: any other instruction touching them before is a reported error.
+``commit_group``: any other instruction touching them before is a reported error; the
+shared bytes it read stay busy as long, and a write to them is a reported race.
 """
 
 from __future__ import annotations
@@ -117,9 +118,15 @@ def compile_wgmma(p: Any, ins: Instr) -> Run:
             raise PtxError(f"{what}: threads of a warpgroup disagree on a descriptor")
         ad = operand_addresses(int(desc[0]), rows, k_major).reshape(-1)
         raw = p.read_bytes("shared", np.full(ad.size, wg[0]), ad.astype(np.uint64), 2, what)
+        off = ad.astype(np.int64) - p.SHARED_BASE
+        read.setdefault(int(wg[0]) // WARPGROUP, []).append(
+            (off[:, None] + np.arange(2)).ravel())
         return raw.copy().view(np.uint16).reshape(rows, 16).view(half).astype(np.float64)
 
+    read: dict[int, list[np.ndarray]] = {}     # operand bytes per warpgroup, this issue
+
     def run(lanes: Any) -> None:
+        read.clear()
         la = p.warp_lanes(lanes, what)
         if la.size % WARPGROUP or (la.reshape(-1, WARPGROUP)[:, 0] % WARPGROUP).any():
             raise PtxError(f"{what}: wgmma executed by part of a warpgroup")
@@ -161,7 +168,7 @@ def compile_wgmma(p: Any, ins: Instr) -> Run:
         res = out.astype(np.float32).reshape(la.size, n // 2)
         for j, wr in enumerate(wd):
             wr(lanes, res[:, j])
-        h.issue(_warpgroups(p, lanes), acc_regs)
+        h.issue(_warpgroups(p, lanes), acc_regs, dict(read))
         p.races.join_groups(la, WARPGROUP)   # the operand reads are the warpgroup's
     return run
 
