@@ -97,7 +97,7 @@ def test_matmul_script_prints_sizes_target_and_ok():
 
 
 @pytest.mark.parametrize("name", ["vector_add", "softmax", "layernorm", "row_sum", "matmul",
-                                  "flash_attention", "flash_attention_bwd"])
+                                  "flash_attention", "flash_attention_bwd", "dropout"])
 def test_script_exits_zero_and_prints_ok(name):
     proc = run_script(str(EXAMPLES / f"{name}.py"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -127,6 +127,23 @@ def test_flash_attention_backward(seq, head_dim, heads, kv_heads, causal):
     ex = load_example("flash_attention_bwd")
     check(ex.run("interp", batch=2, heads=heads, kv_heads=kv_heads, seq=seq,
                  head_dim=head_dim, causal=causal), ex.TOLERANCE)
+
+
+@pytest.mark.parametrize("n, p, BLOCK", [(10_000, 0.3, 1024), (777, 0.9, 256), (64, 0.0, 64)])
+def test_dropout(n, p, BLOCK):
+    ex = load_example("dropout")
+    check(ex.run("interp", n=n, p=p, BLOCK=BLOCK), ex.TOLERANCE)
+
+
+def test_dropout_mask_does_not_depend_on_the_block_size():
+    ex = load_example("dropout")
+    x = np.arange(4096, dtype=np.float32) + 1
+    outs = []
+    for block in (128, 1024):
+        y = np.zeros_like(x)
+        ex.dropout[(4096 // block,)](x, y, 0.5, 42, BLOCK=block)
+        outs.append(y)
+    np.testing.assert_array_equal(outs[0], outs[1])
 
 
 def test_flash_attention_backward_blocks_of_every_shape():
