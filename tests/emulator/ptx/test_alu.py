@@ -223,6 +223,15 @@ def test_float_unary_ops_and_conversions(xs):
                                       np.exp2(x.astype(np.float64)).astype(np.float32))
         np.testing.assert_array_equal(f(_unary("lg2.approx.f32 {d}, {a}", u)),
                                       np.log2(x.astype(np.float64)).astype(np.float32))
+        for fn in ("sin", "cos"):
+            np.testing.assert_array_equal(f(_unary(fn + ".approx.f32 {d}, {a}", u)),
+                                          getattr(np, fn)(x.astype(np.float64))
+                                          .astype(np.float32))
+        # setp's unordered and NaN tests: ltu is true with a NaN, num only without one
+        got = _unary("setp.ltu.f32 %p1, {a}, 0f00000000;\n\tselp.b32 {d}, 1, 0, %p1", u)
+        np.testing.assert_array_equal(got, ((x < 0) | np.isnan(x)).astype(np.uint32))
+        got = _unary("setp.num.f32 %p1, {a}, {a};\n\tselp.b32 {d}, 1, 0, %p1", u)
+        np.testing.assert_array_equal(got, (~np.isnan(x)).astype(np.uint32))
         np.testing.assert_array_equal(f(_unary("cvt.rni.f32.f32 {d}, {a}", u)), np.rint(x))
         np.testing.assert_array_equal(f(_unary("cvt.rzi.f32.f32 {d}, {a}", u)), np.trunc(x))
         # float -> s32 truncates and saturates; NaN becomes 0

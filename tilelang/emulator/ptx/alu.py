@@ -6,7 +6,7 @@ Each ``compile_*`` takes the ``Program`` and a decoded instruction and returns
 ``run(lanes)``. Arithmetic is numpy on the instruction's type: integers wrap,
 ``.rn`` float operations are IEEE round-to-nearest-even (numpy's), shifts clamp
 the amount to the width, float-to-integer conversions saturate and map NaN to 0.
-``ex2.approx``/``lg2.approx`` are computed exactly and rounded to f32 (the hardware's error bound is
+``ex2``/``lg2``/``sin``/``cos.approx`` are computed exactly and rounded to f32 (the hardware's error bound is
 2 ulp; the interpreter's answer is within it).
 """
 
@@ -193,6 +193,8 @@ def compile_unary(p: Any, ins: Instr) -> Run:
         "not": lambda x: np.logical_not(x) if t == "pred" else np.invert(x),
         "ex2": lambda x: np.exp2(np.asarray(x, np.float64)).astype(np.float32),
         "lg2": lambda x: np.log2(np.asarray(x, np.float64)).astype(np.float32),
+        "sin": lambda x: np.sin(np.asarray(x, np.float64)).astype(np.float32),
+        "cos": lambda x: np.cos(np.asarray(x, np.float64)).astype(np.float32),
         "sqrt": lambda x: np.sqrt(np.asarray(x, np.float32)),
         "rcp": lambda x: (np.float32(1.0) / np.asarray(x, np.float32)),
     }
@@ -213,13 +215,31 @@ _CMP = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
         "lo": np.less, "ls": np.less_equal, "hi": np.greater, "hs": np.greater_equal}
 
 
+def _nan(a: Any, b: Any) -> Any:
+    return np.isnan(a) | np.isnan(b)
+
+
+def _float_cmp(cmp: str) -> Any:
+    """The float comparisons of setp: ordered ones are false with a NaN, the ``u`` ones
+    (``equ``, ``ltu`` ...) true; ``num``: neither is NaN, ``nan``: either is."""
+    if cmp == "num":
+        return lambda a, b: ~_nan(a, b)
+    if cmp == "nan":
+        return _nan
+    if cmp.endswith("u") and cmp[:-1] in _CMP:
+        base = _CMP[cmp[:-1]]
+        return lambda a, b: base(a, b) | _nan(a, b)
+    return _CMP.get(cmp)
+
+
 def compile_setp(p: Any, ins: Instr) -> Run:
     cmp, t = ins.parts[1], ins.parts[-1]
-    if len(ins.parts) != 3 or cmp not in _CMP or len(ins.operands) != 3:
+    is_float = t.startswith(("f", "bf"))
+    fn = _float_cmp(cmp) if is_float else _CMP.get(cmp)
+    if len(ins.parts) != 3 or fn is None or len(ins.operands) != 3:
         raise _unsupported(ins, "(this comparison form) ")
     d, a, b = ins.operands
     ra, rb, w = reader(p, a, t), reader(p, b, t), writer(p, d, "pred")
-    fn = _CMP[cmp]
     n = p.threads
 
     def run(lanes: Any) -> None:
@@ -388,7 +408,8 @@ def compile_cvt(p: Any, ins: Instr) -> Run:
 COMPILERS: dict[str, Callable[[Any, Instr], Run]] = {
     **{k: compile_arith for k in ("add", "sub", "mul", "mad", "fma", "div", "rem", "and", "or",
                                   "xor", "shl", "shr", "max", "min", "copysign")},
-    **{k: compile_unary for k in ("neg", "abs", "not", "ex2", "lg2", "sqrt", "rcp")},
+    **{k: compile_unary for k in ("neg", "abs", "not", "ex2", "lg2", "sin", "cos", "sqrt",
+                                  "rcp")},
     "setp": compile_setp, "selp": compile_selp, "bfe": compile_bfe, "prmt": compile_prmt,
     "mov": compile_mov, "cvt": compile_cvt,
 }
