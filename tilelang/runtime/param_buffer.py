@@ -144,6 +144,7 @@ class PackedParams(ABC):
                       current_driver: Any, fallback: Any) -> dict:
         """What ``hit_codegen.plan_runner``'s source names, but a raw launch call
         (``cu_launch``)."""
+        from tilelang.runtime.cuda_driver import launch_arguments_error
         from tilelang.runtime.nvidia_launch import resolve_stream
         namespace = {
             "fallback": fallback, "current_driver": current_driver, "driver": self.driver,
@@ -156,6 +157,7 @@ class PackedParams(ABC):
             "threads": self.threads, "shared_bytes": self.shared_bytes,
             "params_address": self.params_address,
             "struct_error": struct.error,
+            "arguments_error": launch_arguments_error,
         }
         namespace.update({f"conv{i}": c for i, c in enumerate(self.converters) if c is not None})
         namespace.update({f"tmap{i}": m.get for i, m in enumerate(self.tensor_maps)
