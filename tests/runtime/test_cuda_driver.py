@@ -370,3 +370,13 @@ def test_a_cache_hit_with_an_unconvertible_grid_is_a_launch_error():
     finally:
         set_default_driver(previous)
         targets.detect_gpu_target(refresh=True)
+
+
+def test_missing_bindings_and_missing_devices_have_their_own_hints(monkeypatch):
+    with pytest.raises(tl.LaunchError, match="CUDA_ERROR_NO_DEVICE") as e:
+        CudaDriver(cu=FakeCu(fail={"cuInit": 100})).ensure()
+    assert "nvidia-smi" in e.value.hint and CPU_TARGETS_HINT in e.value.hint
+    monkeypatch.setitem(sys.modules, "cuda.bindings", None)   # import fails
+    with pytest.raises(tl.LaunchError, match="cuda-python is not installed") as e:
+        CudaDriver().ensure()
+    assert "pip install cuda-python" in e.value.hint
