@@ -119,3 +119,21 @@ def test_a_sm90a_launch_passes_the_map_after_the_tensors_strides(hopper):
     assert _ints(by_tensor[0x7000_0000][3]) == [512, 256]
     assert _ints(by_tensor[0x7000_0000][5]) == [64, 64]
     assert struct.unpack("<Q", maps[0][:8])[0] >= 1
+
+
+def test_a_tensor_map_parameter_sits_on_a_64_byte_boundary():
+    from tilelang.runtime.param_buffer import MAP_ALIGN, param_layout
+    fmt, offsets = param_layout(["Q", "i", "i", "i", "i", "128s", "f"])
+    assert offsets[:5] == [0, 8, 12, 16, 20] and offsets[5] == 64 and offsets[6] == 192
+    assert struct.calcsize(fmt) == 196 and MAP_ALIGN == 64
+    assert param_layout(["Q", "i"]) == ("@Qi", [0, 8])      # no map: plain native layout
+
+
+def test_the_launch_buffer_holds_maps_at_64_byte_addresses(hopper):
+    kernel = load_example("matmul").matmul
+    compiled = kernel.compile("A=f16[2]:16,B=f16[2]:16,C=f16[2]:16", target="sm_90a",
+                              BM=64, BN=64, BK=64)
+    plan = targets.get_target("sm_90a").plan(compiled, kernel)
+    roles = [p.role for p in kernel_abi(compiled.function).params]
+    maps = [plan.pointers[i] for i, r in enumerate(roles) if r == "tmap"]
+    assert maps and all(address % 64 == 0 for address in maps)
