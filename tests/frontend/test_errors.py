@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tilelang as tl
-from tilelang.frontend.kernel import ParamSpec
+from tilelang.frontend.kernel_def import ParamSpec
 
 THIS_FILE = __file__
 

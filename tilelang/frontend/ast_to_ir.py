@@ -23,7 +23,7 @@ from typing import Any
 from tilelang.errors import CompileError, SourceLoc, TileLangError
 from tilelang.frontend import semantic as sem
 from tilelang.frontend.context import TraceContext
-from tilelang.frontend.control_flow import ControlFlowMixin
+from tilelang.frontend.control_flow import ControlFlowMixin, ReturnSignal, Unavailable
 from tilelang.frontend.handles import Handle, SharedHandle, TensorHandle, TileHandle
 from tilelang.frontend.source import FunctionSource
 
@@ -63,21 +63,6 @@ _UNSUPPORTED_HINTS = {
     ast.FunctionDef: "define a helper at module level and decorate it with @tl.func",
     ast.Lambda: "define a helper at module level and decorate it with @tl.func",
 }
-
-
-class Unavailable:
-    """A name that exists in Python's scoping but not in the kernel at this point."""
-
-    def __init__(self, reason: str, hint: str) -> None:
-        self.reason = reason
-        self.hint = hint
-
-
-class ReturnSignal:
-    """Marks that a statement list ended in ``return`` (possibly with a value)."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
 
 
 class Tracer(ControlFlowMixin, ast.NodeVisitor):
@@ -390,15 +375,15 @@ class Tracer(ControlFlowMixin, ast.NodeVisitor):
         return self.call(fn, args, kwargs, node)
 
     def call(self, fn: Any, args: list[Any], kwargs: dict[str, Any], node: ast.Call) -> Any:
-        from tilelang.frontend.kernel import Kernel, TLFunc
         from tilelang.frontend import language
         name = ast.unparse(node.func)
         if getattr(fn, "__tl_builtin__", False) or _is_handle_method(fn) or \
                 fn in (language.static_range, language.pipeline):
             return fn(*args, **kwargs)
-        if isinstance(fn, TLFunc):
+        # (kernel_def's classes say what they are: kernel_def imports this module)
+        if getattr(type(fn), "__tl_func__", False):
             return fn.inline(self, args, kwargs, node)
-        if isinstance(fn, Kernel):
+        if getattr(type(fn), "__tl_kernel__", False):
             raise self.error(node, f"kernel '{fn.name}' cannot be called from a kernel",
                              "decorate the shared code with @tl.func instead")
         if fn is range and any(_has_runtime(a) for a in args):

@@ -40,6 +40,21 @@ def _type_name(x: Any) -> str:
     return str(x.value.type) if isinstance(x, Handle) else f"the constant {x!r}"
 
 
+class Unavailable:
+    """A name that exists in Python's scoping but not in the kernel at this point."""
+
+    def __init__(self, reason: str, hint: str) -> None:
+        self.reason = reason
+        self.hint = hint
+
+
+class ReturnSignal:
+    """Marks that a statement list ended in ``return`` (possibly with a value)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
 class ControlFlowMixin:
     """``for`` and ``if`` handling for ``Tracer``."""
 
@@ -127,7 +142,6 @@ class ControlFlowMixin:
 
     def _trace_loop_body(self: "Tracer", node: ast.For, lower: Any, types: dict[str, Type],
                          carried: list[str], probe: bool) -> Any:
-        from tilelang.frontend.ast_to_ir import Unavailable
         b = self.ctx.builder
         b.push()
         # the probe trace is discarded: leave the readable names to the real one
@@ -205,7 +219,6 @@ class ControlFlowMixin:
         else_ops, else_scope = self._trace_branch(node.orelse, ())
         names, types = [], []
         line = self.loc_of(node).line
-        from tilelang.frontend.ast_to_ir import Unavailable
         for n in sorted(set(then_scope) | set(else_scope)):
             t = then_scope.get(n, outer.get(n))
             e = else_scope.get(n, outer.get(n))
@@ -231,7 +244,6 @@ class ControlFlowMixin:
 
     def visit_if_with_return(self: "Tracer", node: ast.If, rest: tuple[ast.stmt, ...]) -> Any:
         """An ``if`` that returns on some path: the rest of the function joins each branch."""
-        from tilelang.frontend.ast_to_ir import ReturnSignal
         cond = self._condition(node)
         if not isinstance(cond, Handle):
             return self.visit_stmts(node.body if cond else node.orelse, rest)

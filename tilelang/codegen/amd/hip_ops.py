@@ -11,7 +11,7 @@ import re
 from typing import Sequence
 
 from tilelang.codegen.amd import hip_types as ht
-from tilelang.codegen.amd.hip import HipEmitter, HipHandler
+from tilelang.codegen.amd.hip_emitter import HipEmitter, HipHandler
 from tilelang.ir import ops as o
 from tilelang.ir.types import DType, bf16, bool_, f32, f64
 
