@@ -80,6 +80,8 @@ step() {
   return $rc
 }
 
+# pytest runs here with `-o addopts=...`: the project's addopts ask for xdist workers
+# (`-n auto`), pointless for one test and an error where pytest-xdist is not installed
 has_timeout_plugin() { "$PY" -c "import pytest_timeout" 2>/dev/null; }
 
 # run_tests TABLE IDS_FILE [PREFIX...]: each test id in its own pytest process under
@@ -101,7 +103,7 @@ run_tests() {
     n=$((n + 1))
     log="${table%.md}-$n.log"
     t0=$(date +%s)
-    timeout -k 10 "$t" "$@" "$PY" -m pytest -q -p no:cacheprovider "${extra[@]}" "$id" > "$log" 2>&1
+    timeout -k 10 "$t" "$@" "$PY" -m pytest -q -o addopts=-ra -p no:cacheprovider ${extra[@]+"${extra[@]}"} "$id" > "$log" 2>&1
     rc=$?
     case $rc in
       0) grep -q " skipped" "$log" && what="skipped: $(grep -m1 -o 'SKIPPED.*' "$log" | cut -c1-120)" || what="passed" ;;
@@ -142,7 +144,7 @@ fi
 
 # 2. the gpu tier, collected once, then one process per test
 step "collect gpu tier" 120 "$OUT/gpu-tests-collected.txt" \
-  "$PY" -m pytest --collect-only -q -p no:cacheprovider -m gpu tests
+  "$PY" -m pytest --collect-only -q -o addopts= -p no:cacheprovider -m gpu tests
 # this vendor's tests first (NVIDIA: the AMD tests only skip here)
 { grep '::' "$OUT/gpu-tests-collected.txt" | grep -v '_amd_'
   grep '::' "$OUT/gpu-tests-collected.txt" | grep '_amd_'; } > "$OUT/gpu-tests.ids" 2>/dev/null
