@@ -31,6 +31,10 @@ CALLS = [
     ("cuMemcpyDtoDAsync", (0x7000_0000, 0x7100_0000, 64, 0), "benchmarks/run.py"),
     ("cuDeviceGetAttribute", (real.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
                               DEV), "persistent_launch.device_sms"),
+    ("cuDeviceTotalMem", (DEV,), "benchmarks/device_env.py"),
+    ("cuDeviceGetAttribute", (
+        real.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, DEV),
+     "benchmarks/device_env.py"),
     ("cuLaunchKernel", (real.CUfunction(1), 2**31 - 1, 65535, 65535, 1024, 1, 1, 227 * 1024,
                         0x7F00_0000_1000, 0x1000, 0), "the largest grid, a torch stream"),
 ]
