@@ -137,7 +137,7 @@ def test_large_dynamic_shared_memory_raises_the_attribute():
     driver.load("k", 48 * 1024, ptx=".version 8.0")
     assert "cuFuncSetAttribute" not in cu.names()
     driver.load("k", 100 * 1024, ptx=".version 8.0")
-    assert ("cuFuncSetAttribute", (0x3000, 8, 100 * 1024)) in cu.calls
+    assert ("cuFuncSetAttribute", (0x3000, 8, 100 * 1024)) in cu.calls_as_ints()
 
 
 def test_driver_errors_carry_the_driver_message(fake):
@@ -160,7 +160,7 @@ def test_no_device_is_a_clear_launch_error(cu):
     for _ in range(2):   # the failure is remembered, not retried
         with pytest.raises(tl.LaunchError, match="no CUDA device found") as e:
             driver.ensure()
-        assert e.value.hint == CPU_TARGETS_HINT
+        assert e.value.hint.endswith(f"({CPU_TARGETS_HINT})") or e.value.hint == CPU_TARGETS_HINT
     assert cu.names().count("cuInit") == 1
     assert driver.probe() is None
 
@@ -178,10 +178,10 @@ def test_an_existing_context_is_used():
     cu = FakeCu(current_context=0x4242)
     driver = CudaDriver(cu=cu)
     driver.ensure()
-    assert driver.context == 0x4242 and "cuDevicePrimaryCtxRetain" not in cu.names()
+    assert int(driver.context) == 0x4242 and "cuDevicePrimaryCtxRetain" not in cu.names()
     cu2 = FakeCu()
     CudaDriver(cu=cu2).ensure()
-    assert ("cuCtxSetCurrent", (0x1000,)) in cu2.calls
+    assert ("cuCtxSetCurrent", (0x1000,)) in cu2.calls_as_ints()
 
 
 def test_stream_selection(fake, monkeypatch):
@@ -292,3 +292,91 @@ def test_param_struct_is_one_format(fake):
     plan = _plan(k_scale, "X=f32[1],Y=f32[1],s=f32")
     assert plan.struct.format == "@QiiQiif"
     assert plan.struct.size == struct.calcsize("@QiiQiif")
+
+
+def test_no_libcuda_through_the_real_binding_is_a_launch_error_with_a_hint():
+    """Where no NVIDIA driver is installed, cuda-python's calls raise (they do not return
+    a CUresult): the runtime's answer is a LaunchError that says so."""
+    from tests.runtime.cuda_binding_check import replay_safe
+    if not replay_safe():
+        pytest.skip("an NVIDIA driver library is installed here")
+    driver = CudaDriver()
+    with pytest.raises(tl.LaunchError, match="no CUDA device found: DynamicLibNotFoundError") as e:
+        driver.ensure()
+    assert "libcuda.so.1" in e.value.hint and CPU_TARGETS_HINT in e.value.hint
+    assert driver.probe() is None
+
+
+def test_the_jit_log_buffer_is_writable_memory_the_binding_accepts():
+    """CU_JIT_ERROR_LOG_BUFFER's value is the buffer itself (a bytearray), not its address:
+    the FakeCu replays the call against the real binding, which rejects an int."""
+    cu = FakeCu()
+    CudaDriver(cu=cu).load("k", 0, ptx=".version 8.0")
+    name, (image, n, options, values) = cu.calls[-2]
+    assert name == "cuModuleLoadDataEx" and n == 2 and isinstance(values[1], bytearray)
+
+
+@pytest.mark.parametrize("grid", [(2**32, 1, 1), (-1, 1, 1)])
+def test_a_grid_the_binding_cannot_convert_is_a_launch_error(grid):
+    from tests.runtime.cuda_binding_check import replay_safe
+    if not replay_safe():
+        pytest.skip("the fake raises the binding's conversion errors only without libcuda")
+    driver = CudaDriver(cu=FakeCu(mimic=True))
+    function = driver.load("k", 0, ptx=".version 8.0").function
+    with pytest.raises(tl.LaunchError, match="cuLaunchKernel cannot take grid") as e:
+        driver.launch(function, grid, 128, 0, 0, 0x1234)
+    assert "65535" in e.value.hint
+
+
+def test_the_fake_driver_is_held_to_the_real_binding():
+    """The checker behind FakeCu rejects what the real binding rejects."""
+    from tests.runtime.cuda_binding_check import BindingMismatch, check_call, check_result
+    from tests.runtime.fake_cuda import real
+    with pytest.raises(BindingMismatch, match="no function"):
+        check_call("cuLaunchKernelEx2", ())
+    with pytest.raises(BindingMismatch, match="does not take"):
+        check_call("cuModuleGetFunction", (1,))
+    with pytest.raises(BindingMismatch, match="returns \\(CUresult, CUmodule\\)"):
+        check_result("cuModuleLoadData", (real.CUresult.CUDA_SUCCESS,))
+    with pytest.raises(BindingMismatch, match="returns a CUmodule"):
+        check_result("cuModuleLoadData", (real.CUresult.CUDA_SUCCESS, 0x2000))
+    with pytest.raises(BindingMismatch, match="must be a CUresult"):
+        check_result("cuCtxSynchronize", (0,))
+    from tests.runtime.cuda_binding_check import replay_safe
+    if replay_safe():
+        with pytest.raises(BindingMismatch, match="rejects the arguments"):
+            check_call("cuModuleGetFunction", (real.CUmodule(1), "name"))   # str, not bytes
+        with pytest.raises(BindingMismatch, match="cuuint64_t"):
+            check_call("cuTensorMapEncodeTiled", (
+                real.CUtensorMapDataType.CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 1, 0x1000, [64],
+                [], [real.cuuint32_t(64)], [real.cuuint32_t(1)],
+                real.CUtensorMapInterleave.CU_TENSOR_MAP_INTERLEAVE_NONE,
+                real.CUtensorMapSwizzle.CU_TENSOR_MAP_SWIZZLE_NONE,
+                real.CUtensorMapL2promotion.CU_TENSOR_MAP_L2_PROMOTION_NONE,
+                real.CUtensorMapFloatOOBfill.CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE))
+
+
+def test_a_cache_hit_with_an_unconvertible_grid_is_a_launch_error():
+    from tests.runtime.cuda_binding_check import replay_safe
+    if not replay_safe():
+        pytest.skip("the fake raises the binding's conversion errors only without libcuda")
+    cu = FakeCu(mimic=True)
+    previous = set_default_driver(CudaDriver(cu=cu))
+    try:
+        x, y = FakeDeviceArray((64,)), FakeDeviceArray((64,), address=0x20000)
+        k_scale[(4,)](x, y, 2.0, target="sm_80")
+        with pytest.raises(tl.LaunchError, match="cannot take grid \\(4294967296, 1, 1\\)"):
+            k_scale[(2**32,)](x, y, 2.0, target="sm_80")
+    finally:
+        set_default_driver(previous)
+        targets.detect_gpu_target(refresh=True)
+
+
+def test_missing_bindings_and_missing_devices_have_their_own_hints(monkeypatch):
+    with pytest.raises(tl.LaunchError, match="CUDA_ERROR_NO_DEVICE") as e:
+        CudaDriver(cu=FakeCu(fail={"cuInit": 100})).ensure()
+    assert "nvidia-smi" in e.value.hint and CPU_TARGETS_HINT in e.value.hint
+    monkeypatch.setitem(sys.modules, "cuda.bindings", None)   # import fails
+    with pytest.raises(tl.LaunchError, match="cuda-python is not installed") as e:
+        CudaDriver().ensure()
+    assert "pip install cuda-python" in e.value.hint

@@ -202,3 +202,23 @@ def test_with_host_arrays_stages_numpy_through_hip_memory(fake_driver):
     assert names[launch + 1] == "hipDeviceSynchronize"
     assert names.count("hipMemcpy") == 4 and names.count("hipFree") == 2
     assert not hip.memory
+
+
+def test_the_fake_hip_modules_are_held_to_the_real_signatures():
+    """hip-python's hipGetDeviceProperties takes the device only and returns the
+    properties; the checker behind FakeHip rejects the other shapes."""
+    from tests.runtime.cuda_binding_check import BindingMismatch
+    from tests.runtime.hip_binding_check import check_call, check_result, signatures
+    assert signatures()["hip"]["hipGetDeviceProperties"]["params"] == ["deviceId"]
+    with pytest.raises(BindingMismatch, match="takes 1 arguments; called with 2"):
+        check_call("hip", "hipGetDeviceProperties", (object(), 0))
+    with pytest.raises(BindingMismatch, match="has no hipLaunchKernelGGL"):
+        check_call("hip", "hipLaunchKernelGGL", ())
+    with pytest.raises(BindingMismatch, match="returns a tuple of \\(hipError_t, int\\)"):
+        check_result("hip", "hipGetDeviceCount", (0,))
+    with pytest.raises(BindingMismatch, match="returns an int"):
+        check_result("hip", "hipGetDeviceCount", (0, "1"))
+    fake = FakeHip(arch="gfx942:sramecc+:xnack-")
+    driver = HipDriver(hip=fake, hiprtc=FakeHiprtc())
+    driver.ensure()
+    assert driver.arch == "gfx942" and ("hipGetDeviceProperties", (0,)) in fake.calls

@@ -155,7 +155,7 @@ def test_gpu_launch_runs_sms_times_occupancy_programs_with_the_tile_grid():
     finally:
         set_default_driver(previous)
         targets.detect_gpu_target(refresh=True)
-    # the fake device has no SM-count attribute: the A100's 108 SMs x 16 blocks of 128
+    # the fake device reports the A100's 108 SMs: 108 SMs x 16 blocks of 128
     # threads; a grid with fewer tiles than that runs one program per tile
     first, second = cu.launches[-2:]
     assert first["grid"] == (108 * 16, 1, 1) and first["params"][-2:] == [5000, 1]

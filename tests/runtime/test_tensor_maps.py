@@ -16,26 +16,17 @@ from tilelang.runtime.cuda_driver import CudaDriver, set_default_driver
 from tilelang.runtime.tensor_maps import TensorMapCache, TmaBox, encode_arguments, map_bytes
 
 from tests.examples.test_examples import load_example
-from tests.runtime.fake_cuda import FakeCu, FakeDeviceArray
+from tests.runtime.fake_cuda import FakeCu, FakeDeviceArray, real
 
 
-class _Enum:
-    def __init__(self, prefix: str, names: list[str]) -> None:
-        for i, n in enumerate(names):
-            setattr(self, f"{prefix}{n}", (prefix + n, i))
+def _ints(values) -> list[int]:
+    return [int(v) for v in values]
 
 
 class FakeTmaCu(FakeCu):
-    """FakeCu with the tensor-map enums and an encoder that records its arguments and
-    returns 16 words that name the call number."""
-
-    CUtensorMapDataType = _Enum("CU_TENSOR_MAP_DATA_TYPE_", [
-        "UINT8", "UINT16", "UINT32", "INT32", "UINT64", "INT64", "FLOAT16", "FLOAT32",
-        "FLOAT64", "BFLOAT16"])
-    CUtensorMapInterleave = _Enum("CU_TENSOR_MAP_INTERLEAVE_", ["NONE"])
-    CUtensorMapSwizzle = _Enum("CU_TENSOR_MAP_SWIZZLE_", ["NONE", "32B", "64B", "128B"])
-    CUtensorMapL2promotion = _Enum("CU_TENSOR_MAP_L2_PROMOTION_", ["NONE", "L2_64B", "L2_128B"])
-    CUtensorMapFloatOOBfill = _Enum("CU_TENSOR_MAP_FLOAT_OOB_FILL_", ["NONE"])
+    """FakeCu whose encoder records its arguments (checked against the real binding like
+    every FakeCu call) and returns a real ``CUtensorMap`` whose first word is the call
+    number."""
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
@@ -43,8 +34,9 @@ class FakeTmaCu(FakeCu):
 
     def cuTensorMapEncodeTiled(self, *args) -> tuple:
         self.encoded.append(args)
-        words = type("CUtensorMap", (), {"opaque": [len(self.encoded)] * 16})()
-        return self._ret("cuTensorMapEncodeTiled", args, words)
+        tensor_map = real.CUtensorMap()
+        tensor_map.opaque = [real.cuuint64_t(len(self.encoded))] * 16
+        return self._ret("cuTensorMapEncodeTiled", args, tensor_map)
 
 
 BOX = TmaBox("A", "bf16", 2, (128, 64), 128)
@@ -53,18 +45,22 @@ BOX = TmaBox("A", "bf16", 2, (128, 64), 128)
 def test_encoding_arguments_list_dimensions_innermost_first():
     cu = FakeTmaCu()
     args = encode_arguments(cu, BOX, 0x7000_0000, (500, 320), (320, 1), "matmul")
-    (dtype, _), rank, addr, dims, strides, box, elem, (il, _), (swz, _), (l2, _), (oob, _) = args
-    assert dtype == "CU_TENSOR_MAP_DATA_TYPE_BFLOAT16" and rank == 2 and addr == 0x7000_0000
-    assert dims == [320, 500] and strides == [640] and box == [64, 128] and elem == [1, 1]
-    assert swz == "CU_TENSOR_MAP_SWIZZLE_128B" and l2 == "CU_TENSOR_MAP_L2_PROMOTION_L2_128B"
-    assert il == "CU_TENSOR_MAP_INTERLEAVE_NONE" and oob == "CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE"
+    dtype, rank, addr, dims, strides, box, elem, il, swz, l2, oob = args
+    assert dtype.name == "CU_TENSOR_MAP_DATA_TYPE_BFLOAT16" and rank == 2 and addr == 0x7000_0000
+    assert _ints(dims) == [320, 500] and _ints(strides) == [640] and _ints(box) == [64, 128]
+    assert _ints(elem) == [1, 1]
+    assert all(isinstance(v, real.cuuint64_t) for v in dims + strides)
+    assert all(isinstance(v, real.cuuint32_t) for v in box + elem)
+    assert swz.name == "CU_TENSOR_MAP_SWIZZLE_128B" and l2.name == "CU_TENSOR_MAP_L2_PROMOTION_L2_128B"
+    assert il.name == "CU_TENSOR_MAP_INTERLEAVE_NONE"
+    assert oob.name == "CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE"
 
 
 def test_rank4_strides_are_bytes_of_the_outer_dimensions():
     spec = TmaBox("K", "f16", 2, (1, 1, 64, 64), 0)
     args = encode_arguments(FakeTmaCu(), spec, 0x1000, (2, 3, 80, 64), (3 * 80 * 64, 80 * 64, 64, 1))
-    assert args[3] == [64, 80, 3, 2] and args[4] == [128, 80 * 128, 3 * 80 * 128]
-    assert args[5] == [64, 64, 1, 1] and args[8][0] == "CU_TENSOR_MAP_SWIZZLE_NONE"
+    assert _ints(args[3]) == [64, 80, 3, 2] and _ints(args[4]) == [128, 80 * 128, 3 * 80 * 128]
+    assert _ints(args[5]) == [64, 64, 1, 1] and args[8].name == "CU_TENSOR_MAP_SWIZZLE_NONE"
 
 
 @pytest.mark.parametrize("address, shape, strides, message", [
@@ -120,5 +116,24 @@ def test_a_sm90a_launch_passes_the_map_after_the_tensors_strides(hopper):
     assert maps and all(len(m) == 128 for m in maps)
     assert counts[-1] == counts[-2] == counts[-3]   # the cache-hit path encodes nothing
     by_tensor = {args[2]: args for args in hopper.encoded}
-    assert by_tensor[0x7000_0000][3] == [512, 256] and by_tensor[0x7000_0000][5] == [64, 64]
+    assert _ints(by_tensor[0x7000_0000][3]) == [512, 256]
+    assert _ints(by_tensor[0x7000_0000][5]) == [64, 64]
     assert struct.unpack("<Q", maps[0][:8])[0] >= 1
+
+
+def test_a_tensor_map_parameter_sits_on_a_64_byte_boundary():
+    from tilelang.runtime.param_buffer import MAP_ALIGN, param_layout
+    fmt, offsets = param_layout(["Q", "i", "i", "i", "i", "128s", "f"])
+    assert offsets[:5] == [0, 8, 12, 16, 20] and offsets[5] == 64 and offsets[6] == 192
+    assert struct.calcsize(fmt) == 196 and MAP_ALIGN == 64
+    assert param_layout(["Q", "i"]) == ("@Qi", [0, 8])      # no map: plain native layout
+
+
+def test_the_launch_buffer_holds_maps_at_64_byte_addresses(hopper):
+    kernel = load_example("matmul").matmul
+    compiled = kernel.compile("A=f16[2]:16,B=f16[2]:16,C=f16[2]:16", target="sm_90a",
+                              BM=64, BN=64, BK=64)
+    plan = targets.get_target("sm_90a").plan(compiled, kernel)
+    roles = [p.role for p in kernel_abi(compiled.function).params]
+    maps = [plan.pointers[i] for i, r in enumerate(roles) if r == "tmap"]
+    assert maps and all(address % 64 == 0 for address in maps)

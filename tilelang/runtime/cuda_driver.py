@@ -16,7 +16,6 @@ PTX through the driver's JIT (``cuModuleLoadDataEx``).
 
 from __future__ import annotations
 
-import ctypes
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -103,10 +102,14 @@ class CudaDriver:
                 self._initialize()
             except LaunchError as e:
                 self._failure = e.message
-                raise _no_device(e.message) from None
-            except Exception as e:  # no libcuda, bindings missing: no device
+                raise _no_device(e.message, e.hint) from None
+            except ImportError as e:
+                self._failure = f"cuda-python is not installed ({e})"
+                raise _no_device(self._failure, NO_BINDINGS_HINT) from None
+            except Exception as e:  # the binding raises when libcuda cannot be loaded
                 self._failure = f"{type(e).__name__}: {e}"
-                raise _no_device(self._failure) from None
+                hint = NO_DRIVER_HINT if "DynamicLibNotFound" in self._failure else None
+                raise _no_device(self._failure, hint) from None
             self._ready = True
 
     def _initialize(self) -> None:
@@ -176,12 +179,13 @@ class CudaDriver:
     def _load_ptx(self, image: bytes, opts: list[Any]) -> Any:
         """``cuModuleLoadDataEx`` with an error-log buffer, whose text joins the error."""
         cu = self._cu
-        log = ctypes.create_string_buffer(8192)
+        # the binding passes a bytes-like option value as its char*: a bytearray is
+        # writable storage the driver fills (an int address is a TypeError there)
+        log = bytearray(8192)
         result = cu.cuModuleLoadDataEx(
-            image, 2, [opts[0], cu.CUjit_option.CU_JIT_ERROR_LOG_BUFFER],
-            [len(log), ctypes.addressof(log)])
+            image, 2, [opts[0], cu.CUjit_option.CU_JIT_ERROR_LOG_BUFFER], [len(log), log])
         if int(result[0]) != 0:
-            text = log.value.decode(errors="replace").strip()
+            text = bytes(log).split(b"\0", 1)[0].decode(errors="replace").strip()
             detail = self.describe(result[0]) + (f"\n{text}" if text else "")
             raise LaunchError(f"CUDA driver call cuModuleLoadDataEx (PTX JIT) failed: {detail}",
                               hint=_hint_for(detail))
@@ -192,8 +196,11 @@ class CudaDriver:
     def launch(self, function: Any, grid: tuple[int, int, int], threads: int,
                shared_bytes: int, stream: Any, params_address: int) -> None:
         """``cuLaunchKernel``; ``params_address`` is the address of the ``void*`` array."""
-        result = self._cu.cuLaunchKernel(function, grid[0], grid[1], grid[2], threads, 1, 1,
-                                         shared_bytes, stream, params_address, 0)
+        try:
+            result = self._cu.cuLaunchKernel(function, grid[0], grid[1], grid[2], threads, 1,
+                                             1, shared_bytes, stream, params_address, 0)
+        except (OverflowError, TypeError) as e:
+            raise launch_arguments_error(e, grid, stream) from None
         if result[0]:  # CUresult is an int enum: CUDA_SUCCESS is falsy
             self.check(result, "cuLaunchKernel")
 
@@ -221,11 +228,30 @@ class CudaDriver:
         self.check(self._cu.cuMemcpyDtoH(host.ctypes.data, address, host.nbytes), "cuMemcpyDtoH")
 
 
-def _no_device(reason: str) -> LaunchError:
-    return LaunchError(f"no CUDA device found: {reason}", hint=CPU_TARGETS_HINT)
+def _no_device(reason: str, hint: str | None = None) -> LaunchError:
+    return LaunchError(f"no CUDA device found: {reason}",
+                       hint=f"{hint}; or run on the CPU ({CPU_TARGETS_HINT})" if hint
+                       else CPU_TARGETS_HINT)
+
+
+def launch_arguments_error(error: Exception, grid: tuple[int, int, int],
+                           stream: Any) -> LaunchError:
+    """The ``LaunchError`` of launch arguments that the binding cannot convert (a grid
+    dimension outside ``unsigned int``, a stream that is no handle)."""
+    return LaunchError(f"cuLaunchKernel cannot take grid {tuple(grid)} on stream "
+                       f"{stream!r}: {type(error).__name__}: {error}",
+                       hint="grid dimensions are at most 2^31-1 x 65535 x 65535; the stream "
+                            "is a CUstream, an int handle or a torch/cupy stream")
+
+
+NO_DRIVER_HINT = ("this machine has no NVIDIA driver (libcuda.so.1 was not found): install "
+                  "the driver, or make libcuda visible through LD_LIBRARY_PATH")
+NO_BINDINGS_HINT = "pip install cuda-python"
 
 
 def _hint_for(detail: str) -> str | None:
+    if "NO_DEVICE" in detail:
+        return "the driver sees no GPU: check nvidia-smi and CUDA_VISIBLE_DEVICES"
     if "NO_BINARY_FOR_GPU" in detail or "UNSUPPORTED_PTX_VERSION" in detail:
         return "the driver cannot run this code on this GPU: compile for the GPU's " \
                "architecture, or update the NVIDIA driver"
@@ -253,5 +279,5 @@ def set_default_driver(driver: CudaDriver | None) -> CudaDriver | None:
     return previous
 
 
-__all__ = ["CPU_TARGETS_HINT", "CudaDriver", "LoadedFunction", "default_driver",
-           "set_default_driver"]
+__all__ = ["CPU_TARGETS_HINT", "CudaDriver", "LoadedFunction", "NO_DRIVER_HINT",
+           "default_driver", "launch_arguments_error", "set_default_driver"]

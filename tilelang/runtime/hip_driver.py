@@ -150,9 +150,12 @@ class HipDriver:
         if self.check(hip.hipGetDeviceCount(), "hipGetDeviceCount") == 0:
             raise LaunchError("the HIP runtime reports 0 devices")
         self.device = int(self.check(hip.hipGetDevice(), "hipGetDevice"))
-        props = hip.hipDeviceProp_t()
-        self.check(hip.hipGetDeviceProperties(props, self.device), "hipGetDeviceProperties")
-        self.arch = base_arch(_text(props.gcnArchName) or "")
+        self.arch = base_arch(_text(self._properties(self.device).gcnArchName) or "")
+
+    def _properties(self, device: int) -> Any:
+        """``hipDeviceProp_t`` of ``device``: hip-python returns it, as
+        ``(hipError_t, props)`` (its signature is ``hipGetDeviceProperties(deviceId)``)."""
+        return self.check(self._hip.hipGetDeviceProperties(device), "hipGetDeviceProperties")
 
     def probe(self) -> str | None:
         """The device's architecture (``gfx90a``), or ``None`` where there is none."""

@@ -100,7 +100,8 @@ def plan_runner(ranks: list[int | None], converters: list[Any], namespace: dict[
     ``current_driver()``, ``driver``, ``plan``, ``view_of(i, x)`` (a view whose rank was
     checked), ``device_fail(i, device)``, ``pack_fail(error)``, ``current_stream``,
     ``resolve_stream``, ``lock``, ``pack``, ``buffer``, ``cu_launch``, ``threads``,
-    ``shared_bytes``, ``params_address``, ``struct_error`` and ``conv<i>`` for each
+    ``shared_bytes``, ``params_address``, ``struct_error``, ``arguments_error(error,
+    grid, stream)`` (the ``LaunchError`` of a grid the binding cannot convert) and ``conv<i>`` for each
     converter that is not ``None``. Where ``tensor_maps[i]``, tensor ``i``'s TMA map
     follows its strides: ``tmap<i>(address, shape, strides)`` (``tensor_maps.py``)."""
     lines = ["def run(grid, args, views, stream):",
@@ -137,8 +138,11 @@ def plan_runner(ranks: list[int | None], converters: list[Any], namespace: dict[
               "            pack_fail(e)",
               ]
     if raw_launch:
-        lines += ["        result = cu_launch(loaded.function, grid[0], grid[1], grid[2], "
+        lines += ["        try:",
+                  "            result = cu_launch(loaded.function, grid[0], grid[1], grid[2], "
                   "threads, 1, 1, shared_bytes, s, params_address, 0)",
+                  "        except (OverflowError, TypeError) as e:",
+                  "            raise arguments_error(e, grid, s) from None",
                   "    if result[0]:",
                   "        driver.check(result, 'cuLaunchKernel')"]
     else:

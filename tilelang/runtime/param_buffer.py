@@ -34,6 +34,25 @@ def bf16_bits(value: Any) -> int:
     return int(np.array(value, dtype=ml_dtypes.bfloat16).view(np.uint16))
 
 
+# alignment of a by-value CUtensorMap parameter ("128s"), as cuda.h declares the type
+MAP_ALIGN = 64
+
+
+def param_layout(codes: list[str]) -> tuple[str, list[int]]:
+    """The ``struct`` format of parameters with format ``codes`` and each one's offset:
+    native alignment (``@``), and a 128-byte tensor map (``128s``, alignment 1 to
+    ``struct``) padded to a ``MAP_ALIGN`` offset."""
+    fmt, offsets = "@", []
+    for code in codes:
+        if code.endswith("s"):
+            pad = -struct.calcsize(fmt) % MAP_ALIGN
+            if pad:
+                fmt += f"{pad}x"
+        offsets.append(struct.calcsize(fmt + code) - struct.calcsize(code))
+        fmt += code
+    return fmt, offsets
+
+
 class PackedParams(ABC):
     """The parameter buffer of one compiled specialization (see the module docstring):
     ``params`` (the specialization's runtime parameters), ``itemsizes``,
@@ -59,13 +78,16 @@ class PackedParams(ABC):
         self.converters = [bf16_bits if not p.is_tensor and p.dtype.name == "bf16" else
                            (int if not p.is_tensor and p.dtype.name == "bool" else None)
                            for p in self.params]
-        codes = [p.format for p in abi.params]
-        self.struct = struct.Struct("@" + "".join(codes))
-        self.buffer = ctypes.create_string_buffer(max(self.struct.size, 1))
-        base = ctypes.addressof(self.buffer)
-        offsets = [struct.calcsize("@" + "".join(codes[:i + 1])) - struct.calcsize(codes[i])
-                   for i in range(len(codes))]
-        self.pointers = (ctypes.c_void_p * max(len(codes), 1))(*[base + o for o in offsets])
+        fmt, offsets = param_layout([p.format for p in abi.params])
+        self.struct = struct.Struct(fmt)
+        # the storage starts on a 64-byte boundary, so that each offset's alignment is
+        # an address's alignment (a CUtensorMap is 64-byte aligned, as the CUDA headers
+        # declare it)
+        self._storage = ctypes.create_string_buffer(max(self.struct.size, 1) + MAP_ALIGN)
+        start = -ctypes.addressof(self._storage) % MAP_ALIGN
+        self.buffer = memoryview(self._storage).cast("B")[start:]
+        base = ctypes.addressof(self._storage) + start
+        self.pointers = (ctypes.c_void_p * max(len(offsets), 1))(*[base + o for o in offsets])
         self.params_address = ctypes.addressof(self.pointers)
         self.lock = threading.Lock()
         self.tensor_maps: list[Any] = [None] * len(self.params)
@@ -145,6 +167,7 @@ class PackedParams(ABC):
                       current_driver: Any, fallback: Any) -> dict:
         """What ``hit_codegen.plan_runner``'s source names, but a raw launch call
         (``cu_launch``)."""
+        from tilelang.runtime.cuda_driver import launch_arguments_error
         namespace = {
             "fallback": fallback, "current_driver": current_driver, "driver": self.driver,
             "plan": self,
@@ -156,6 +179,7 @@ class PackedParams(ABC):
             "threads": self.threads, "shared_bytes": self.shared_bytes,
             "params_address": self.params_address,
             "struct_error": struct.error,
+            "arguments_error": launch_arguments_error,
         }
         namespace.update({f"conv{i}": c for i, c in enumerate(self.converters) if c is not None})
         namespace.update({f"tmap{i}": m.get for i, m in enumerate(self.tensor_maps)
@@ -163,4 +187,4 @@ class PackedParams(ABC):
         return namespace
 
 
-__all__ = ["PackedParams", "bf16_bits", "launch_error"]
+__all__ = ["MAP_ALIGN", "PackedParams", "bf16_bits", "launch_error", "param_layout"]

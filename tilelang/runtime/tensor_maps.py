@@ -82,9 +82,13 @@ def encode_arguments(cu: Any, spec: TmaBox, address: int, shape: tuple[int, ...]
             b = -(-b // 16) * 16
         byte_strides.append(int(b))
     enum = cu.CUtensorMapDataType
+    # the binding converts each list element to its cuuint64_t/cuuint32_t class only
+    # from an instance of it (a plain int is a TypeError)
+    u64, u32 = cu.cuuint64_t, cu.cuuint32_t
     return (
         getattr(enum, f"CU_TENSOR_MAP_DATA_TYPE_{DATA_TYPES[spec.dtype]}"),
-        rank, address, dims, byte_strides, [int(b) for b in reversed(spec.box)], [1] * rank,
+        rank, address, [u64(n) for n in dims], [u64(b) for b in byte_strides],
+        [u32(int(b)) for b in reversed(spec.box)], [u32(1) for _ in range(rank)],
         cu.CUtensorMapInterleave.CU_TENSOR_MAP_INTERLEAVE_NONE,
         getattr(cu.CUtensorMapSwizzle, f"CU_TENSOR_MAP_SWIZZLE_{SWIZZLES[spec.swizzle]}"),
         cu.CUtensorMapL2promotion.CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
