@@ -19,6 +19,9 @@ from tilelang.frontend.language import (
     maximum, min, minimum, num_programs, pipeline, print, program_id, reshape, rsqrt,
     sigmoid, sin, sqrt, static_assert, static_range, store, sum, tanh, trans, where, zeros,
 )
+from tilelang.frontend.language import (  # noqa: E402 - atomics returning old values
+    atomic_and, atomic_cas, atomic_max, atomic_min, atomic_or, atomic_xchg, atomic_xor,
+)
 from tilelang.ir.types import (
     DType, bf16, f8e4m3, f8e5m2, f16, f32, f64, i4, i8, i16, i32, i64, u4, u8, u16, u32, u64,
 )

@@ -266,11 +266,12 @@ def _reject_warp_specialization(fn: Function) -> None:
 def emit_hip(fn: Function, target: str) -> str:
     """The HIP C++ source of the thread-IR kernel ``fn`` for ``target`` (gfx90a, gfx942)."""
     from tilelang.codegen.amd import hip_ops
+    from tilelang.codegen.amd import hip_atomics
     from tilelang.codegen.amd import hip_thread
     abi = kernel_abi(fn)
     _check_target(fn, target, abi.shared_bytes)
     _reject_warp_specialization(fn)
-    e = HipEmitter(fn, {**hip_ops.HANDLERS, **hip_thread.HANDLERS})
+    e = HipEmitter(fn, {**hip_ops.HANDLERS, **hip_thread.HANDLERS, **hip_atomics.HANDLERS})
     e.used_names.add(SHARED_SYMBOL)
     params = _params(e, fn)
     body_start = len(e.lines)

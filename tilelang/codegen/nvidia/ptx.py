@@ -24,6 +24,7 @@ from typing import Any
 import llvmlite.binding as llvm
 from llvmlite import ir
 
+from tilelang.codegen.nvidia import llvm_atomics
 from tilelang.codegen.nvidia import llvm_debug
 from tilelang.codegen.nvidia import llvm_hopper
 from tilelang.codegen.nvidia import llvm_ops
@@ -59,7 +60,8 @@ TARGETS: dict[str, NvidiaTarget] = {
 }
 
 HANDLERS = {**llvm_ops.HANDLERS, **llvm_thread.HANDLERS, **llvm_debug.HANDLERS,
-            **llvm_hopper.HANDLERS, **llvm_tma.HANDLERS, **llvm_roles.HANDLERS}
+            **llvm_hopper.HANDLERS, **llvm_tma.HANDLERS, **llvm_roles.HANDLERS,
+            **llvm_atomics.HANDLERS}
 
 _STRUCT_CODES = {
     "f16": "e", "bf16": "H", "f32": "f", "f64": "d", "bool": "B", "i8": "b", "u8": "B",
