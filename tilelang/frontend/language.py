@@ -247,39 +247,20 @@ def dot(a: Any, b: Any, acc: Any = None, out_dtype: Any = None) -> TileHandle:
 # ---------------------------------------------------------------------------
 
 @builtin
-def load(x: Any, offsets: Any, shape: Any = None, other: Any = None,
-         mask: Any = None) -> TileHandle:
-    """The window ``x[offsets : offsets + shape]``; outside ``x.shape`` reads ``other`` (0).
-
-    With index tiles for ``offsets`` (``tl.load(X, idx)``), a gather: see frontend/gather.py."""
-    from tilelang.frontend import gather
-    if gather.is_index(offsets):
-        return gather.gather(x, offsets, shape, other, mask)
-    if shape is None:
-        raise CompileError("tl.load of a window needs its shape: tl.load(X, offsets, shape)",
-                           hint="or pass integer index tiles as offsets for a gather")
+def load(x: Any, offsets: Any, shape: Any, other: Any = None, mask: Any = None) -> TileHandle:
+    """The window ``x[offsets : offsets + shape]``; outside ``x.shape`` reads ``other`` (0)."""
     return sem.load(x, offsets, shape, other, mask)
 
 
 @builtin
 def store(x: Any, offsets: Any, tile: Any, mask: Any = None) -> None:
-    """Write ``tile`` at ``offsets``; elements outside ``x.shape`` are not written.
-
-    With index tiles for ``offsets``, a scatter: see frontend/gather.py."""
-    from tilelang.frontend import gather
-    if gather.is_index(offsets):
-        return gather.scatter("store", x, offsets, tile, mask)
+    """Write ``tile`` at ``offsets``; elements outside ``x.shape`` are not written."""
     sem.store(x, offsets, tile, mask)
 
 
 @builtin
 def atomic_add(x: Any, offsets: Any, tile: Any, mask: Any = None) -> None:
-    """Atomically add ``tile`` into ``x`` at ``offsets`` (bounds as ``tl.store``).
-
-    With index tiles for ``offsets``, a scatter-add: see frontend/gather.py."""
-    from tilelang.frontend import gather
-    if gather.is_index(offsets):
-        return gather.scatter("add", x, offsets, tile, mask)
+    """Atomically add ``tile`` into ``x`` at ``offsets`` (bounds as ``tl.store``)."""
     sem.atomic_add(x, offsets, tile, mask)
 
 

@@ -81,7 +81,6 @@ from tilelang.ir.role_ops import WarpSpecializeOp
 from tilelang.ir.types import ScalarType, TensorType
 from tilelang.ir.values import Block, Function, Value
 from tilelang.interp import atomics as interp_atomics
-from tilelang.interp import gather as interp_gather
 from tilelang.interp import memory as interp_memory
 from tilelang.interp import ops as interp_ops
 from tilelang.interp.ops import CTX, Closure, Env, Fault, LaunchContext, storage
@@ -97,7 +96,6 @@ class _ProgramReturn(Exception):
 
 _COMPILERS: dict[type[o.Op], Callable[[Any, Callable[[Value], int]], Closure]] = {
     **interp_ops.COMPILERS, **interp_memory.COMPILERS, **interp_atomics.COMPILERS,
-    **interp_gather.COMPILERS,
 }
 
 

@@ -422,5 +422,3 @@ from tilelang.ir import staging_ops as _staging_ops  # noqa: E402,F401
 
 # Read-modify-write atomics returning old values (tl.atomic_max/min/and/or/xor/xchg/cas).
 from tilelang.ir import atomic_ops as _atomic_ops  # noqa: E402,F401
-# Indirect memory at per-element index tiles (tl.load/tl.store/tl.atomic_add with index tiles).
-from tilelang.ir import gather_ops as _gather_ops  # noqa: E402,F401

@@ -358,14 +358,6 @@ class _Lowering:
         from tilelang.passes.gpu.lower_atomics import lower_atomic_rmw
         lower_atomic_rmw(self, op)
 
-    def _op_GatherOp(self, op: Any) -> None:
-        from tilelang.passes.gpu.lower_gather import lower_gather
-        lower_gather(self, op)
-
-    def _op_ScatterOp(self, op: Any) -> None:
-        from tilelang.passes.gpu.lower_gather import lower_scatter
-        lower_scatter(self, op)
-
     def _op_AllocSharedOp(self, op: o.AllocSharedOp) -> None:
         t: SharedType = op.result.type
         size = _numel(t.shape) * _itemsize(t.dtype)
