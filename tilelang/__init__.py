@@ -11,7 +11,8 @@
 """
 
 from tilelang.errors import CompileError, KernelError, LaunchError, TileLangError
-from tilelang.frontend.kernel import Kernel, kernel, func
+from tilelang.frontend.kernel_def import func
+from tilelang.runtime.kernel import Kernel, kernel
 from tilelang.autotune import Config, autotune
 from tilelang.frontend.language import (
     Tensor, abs, alloc_shared, arange, atomic_add, barrier, broadcast_to, cast, cdiv, ceil,
@@ -19,6 +20,9 @@ from tilelang.frontend.language import (
     maximum, min, minimum, num_programs, pipeline, print, program_id, reshape, rsqrt,
     sigmoid, sin, sqrt, static_assert, static_range, store, sum, tanh, trans, where, zeros,
 )
+from tilelang.frontend.language import gather, rand, randint, randint4x, randn, scatter, scatter_add
+from tilelang.frontend.math_lang import clamp, erf, expm1, fma, isinf, isnan, log1p, pow
+from tilelang.frontend.scan_lang import argmax, argmin, cumprod, cumsum
 from tilelang.frontend.language import (  # noqa: E402 - atomics returning old values
     atomic_and, atomic_cas, atomic_max, atomic_min, atomic_or, atomic_xchg, atomic_xor,
 )

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tilelang as tl
-from tests.codegen.test_hip import needs_hipcc
-from tests.codegen.test_ptxas import needs_ptxas
+from tests.codegen.amd.test_hip import needs_hipcc
+from tests.codegen.nvidia.test_ptxas import needs_ptxas
 from tilelang.interp.atomics import combine
 
 TARGETS = ["interp", "emulate:sm_80", "emulate:sm_90a", "emulate:gfx942"]

@@ -11,7 +11,7 @@ unsigned word. The old value is the result where the predicate holds, zero elsew
 
 from __future__ import annotations
 
-from tilelang.codegen.amd.hip import HipEmitter, HipHandler
+from tilelang.codegen.amd.hip_emitter import HipEmitter, HipHandler
 from tilelang.codegen.amd.hip_thread import _guarded, _zero
 from tilelang.ir.atomic_ops import AtomicRMWGlobalOp
 
