@@ -217,3 +217,65 @@ def test_hip_source_run_on_the_host_matches_the_emulator(kind, dtype):
     host_x, _, _, host_o = run_on_host(fn, 3, [x, v, c, np.zeros(192, dtype)], target="gfx942")
     np.testing.assert_array_equal(host_x, emu_x)
     np.testing.assert_array_equal(host_o, emu_o)
+
+
+@tl.kernel
+def add_into_one(X: tl.Tensor, V: tl.Tensor, B: tl.constexpr = 64):
+    # every block adds into one window, so each element takes one add per block, and
+    # neighbouring 16-bit elements (one 32-bit word) are updated by different threads
+    pid = tl.program_id(0)
+    tl.atomic_add(X, (0,), tl.load(V, (pid * B,), (B,)))
+
+
+def _narrow(dt):
+    import ml_dtypes
+    return {"f16": np.float16, "bf16": ml_dtypes.bfloat16}[dt]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("dt", ["f16", "bf16"])
+def test_16_bit_float_atomic_add_rounds_once_per_add(target, dt):
+    npdt = _narrow(dt)
+    rng = np.random.default_rng(5)
+    v = rng.standard_normal(4 * 64).astype(npdt)
+    x = rng.standard_normal(64).astype(npdt)
+    want = x.copy()
+    for b in range(4):   # one add per block, in f32, rounded to the dtype each time
+        want = (want.astype(np.float32) + v[b * 64:(b + 1) * 64].astype(np.float32)).astype(npdt)
+    add_into_one[(4,)](x, v, target=target)
+    np.testing.assert_array_equal(x.view(np.uint16), want.view(np.uint16))
+
+
+def test_16_bit_float_atomic_add_ptx_and_hip_forms():
+    assert "atom.global.add.noftz.f16" in add_into_one.compile("X=f16[1],V=f16[1]",
+                                                               target="sm_80").ptx
+    assert "atom.global.add.noftz.bf16" in add_into_one.compile("X=bf16[1],V=bf16[1]",
+                                                                target="sm_90a").ptx
+    hip = add_into_one.compile("X=bf16[1],V=bf16[1]", target="gfx942").hip
+    assert "atomicCAS(tl_w" in hip and "tl_f32_to_bf16" in hip
+
+
+@needs_hipcc
+@pytest.mark.slow
+@pytest.mark.parametrize("dt", ["f16", "bf16"])
+def test_hipcc_compiles_16_bit_float_atomic_add(dt):
+    c = add_into_one.compile(f"X={dt}[1],V={dt}[1]", target="gfx942")
+    assert c.code_object[:4] == b"\x7fELF"
+    assert "warning" not in c.artifacts["hipcc_log"], c.artifacts["hipcc_log"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dt", ["f16", "bf16"])
+def test_16_bit_float_atomic_add_on_the_host_matches_the_emulator(dt):
+    from tests.codegen.amd.hip_host import find_clangxx, run_on_host
+    if find_clangxx() is None:
+        pytest.skip("clang++ not found")
+    npdt = _narrow(dt)
+    rng = np.random.default_rng(6)
+    v = rng.standard_normal(3 * 64).astype(npdt)
+    x = rng.standard_normal(64).astype(npdt)
+    fn = add_into_one.compile(f"X={dt}[1],V={dt}[1]", target="gfx942").function
+    emu = x.copy()
+    add_into_one[(3,)](emu, v, target="emulate:gfx942")
+    host, _ = run_on_host(fn, 3, [x, v], target="gfx942")
+    np.testing.assert_array_equal(host.view(np.uint16), emu.view(np.uint16))
