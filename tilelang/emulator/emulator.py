@@ -73,6 +73,7 @@ from tilelang.ir import role_ops as ro
 from tilelang.ir import thread_ops as th
 from tilelang.ir.types import ScalarType, TensorType, TileType
 from tilelang.ir.values import Block, Function, Value
+from tilelang.emulator import atomics as emu_atomics
 from tilelang.emulator import global_memory as emu_global
 from tilelang.emulator.amd import mfma as emu_mfma
 from tilelang.emulator import shared as emu_shared
@@ -153,7 +154,8 @@ _COMPILERS: dict[type[o.Op], Callable[[Any, Slot, Prep], Closure]] = {
     o.WhereOp: _compile_where,
     o.PrintOp: _compile_print,
     o.AssertOp: _compile_assert,
-    **emu_global.COMPILERS, **emu_shared.COMPILERS, **emu_warp.COMPILERS,
+    **emu_global.COMPILERS, **emu_atomics.COMPILERS, **emu_shared.COMPILERS,
+    **emu_warp.COMPILERS,
     **emu_tma.COMPILERS, **emu_tma_store.COMPILERS,
     **emu_mfma.COMPILERS,
     **emu_wgmma.COMPILERS,

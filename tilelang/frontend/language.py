@@ -382,3 +382,52 @@ def static_assert(cond: Any, msg: str = "") -> None:
                            hint="use tl.device_assert for runtime values")
     if not cond:
         raise CompileError(f"static_assert failed: {msg}")
+
+
+# -- atomics returning old values (semantics in frontend/atomics.py) ---------------------
+
+def _atomics() -> Any:
+    from tilelang.frontend import atomics
+    return atomics
+
+
+@builtin
+def atomic_max(x: Any, offsets: Any, tile: Any, mask: Any = None) -> TileHandle:
+    """Atomically ``x[w] = max(x[w], tile)`` over the window at ``offsets``; the old values."""
+    return _atomics().atomic_rmw("max", x, offsets, tile, mask)
+
+
+@builtin
+def atomic_min(x: Any, offsets: Any, tile: Any, mask: Any = None) -> TileHandle:
+    """Atomically ``x[w] = min(x[w], tile)`` over the window at ``offsets``; the old values."""
+    return _atomics().atomic_rmw("min", x, offsets, tile, mask)
+
+
+@builtin
+def atomic_and(x: Any, offsets: Any, tile: Any, mask: Any = None) -> TileHandle:
+    """Atomically ``x[w] &= tile`` over the window at ``offsets``; the old values."""
+    return _atomics().atomic_rmw("and", x, offsets, tile, mask)
+
+
+@builtin
+def atomic_or(x: Any, offsets: Any, tile: Any, mask: Any = None) -> TileHandle:
+    """Atomically ``x[w] |= tile`` over the window at ``offsets``; the old values."""
+    return _atomics().atomic_rmw("or", x, offsets, tile, mask)
+
+
+@builtin
+def atomic_xor(x: Any, offsets: Any, tile: Any, mask: Any = None) -> TileHandle:
+    """Atomically ``x[w] ^= tile`` over the window at ``offsets``; the old values."""
+    return _atomics().atomic_rmw("xor", x, offsets, tile, mask)
+
+
+@builtin
+def atomic_xchg(x: Any, offsets: Any, tile: Any, mask: Any = None) -> TileHandle:
+    """Atomically ``x[w] = tile`` over the window at ``offsets``; the old values."""
+    return _atomics().atomic_rmw("xchg", x, offsets, tile, mask)
+
+
+@builtin
+def atomic_cas(x: Any, offsets: Any, cmp: Any, tile: Any, mask: Any = None) -> TileHandle:
+    """Atomically ``x[w] = tile`` where ``x[w] == cmp`` over the window; the old values."""
+    return _atomics().atomic_rmw("cas", x, offsets, tile, mask, cmp=cmp)

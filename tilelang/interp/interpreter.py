@@ -82,6 +82,7 @@ from tilelang.ir.while_ops import WhileOp
 from tilelang.interp.while_loop import compile_while
 from tilelang.ir.types import ScalarType, TensorType
 from tilelang.ir.values import Block, Function, Value
+from tilelang.interp import atomics as interp_atomics
 from tilelang.interp import memory as interp_memory
 from tilelang.interp import ops as interp_ops
 from tilelang.interp import gather_ops as interp_gather
@@ -99,7 +100,7 @@ class _ProgramReturn(Exception):
 
 _COMPILERS: dict[type[o.Op], Callable[[Any, Callable[[Value], int]], Closure]] = {
     **interp_ops.COMPILERS, **interp_memory.COMPILERS, **interp_scan.COMPILERS,
-    **interp_gather.COMPILERS,
+    **interp_gather.COMPILERS, **interp_atomics.COMPILERS,
 }
 
 

@@ -419,3 +419,6 @@ register_ops(ALL_OPS)
 # tl.async_wait) live in their own module; importing it here registers them by name
 # wherever the tile IR is loaded.
 from tilelang.ir import staging_ops as _staging_ops  # noqa: E402,F401
+
+# Read-modify-write atomics returning old values (tl.atomic_max/min/and/or/xor/xchg/cas).
+from tilelang.ir import atomic_ops as _atomic_ops  # noqa: E402,F401

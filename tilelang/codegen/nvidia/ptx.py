@@ -23,6 +23,7 @@ from typing import Any
 import llvmlite.binding as llvm
 from llvmlite import ir
 
+from tilelang.codegen.nvidia import llvm_atomics
 from tilelang.codegen.abi import kernel_abi, tma_boxes
 from tilelang.codegen.nvidia import llvm_debug
 from tilelang.codegen.nvidia import llvm_hopper
@@ -61,7 +62,8 @@ TARGETS: dict[str, NvidiaTarget] = {
 
 HANDLERS = {**llvm_ops.HANDLERS, **llvm_thread.HANDLERS, **llvm_debug.HANDLERS,
             **llvm_hopper.HANDLERS, **llvm_tma.HANDLERS, **llvm_roles.HANDLERS,
-            **llvm_special.HANDLERS, **llvm_while.HANDLERS}
+            **llvm_special.HANDLERS, **llvm_while.HANDLERS,
+            **llvm_atomics.HANDLERS}
 
 
 def _uses_wgmma(fn: Function) -> bool:

@@ -373,6 +373,10 @@ class _Lowering:
         from tilelang.passes.gpu.lower_memory import lower_store
         lower_store(self, op, atomic=True)
 
+    def _op_AtomicRMWOp(self, op: Any) -> None:
+        from tilelang.passes.gpu.lower_atomics import lower_atomic_rmw
+        lower_atomic_rmw(self, op)
+
     def _op_AllocSharedOp(self, op: o.AllocSharedOp) -> None:
         t: SharedType = op.result.type
         size = _numel(t.shape) * _itemsize(t.dtype)
