@@ -39,8 +39,14 @@ def _enum(prefix: str, values: dict[str, int]) -> type:
     return type(prefix, (), {f"{prefix}_{k}": v for k, v in values.items()})
 
 
+class _Word(int):
+    """The binding's ``cuuint64_t``/``cuuint32_t``: an integer the caller wraps."""
+
+
 class EmulatedCu:
     """The driver API calls the runtime makes, answered by a ``PtxDevice``."""
+
+    cuuint64_t = cuuint32_t = _Word
 
     class CUdevice_attribute:
         CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75
@@ -144,8 +150,8 @@ class EmulatedCu:
                                strides: list, box: list, elem: list, interleave: int,
                                swizzle: int, l2: int, oob: int) -> tuple:
         itemsize = {v[0]: v[1] for v in _DATA_TYPES.values()}[dtype]
-        return (0, encode_tiled(dtype, itemsize, rank, address, list(dims), list(strides),
-                                list(box), list(elem), swizzle))
+        words = [[int(x) for x in xs] for xs in (dims, strides, box, elem)]
+        return (0, encode_tiled(dtype, itemsize, rank, address, *words, swizzle))
 
 
 class EmulatedLaunchPlan(LaunchPlan):
