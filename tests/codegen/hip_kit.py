@@ -21,6 +21,7 @@ EXAMPLES = [
     ("softmax", "softmax", "X=f32[2]:16,Y=f32[2]:16"),
     ("layernorm", "layernorm", "X=f32[2]:16,W=f32[1]:16,B=f32[1]:16,Y=f32[2]:16,eps=f32"),
     ("row_sum", "row_sum", "X=f32[2]:16,OUT=f32[1]:16"),
+    ("dropout", "dropout", "X=f32[1]:16,Y=f32[1]:16,p=f32,seed=i32"),
 ]
 
 

@@ -82,6 +82,13 @@ def test_matmul(M, N, K):
     check(ex.run("interp", M=M, N=N, K=K), ex.TOLERANCE)
 
 
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.9])
+@pytest.mark.parametrize("n", [10_000, 4096])
+def test_dropout(n, p):
+    ex = load_example("dropout")
+    check(ex.run("interp", n=n, p=p), ex.TOLERANCE)
+
+
 def run_script(*argv: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=120,
                           cwd=EXAMPLES.parent)
@@ -96,7 +103,7 @@ def test_matmul_script_prints_sizes_target_and_ok():
 
 
 @pytest.mark.parametrize("name", ["vector_add", "softmax", "layernorm", "row_sum", "matmul",
-                                  "flash_attention"])
+                                  "flash_attention", "dropout"])
 def test_script_exits_zero_and_prints_ok(name):
     proc = run_script(str(EXAMPLES / f"{name}.py"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -128,6 +135,7 @@ KERNELS = [
     ("softmax", "softmax", "X=bf16[2],Y=bf16[2]", {"BN": 256}),
     ("layernorm", "layernorm", "X=f32[2],W=f32[1],B=f32[1],Y=f32[2],eps=f32", {"BN": 256}),
     ("row_sum", "row_sum", "X=f32[2],OUT=f32[1]", {}),
+    ("dropout", "dropout", "X=f32[1],Y=f32[1],p=f32,seed=i32", {}),
     ("matmul", "matmul", "A=bf16[2],B=bf16[2],C=bf16[2]", {"BM": 64, "BN": 64}),
     ("flash_attention", "flash_attention",
      "Q=bf16[4],K=bf16[4],V=bf16[4],O=bf16[4],sm_scale=f32", {"HEAD_DIM": 64}),

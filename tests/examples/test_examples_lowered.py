@@ -26,6 +26,7 @@ RUNS = [
     # tile, head dim 128) arrive as 128-byte column blocks that wgmma reads in place
     ("matmul", {"M": 130, "N": 136, "K": 96, "BM": 128, "BN": 128}),
     ("flash_attention", {"seq": 80, "head_dim": 128, "BM": 64, "BN": 64, "causal": True}),
+    ("dropout", {"n": 3000}),
 ]
 
 
@@ -66,6 +67,7 @@ SIGNATURES = [
     ("flash_attention", "flash_attention",
      "Q=bf16[4]:16,K=bf16[4]:16,V=bf16[4]:16,O=bf16[4]:16,sm_scale=f32",
      {"HEAD_DIM": 128, "CAUSAL": True}),
+    ("dropout", "dropout", "X=f32[1]:16,Y=f32[1]:16,p=f32,seed=i32", {}),
 ]
 
 

@@ -323,3 +323,44 @@ def static_assert(cond: Any, msg: str = "") -> None:
                            hint="use tl.device_assert for runtime values")
     if not cond:
         raise CompileError(f"static_assert failed: {msg}")
+
+
+# ---------------------------------------------------------------------------
+# random numbers (Philox4x32, philox.py)
+# ---------------------------------------------------------------------------
+
+@builtin
+def randint(seed: Any, offsets: Any, n_rounds: int = 10) -> TileHandle:
+    """A random u32 per element of ``offsets`` (Philox4x32-``n_rounds``, key ``seed``)."""
+    from tilelang.frontend import philox
+    return philox.randint(seed, offsets, n_rounds)
+
+
+@builtin
+def randint4x(seed: Any, offsets: Any, n_rounds: int = 10) -> tuple[TileHandle, ...]:
+    """The four random u32 words of each element's Philox block."""
+    from tilelang.frontend import philox
+    return philox.randint4x(seed, offsets, n_rounds)
+
+
+@builtin
+def rand(seed: Any, offsets: Any, n_rounds: int = 10) -> TileHandle:
+    """A uniform f32 in [0, 1) per element of ``offsets``."""
+    from tilelang.frontend import philox
+    return philox.rand(seed, offsets, n_rounds)
+
+
+@builtin
+def randn(seed: Any, offsets: Any, n_rounds: int = 10) -> TileHandle:
+    """A standard-normal f32 per element of ``offsets`` (Box-Muller)."""
+    from tilelang.frontend import philox
+    return philox.randn(seed, offsets, n_rounds)
+
+
+@builtin
+def philox(seed: Any, c0: Any, c1: Any, c2: Any, c3: Any,
+           n_rounds: int = 10) -> tuple[TileHandle, ...]:
+    """The four u32 words of Philox4x32-``n_rounds`` for key ``seed`` (64 bits:
+    low word, high word) and counter ``(c0, c1, c2, c3)``, elementwise."""
+    from tilelang.frontend import philox as _philox
+    return _philox.philox(seed, c0, c1, c2, c3, n_rounds)
