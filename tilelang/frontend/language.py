@@ -364,3 +364,21 @@ def philox(seed: Any, c0: Any, c1: Any, c2: Any, c3: Any,
     low word, high word) and counter ``(c0, c1, c2, c3)``, elementwise."""
     from tilelang.frontend import philox as _philox
     return _philox.philox(seed, c0, c1, c2, c3, n_rounds)
+
+
+# ---------------------------------------------------------------------------
+# index reductions (argreduce.py)
+# ---------------------------------------------------------------------------
+
+@builtin
+def argmax(x: Any, axis: Any = None, keepdims: bool = False) -> TileHandle:
+    """i32 index of the maximum along ``axis``: the first one; a NaN wins (the first NaN)."""
+    from tilelang.frontend.argreduce import arg_reduce
+    return arg_reduce("argmax", x, axis, keepdims)
+
+
+@builtin
+def argmin(x: Any, axis: Any = None, keepdims: bool = False) -> TileHandle:
+    """i32 index of the minimum along ``axis``: the first one; a NaN wins (the first NaN)."""
+    from tilelang.frontend.argreduce import arg_reduce
+    return arg_reduce("argmin", x, axis, keepdims)
