@@ -11,7 +11,8 @@
 """
 
 from tilelang.errors import CompileError, KernelError, LaunchError, TileLangError
-from tilelang.frontend.kernel import Kernel, kernel, func
+from tilelang.frontend.kernel_def import func
+from tilelang.runtime.kernel import Kernel, kernel
 from tilelang.autotune import Config, autotune
 from tilelang.frontend.language import (
     Tensor, abs, alloc_shared, arange, atomic_add, barrier, broadcast_to, cast, cdiv, ceil,
@@ -19,8 +20,9 @@ from tilelang.frontend.language import (
     maximum, min, minimum, num_programs, pipeline, print, program_id, reshape, rsqrt,
     sigmoid, sin, sqrt, static_assert, static_range, store, sum, tanh, trans, where, zeros,
 )
-from tilelang.frontend.language import argmax, argmin  # index reductions
-from tilelang.frontend.language import philox, rand, randint, randint4x, randn  # Philox RNG
+from tilelang.frontend.language import gather, rand, randint, randint4x, randn, scatter, scatter_add
+from tilelang.frontend.math_lang import clamp, erf, expm1, fma, isinf, isnan, log1p, pow
+from tilelang.frontend.scan_lang import argmax, argmin, cumprod, cumsum
 from tilelang.ir.types import (
     DType, bf16, f8e4m3, f8e5m2, f16, f32, f64, i4, i8, i16, i32, i64, u4, u8, u16, u32, u64,
 )

@@ -101,7 +101,7 @@ def test_ptx_assembles(arch):
 
 @pytest.mark.parametrize("arch", ["gfx90a", "gfx942"])
 def test_hip_compiles(arch):
-    from tests.codegen.test_hip import _compile
+    from tests.codegen.amd.test_hip import _compile
     from tilelang.codegen.amd import hipcc
     try:
         hipcc.find_hipcc()

@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 
 import tilelang as tl
 from tilelang.frontend import semantic
-from tilelang.frontend.kernel import ParamSpec
+from tilelang.frontend.kernel_def import ParamSpec
 from tilelang.ir import ops
 from tilelang.ir.types import ScalarType, TileType
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import tilelang as tl
-from tilelang.codegen.nvidia.ptx import kernel_abi
+from tilelang.codegen.abi import kernel_abi
 from tilelang.runtime import targets
 from tilelang.runtime.cuda_driver import CPU_TARGETS_HINT, CudaDriver, set_default_driver
-from tilelang.runtime.nvidia_launch import resolve_stream
+from tilelang.runtime.streams import resolve_stream
 
 from tests.runtime.fake_cuda import FakeCu, FakeDeviceArray
 

@@ -9,7 +9,7 @@ import pytest
 from tests.examples.test_examples import load_example
 from tests.runtime.fake_hip import FakeDeviceArray, FakeHip, FakeHiprtc
 from tilelang.codegen.amd import hipcc
-from tilelang.codegen.nvidia.ptx import kernel_abi
+from tilelang.codegen.abi import kernel_abi
 from tilelang.errors import LaunchError
 from tilelang.runtime import hip_driver
 from tilelang.runtime.amd_target import detect_amd_target

@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from tilelang.codegen.nvidia.ptx import kernel_abi
+from tilelang.codegen.abi import kernel_abi
 from tilelang.errors import LaunchError
 from tilelang.runtime import targets
 from tilelang.runtime.cuda_driver import CudaDriver, set_default_driver

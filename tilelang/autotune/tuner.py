@@ -115,7 +115,7 @@ class Autotuner:
                  benchmarker: Benchmarker | None = None, jobs: int | None = None,
                  progress: bool | None = None, cache_results: bool = True,
                  mma_tiles: Sequence[str] | None = None) -> None:
-        from tilelang.frontend.kernel import Kernel
+        from tilelang.runtime.kernel import Kernel
         if not isinstance(kernel, Kernel):
             raise TypeError("@tl.autotune goes above @tl.kernel")
         if (configs is None) == (space is None):

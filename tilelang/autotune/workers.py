@@ -53,7 +53,7 @@ def load_kernel_from_file(file: str, name: str) -> Any:
     cached = _LOADED.get((file, name))
     if cached is not None:
         return cached
-    from tilelang.frontend.kernel import Kernel
+    from tilelang.runtime.kernel import Kernel
     module = import_file(Path(file), "tune")
     obj = getattr(module, name, None)
     kernel = getattr(obj, "kernel", obj)

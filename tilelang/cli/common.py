@@ -32,7 +32,7 @@ def load_target(spec: str, tag: str = "cli") -> tuple[Any, str, str]:
 
 def load_kernel(spec: str) -> Any:
     """The kernel object named by ``FILE.py:KERNEL``."""
-    from tilelang.frontend.kernel import Kernel
+    from tilelang.runtime.kernel import Kernel
     module, name, path = load_target(spec)
     kernel = getattr(module, name, None)
     if not isinstance(kernel, Kernel):
@@ -92,7 +92,7 @@ def compile_from_args(args: argparse.Namespace, gpu_only: bool = False) -> Any:
         if getattr(kernel, "persistent", False):
             # the logical-grid parameters a persistent kernel gains (Kernel.compile adds
             # them too): the user's signature names only the kernel's own parameters
-            from tilelang.frontend.kernel import _with_tile_params
+            from tilelang.frontend.kernel_def import with_tile_params as _with_tile_params
             signature = _with_tile_params(signature)
         parse_signature(kernel, signature)
     except TileLangError as e:

@@ -56,7 +56,7 @@ def _load(spec: str) -> tuple[Any, Any]:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from tilelang.errors import LaunchError
-    from tilelang.frontend.kernel import Kernel
+    from tilelang.runtime.kernel import Kernel
     from tilelang.autotune.bench import EmulatorBenchmarker, GpuBenchmarker
     from tilelang.autotune.report import summary, write_report
     from tilelang.autotune.space import expand_space

@@ -23,8 +23,10 @@ from typing import Any
 from tilelang.errors import CompileError, SourceLoc, TileLangError
 from tilelang.frontend import semantic as sem
 from tilelang.frontend.context import TraceContext
-from tilelang.frontend.control_flow import ControlFlowMixin
+from tilelang.frontend.control_flow import ControlFlowMixin, ReturnSignal, Unavailable
+from tilelang.frontend.while_loop import WhileMixin
 from tilelang.frontend.handles import Handle, SharedHandle, TensorHandle, TileHandle
+from tilelang.frontend.liveness import suffix_live
 from tilelang.frontend.source import FunctionSource
 
 _BINOPS = {
@@ -35,7 +37,6 @@ _BINOPS = {
 _CMPOPS = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge", ast.Eq: "eq", ast.NotEq: "ne"}
 _FOLDABLE_MODULES = (builtins, math)
 _UNSUPPORTED = {
-    ast.While: "`while` loops are not supported",
     ast.Try: "`try` is not supported",
     ast.With: "`with` is not supported",
     ast.Raise: "`raise` is not supported",
@@ -46,8 +47,6 @@ _UNSUPPORTED = {
     ast.ClassDef: "class definitions are not supported",
     ast.Import: "imports are not supported inside a kernel",
     ast.ImportFrom: "imports are not supported inside a kernel",
-    ast.Break: "`break` is not supported",
-    ast.Continue: "`continue` is not supported",
     ast.Lambda: "lambdas are not supported",
     ast.GeneratorExp: "generator expressions are not supported",
     ast.DictComp: "dict comprehensions are not supported",
@@ -56,31 +55,13 @@ _UNSUPPORTED = {
     ast.Yield: "`yield` is not supported",
 }
 _UNSUPPORTED_HINTS = {
-    ast.While: "use `for i in range(n)` with a runtime bound, or tl.static_range",
-    ast.Break: "compute a bound for the loop instead, or guard the body with `if`",
-    ast.Continue: "guard the rest of the body with `if`",
     ast.Try: "tile ops are bounds-safe; use tl.device_assert for checks",
     ast.FunctionDef: "define a helper at module level and decorate it with @tl.func",
     ast.Lambda: "define a helper at module level and decorate it with @tl.func",
 }
 
 
-class Unavailable:
-    """A name that exists in Python's scoping but not in the kernel at this point."""
-
-    def __init__(self, reason: str, hint: str) -> None:
-        self.reason = reason
-        self.hint = hint
-
-
-class ReturnSignal:
-    """Marks that a statement list ended in ``return`` (possibly with a value)."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
-class Tracer(ControlFlowMixin, ast.NodeVisitor):
+class Tracer(ControlFlowMixin, WhileMixin, ast.NodeVisitor):
     """Visits one function's AST (a kernel, or an inlined ``@tl.func``) and emits IR."""
 
     def __init__(self, ctx: TraceContext, source: FunctionSource, scope: dict[str, Any],
@@ -91,6 +72,11 @@ class Tracer(ControlFlowMixin, ast.NodeVisitor):
         self.is_helper = is_helper
         self.depth = depth
         self.loop_depth = 0
+        # liveness (see liveness.py): names live after the block being traced, after
+        # the statement being traced, and at the innermost loop's break/continue
+        self.block_live: frozenset[str] = frozenset()
+        self.stmt_live: frozenset[str] = frozenset()
+        self.loop_live: Any = None
 
     # -- entry points --------------------------------------------------------
     def run_body(self) -> Any:
@@ -131,7 +117,9 @@ class Tracer(ControlFlowMixin, ast.NodeVisitor):
     def visit_stmts(self, stmts: list[ast.stmt], cont: tuple[ast.stmt, ...]) -> Any:
         """Trace ``stmts`` then ``cont``; a ReturnSignal if they end the function."""
         seq = list(stmts) + list(cont)
+        live_after = suffix_live(seq, self.block_live, self.loop_live)
         for i, stmt in enumerate(seq):
+            self.stmt_live = live_after[i]
             if isinstance(stmt, ast.Return):
                 return ReturnSignal(self.visit_return(stmt))
             if isinstance(stmt, ast.If) and _contains_return(stmt):
@@ -390,15 +378,15 @@ class Tracer(ControlFlowMixin, ast.NodeVisitor):
         return self.call(fn, args, kwargs, node)
 
     def call(self, fn: Any, args: list[Any], kwargs: dict[str, Any], node: ast.Call) -> Any:
-        from tilelang.frontend.kernel import Kernel, TLFunc
         from tilelang.frontend import language
         name = ast.unparse(node.func)
         if getattr(fn, "__tl_builtin__", False) or _is_handle_method(fn) or \
                 fn in (language.static_range, language.pipeline):
             return fn(*args, **kwargs)
-        if isinstance(fn, TLFunc):
+        # (kernel_def's classes say what they are: kernel_def imports this module)
+        if getattr(type(fn), "__tl_func__", False):
             return fn.inline(self, args, kwargs, node)
-        if isinstance(fn, Kernel):
+        if getattr(type(fn), "__tl_kernel__", False):
             raise self.error(node, f"kernel '{fn.name}' cannot be called from a kernel",
                              "decorate the shared code with @tl.func instead")
         if fn is range and any(_has_runtime(a) for a in args):

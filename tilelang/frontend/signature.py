@@ -20,7 +20,7 @@ _TYPE = re.compile(r"^([A-Za-z0-9_]+)(?:\[(\d+)\])?(?::([\w+]+))?$")
 
 def parse_signature(kernel: Any, signature: Any) -> tuple:
     """The ``ParamSpec`` of each runtime parameter of ``kernel``, in order."""
-    from tilelang.frontend.kernel import ParamSpec
+    from tilelang.frontend.kernel_def import ParamSpec
     if signature is None:
         signature = {}
     if isinstance(signature, str):

@@ -1,24 +1,22 @@
-"""Compiler passes: one per file, one explicit registry, a named pipeline per target."""
+"""Compiler passes: one per file, one explicit registry, a named pipeline per target.
+
+``tile/`` holds the target-neutral tile-IR passes, ``gpu/`` the lowering every GPU
+shares (layouts, pipelining, shared memory, tile IR -> thread IR, barriers),
+``nvidia/`` and ``amd/`` what only one vendor has; the GPU-common passes reach a
+vendor only through the ``VendorLowering`` registered below.
+"""
 
 from __future__ import annotations
 
 from tilelang.errors import LaunchError
-from tilelang.passes.gpu import allocate_shared
-from tilelang.passes.gpu import assign_layouts
-from tilelang.passes.tile import cse
-from tilelang.passes.tile import dce
-from tilelang.passes.gpu import insert_barriers
-from tilelang.passes.gpu import lower_to_threads
-from tilelang.passes.tile import simplify
+from tilelang.passes.amd.vendor import AMD
+from tilelang.passes.gpu import (allocate_shared, assign_layouts, insert_barriers,
+                                 lower_to_threads, stage_through_shared, vectorize, vendor)
+from tilelang.passes.gpu import pipeline as software_pipeline   # ``pipeline`` is the lookup below
 from tilelang.passes.manager import PassFn, PassResult, run_pipeline
-from tilelang.passes.tile import persistent
-from tilelang.passes.gpu import vectorize
-# "pipeline" the pass module; the name ``pipeline`` below is the pipeline lookup function
-from tilelang.passes.gpu import pipeline as software_pipeline
-from tilelang.passes.gpu import stage_through_shared  # noqa: E402
-from tilelang.passes.nvidia import pipeline_tma
-from tilelang.passes.nvidia import tma_store
-from tilelang.passes.nvidia import wgmma_overlap  # noqa: E402
+from tilelang.passes.nvidia import pipeline_tma, tma_store, wgmma_overlap
+from tilelang.passes.nvidia.vendor import NVIDIA
+from tilelang.passes.tile import cse, dce, persistent, simplify
 
 PASSES: dict[str, PassFn] = {
     "eliminate-common-subexpressions": cse.run,
@@ -43,10 +41,14 @@ PIPELINES: dict[str, tuple[str, ...]] = {
     # size, matrix unit, cp.async / ldmatrix / TMA) decide what each pass does
     "gpu": ("persistent-tiles", "eliminate-common-subexpressions", "eliminate-dead-code",
             "assign-layouts", "stage-through-shared", "pipeline-tma", "tma-store", "pipeline",
-            "vectorize",
-            "allocate-shared", "lower-to-threads", "overlap-wgmma", "insert-barriers", "simplify",
-            "eliminate-common-subexpressions", "eliminate-dead-code"),
+            "vectorize", "allocate-shared", "lower-to-threads", "overlap-wgmma",
+            "insert-barriers", "simplify", "eliminate-common-subexpressions",
+            "eliminate-dead-code"),
 }
+
+# what the GPU-common lowering asks each vendor (passes/gpu/vendor.py)
+for _vendor in (NVIDIA, AMD):
+    vendor.register(_vendor)
 
 
 def pipeline(name: str) -> list[tuple[str, PassFn]]:

@@ -1,12 +1,12 @@
 """Launching a compiled kernel on an AMD GPU: device arrays, streams, parameter packing.
 
 The mirror of ``nvidia_launch`` over ``hip_driver``. The generated HIP kernel has
-the PTX kernel's parameters (``codegen.ptx.kernel_abi``), so the packing is the
+the PTX kernel's parameters (``codegen.abi.kernel_abi``), so the packing is the
 same: one ``struct.Struct`` for all parameters, a buffer it packs into and the
 ``void*`` array pointing at each parameter inside it, built once per compiled
 specialization. Arrays come from torch (ROCm builds report ``is_cuda``), cupy-rocm
 (``__cuda_array_interface__``) or DLPack (device type ROCm); streams from torch or
-cupy, as on NVIDIA (``nvidia_launch.resolve_stream``: a ROCm build's "cuda"
+cupy, as on NVIDIA (``streams.resolve_stream``: a ROCm build's "cuda"
 stream is a ``hipStream_t``).
 
 The code object is the one hipcc built at compile time when it was built for the
@@ -46,7 +46,7 @@ class AmdLaunchPlan(PackedParams):
     """What a launch of one compiled specialization on an AMD GPU needs, computed once."""
 
     def __init__(self, compiled: Any, driver: HipDriver, kernel: Any = None) -> None:
-        from tilelang.codegen.nvidia.ptx import kernel_abi
+        from tilelang.codegen.abi import kernel_abi
         abi = kernel_abi(compiled.function)
         super().__init__(compiled, abi)
         self.name = compiled.name

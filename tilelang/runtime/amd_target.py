@@ -2,8 +2,8 @@
 
 They run the same pass pipeline as NVIDIA (the target description in
 ``tilelang.hardware`` drives the differences: wave64, LDS size, MFMA), then emit
-HIP C++ (``codegen.hip``) and, where hipcc is installed, compile it to a code
-object (``codegen.hipcc``). Artifacts of a ``CompiledKernel``:
+HIP C++ (``codegen.amd.hip``) and, where hipcc is installed, compile it to a
+code object (``codegen.amd.hipcc``). Artifacts of a ``CompiledKernel``:
 
 * ``hip``: the HIP C++ source;
 * ``hsaco``: the code object (absent without hipcc), ``hsaco_arch``: the arch it
@@ -20,8 +20,9 @@ from __future__ import annotations
 from typing import Any
 
 from tilelang.errors import LaunchError
-from tilelang.runtime.nvidia_launch import resolve_stream
-from tilelang.runtime.targets import CompiledKernel, Target
+from tilelang.runtime.streams import resolve_stream
+from tilelang.runtime.compiled import CompiledKernel
+from tilelang.runtime.target import Target
 
 
 class AmdTarget(Target):
@@ -58,7 +59,7 @@ class AmdTarget(Target):
     def launch(self, compiled: CompiledKernel, grid: tuple[int, int, int],
                args: list[Any], kernel: Any, stream: Any = None) -> None:
         """Launch on the current AMD GPU (module loaded on first use); ``stream`` as
-        ``nvidia_launch.resolve_stream`` reads it (a torch/cupy ROCm stream, a
+        ``streams.resolve_stream`` reads it (a torch/cupy ROCm stream, a
         ``hipStream_t`` or an int)."""
         plan = self.plan(compiled, kernel)
         plan.launch(grid, plan.values(args, None, kernel, self.name),
@@ -66,7 +67,7 @@ class AmdTarget(Target):
 
     def fast_runner(self, compiled: CompiledKernel, kernel: Any, args: Any = ()) -> Any:
         from tilelang.runtime import hip_driver
-        from tilelang.runtime.nvidia_launch import default_stream_source
+        from tilelang.runtime.streams import default_stream_source
         plan = self.plan(compiled, kernel)
         # the key of a hit fixes the arguments' types, and with them the default stream
         current_stream = default_stream_source(args)

@@ -33,7 +33,7 @@ from typing import Any
 from tilelang import knobs
 from tilelang.errors import IRError
 from tilelang.runtime.cache_key import CacheKey, make_key
-from tilelang.runtime.targets import CompiledKernel
+from tilelang.runtime.compiled import CompiledKernel
 
 ENTRY_FORMAT = 1
 META = "meta.json"

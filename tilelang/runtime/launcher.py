@@ -88,7 +88,7 @@ def _fail(kernel: Any, message: str, hint: str | None = None) -> LaunchError:
 def bind_arguments(kernel: Any, args: tuple, kwargs: dict[str, Any]) -> tuple:
     """Split a launch's arguments into runtime ``ParamSpec``s (a tensor's with the
     alignment facts of its array), their values and constexprs."""
-    from tilelang.frontend.kernel import ParamSpec
+    from tilelang.frontend.kernel_def import ParamSpec
     try:
         bound = kernel.signature.bind(*args, **kwargs)
     except TypeError as e:

@@ -1,7 +1,7 @@
 """Launching a compiled kernel on an NVIDIA GPU: device arrays, streams, parameter packing.
 
 ``LaunchPlan`` is built once per compiled specialization from the kernel ABI
-(``codegen.ptx.kernel_abi``), with the parameter buffer of ``param_buffer``
+(``codegen.abi.kernel_abi``), with the parameter buffer of ``param_buffer``
 (shared with the AMD plan). A launch then only reads each array's address,
 shape and strides, packs them with the scalars and calls ``cuLaunchKernel``;
 a cache hit does that in one generated function (``LaunchPlan.runner``).
@@ -10,12 +10,10 @@ a cache hit does that in one generated function (``LaunchPlan.runner``).
 from __future__ import annotations
 
 import ctypes
-import sys
 from typing import Any
 
 import numpy as np
 
-from tilelang.errors import LaunchError
 from tilelang.runtime.cuda_driver import CudaDriver, LoadedFunction
 from tilelang.runtime.param_buffer import PackedParams
 from tilelang.runtime.param_buffer import launch_error as _fail
@@ -97,65 +95,11 @@ def _dlpack_view(x: Any, ordinal: int) -> DeviceView:
     return (t.data or 0) + t.byte_offset, shape, strides, ordinal
 
 
-def _torch_stream() -> int:
-    return int(sys.modules["torch"].cuda.current_stream().cuda_stream)
-
-
-def _cupy_stream() -> int:
-    return int(sys.modules["cupy"].cuda.get_current_stream().ptr)
-
-
-def _no_stream() -> int:
-    return 0
-
-
-_STREAM_SOURCES: dict[type, Any] = {}
-
-
-def default_stream_source(args: Any) -> Any:
-    """What ``resolve_stream(None, args)`` calls to find the stream, chosen from the
-    arguments' types (a launch's dispatch key fixes them, so a cache hit can keep it):
-    the current torch or cupy stream's reader, else one that gives the default stream."""
-    for a in args:
-        source = _STREAM_SOURCES.get(type(a))
-        if source is None:
-            module = type(a).__module__
-            source = _STREAM_SOURCES[type(a)] = (
-                _torch_stream if module.startswith("torch") else
-                _cupy_stream if module.startswith("cupy") else _no_stream)
-        if source is not _no_stream:
-            return source
-    return _no_stream
-
-
-def resolve_stream(stream: Any, args: list[Any]) -> int:
-    """The ``CUstream`` handle to launch on: ``stream`` (a torch or cupy stream, an object
-    with ``__cuda_stream__``, a ``CUstream`` or an int), else the current torch or cupy
-    stream when the arguments are torch tensors or cupy arrays, else the default stream."""
-    if stream is None:
-        return default_stream_source(args)()
-    if isinstance(stream, int):
-        return stream
-    for attr in ("cuda_stream", "ptr", "handle"):
-        value = getattr(stream, attr, None)
-        if isinstance(value, int):
-            return value
-    protocol = getattr(stream, "__cuda_stream__", None)
-    if callable(protocol):
-        return int(protocol()[1])
-    try:
-        return int(stream)
-    except (TypeError, ValueError):
-        raise LaunchError(f"stream={stream!r} is not a CUDA stream",
-                          hint="pass a torch.cuda.Stream, a cupy stream, a CUstream or an "
-                               "int handle") from None
-
-
 class LaunchPlan(PackedParams):
     """What a launch of one compiled specialization needs, computed once."""
 
     def __init__(self, compiled: Any, driver: CudaDriver, kernel: Any = None) -> None:
-        from tilelang.codegen.nvidia.ptx import kernel_abi
+        from tilelang.codegen.abi import kernel_abi
         from tilelang.ir.numpy_dtypes import to_numpy
         abi = kernel_abi(compiled.function)
         super().__init__(compiled, abi)
@@ -235,4 +179,4 @@ def check_arch(arch: str, capability: tuple[int, int], kernel: Any) -> bool:
     return arch == "sm_90a" or major == 8
 
 
-__all__ = ["LaunchPlan", "check_arch", "contiguous_strides", "device_view", "resolve_stream"]
+__all__ = ["LaunchPlan", "check_arch", "contiguous_strides", "device_view"]

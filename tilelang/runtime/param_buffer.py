@@ -1,6 +1,6 @@
 """The kernel parameters of one compiled specialization, packed for a driver launch.
 
-Both vendors' kernels take the parameters ``codegen.ptx.kernel_abi`` lists (the
+Both vendors' kernels take the parameters ``codegen.abi.kernel_abi`` lists (the
 HIP kernel is generated with the PTX kernel's parameters), and both drivers take
 them as an array of ``void*``, one per parameter. ``PackedParams`` builds, once
 per compiled specialization, one ``struct.Struct`` for all of them, the buffer it
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from tilelang.errors import LaunchError
+from tilelang.runtime.streams import resolve_stream
 
 
 def launch_error(kernel: Any, message: str, hint: str | None = None) -> LaunchError:
@@ -144,7 +145,6 @@ class PackedParams(ABC):
                       current_driver: Any, fallback: Any) -> dict:
         """What ``hit_codegen.plan_runner``'s source names, but a raw launch call
         (``cu_launch``)."""
-        from tilelang.runtime.nvidia_launch import resolve_stream
         namespace = {
             "fallback": fallback, "current_driver": current_driver, "driver": self.driver,
             "plan": self,

@@ -1,10 +1,10 @@
 """TMA tensor maps: the 128-byte ``CUtensorMap`` a kernel's TMA loads read, built at
 launch with ``cuTensorMapEncodeTiled`` and passed as a grid-constant kernel
-parameter (``codegen/llvm_tma.py`` explains the parameter).
+parameter (``codegen/nvidia/llvm_tma.py`` explains the parameter).
 
 A map describes one tensor argument: its element type, address, shape and
 strides (which change per launch) and the box and swizzle (fixed by the
-compiled kernel: ``llvm_tma.tma_boxes``). Encoding asks the driver, so each
+compiled kernel: ``codegen.abi.tma_boxes``). Encoding asks the driver, so each
 ``TensorMapCache`` keeps the encoded bytes per ``(address, shape, strides)``:
 a launch with the same arrays pays one dict lookup. The cache is bounded (the
 oldest maps are dropped first), since every new array is a new address.
@@ -133,7 +133,7 @@ class TensorMapCache:
 
 def tma_specs(fn: Any) -> dict[str, TmaBox]:
     """``tensor name -> TmaBox`` for the tensors ``fn`` (thread IR) TMA-loads."""
-    from tilelang.codegen.nvidia.llvm_tma import tma_boxes
+    from tilelang.codegen.abi import tma_boxes
     types = {p.name: p.type for p in fn.params}
     return {name: TmaBox(name, types[name].dtype.name, max(1, types[name].dtype.bits // 8),
                          box, swizzle)

@@ -14,7 +14,7 @@
   launcher: a tensor ``A`` of rank r is ``hipDeviceptr_t A, int32_t A_dim0 ..,
   int32_t A_stride0 ..``), plus ``NAME_launch_auto`` with a grid formula. Compile
   the C file with ``-D__HIP_PLATFORM_AMD__`` and link ``-lamdhip64``;
-* ``NAME.json``: the manifest (``aot.MANIFEST_VERSION``), as for NVIDIA, with the
+* ``NAME.json``: the manifest (``codegen.manifest``), as for NVIDIA, with the
   HIP compile flags and the code object's arch.
 
 Each file is written to a temporary name in ``out_dir`` and moved into place.
@@ -27,12 +27,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tilelang.codegen.nvidia import c_launcher as cl
-from tilelang.codegen.nvidia.aot import _write, build_manifest
-from tilelang.codegen.nvidia.c_launcher import CParam, c_params, grid_formula_for
+from tilelang.codegen import c_host as ch
+from tilelang.codegen.manifest import build_manifest, write_file
+from tilelang.codegen.c_host import CParam, c_params, grid_formula_for
 from tilelang.codegen.grid_formula import GridFormula
 from tilelang.codegen.amd.hip import HIP_FLAGS
-from tilelang.codegen.nvidia.ptx import KernelABI, kernel_abi
+from tilelang.codegen.abi import KernelABI, kernel_abi
 from tilelang.errors import CompileError
 from tilelang.ir.values import Function
 
@@ -60,7 +60,7 @@ def emit_hip_launcher(fn: Function, prefix: str, code_object: bytes,
     params = _hip_params(fn, abi)
     p = prefix
     guard = f"TILELANG_{p.upper()}_H"
-    proto = _to_hip(cl._prototype(p, "launch", params, True))
+    proto = _to_hip(ch.prototype(p, "launch", params, True))
     header = [f"/* {p}: launcher of the tilelang kernel '{fn.name}' (HIP kernel "
               f"'{abi.name}'). Generated; do not edit. */",
               f"#ifndef {guard}", f"#define {guard}", "",
@@ -77,11 +77,11 @@ def emit_hip_launcher(fn: Function, prefix: str, code_object: bytes,
                proto + ";"]
     if grid is not None:
         header += ["", f"/* Launch on the grid ({grid.text}). */",
-                   _to_hip(cl._prototype(p, "launch_auto", params, False)) + ";"]
+                   _to_hip(ch.prototype(p, "launch_auto", params, False)) + ";"]
     header += ["", "#ifdef __cplusplus", "}", "#endif", "", f"#endif /* {guard} */", ""]
     out = [f"/* {p}: launcher of the tilelang kernel '{fn.name}'. Generated; do not edit. */",
            f'#include "{p}.h"', "", "#include <stddef.h>", "",
-           cl._byte_array(f"{p}_code_object", code_object),
+           ch.byte_array(f"{p}_code_object", code_object),
            f"static hipModule_t {p}_module = NULL;", f"static hipFunction_t {p}_function = NULL;",
            "", f"hipError_t {p}_load(void)", "{", "    hipError_t r;",
            "    hipModule_t module = NULL;", "    hipFunction_t function = NULL;",
@@ -106,7 +106,7 @@ def emit_hip_launcher(fn: Function, prefix: str, code_object: bytes,
             f"                                 {abi.num_threads}, 1, 1, 0, stream, "
             f"{'args' if params else 'NULL'}, NULL);", "}", ""]
     if grid is not None:
-        out += [_to_hip(line) for line in cl._launch_auto(p, params, grid)]
+        out += [_to_hip(line) for line in ch.launch_auto(p, params, grid)]
     return "\n".join(header), "\n".join(out)
 
 
@@ -146,6 +146,6 @@ def write_hip_artifacts(compiled: Any, out_dir: str | os.PathLike[str], name: st
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for fname, data in files.items():
-        _write(out / fname, data)
-    _write(out / f"{name}.json", (json.dumps(manifest, indent=2) + "\n").encode())
+        write_file(out / fname, data)
+    write_file(out / f"{name}.json", (json.dumps(manifest, indent=2) + "\n").encode())
     return manifest

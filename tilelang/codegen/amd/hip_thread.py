@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from tilelang.codegen.amd import hip_types as ht
-from tilelang.codegen.amd.hip import SHARED_SYMBOL, HipEmitter, HipHandler, _c_string
+from tilelang.codegen.amd.hip_emitter import SHARED_SYMBOL, HipEmitter, HipHandler, c_string
 from tilelang.ir import ops as o
 from tilelang.ir import thread_ops as th
 from tilelang.ir.types import DType, bf16, f16, f32, f64, i32, i64, u32, u64
@@ -235,15 +235,15 @@ def _print(e: HipEmitter, op: o.PrintOp) -> None:
         conv, x = _print_arg(e.val(v), v.type.dtype)
         fmt += " " + conv
         args.append(x)
-    e.line(f"printf({_c_string(fmt + chr(10))}, {', '.join(args)});")
+    e.line(f"printf({c_string(fmt + chr(10))}, {', '.join(args)});")
 
 
 def _assert(e: HipEmitter, op: o.AssertOp) -> None:
     loc = op.loc or e.loc
     message = op.message or "tl.device_assert failed"
-    e.line(f"if (!{e.val(op.cond)}) __assert_fail({_c_string(message)}, "
-           f"{_c_string(loc.file if loc else '<unknown>')}, {loc.line if loc else 0}, "
-           f"{_c_string(e.fn.name)});")
+    e.line(f"if (!{e.val(op.cond)}) __assert_fail({c_string(message)}, "
+           f"{c_string(loc.file if loc else '<unknown>')}, {loc.line if loc else 0}, "
+           f"{c_string(e.fn.name)});")
 
 
 HANDLERS: dict[type, HipHandler] = {

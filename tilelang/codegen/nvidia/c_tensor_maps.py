@@ -54,7 +54,7 @@ def encode_lines(tensor: str, dtype: str, itemsize: int, rank: int, box: tuple[i
 
 def launcher_lines(fn: Any, params: Any) -> list[str]:
     """The encoding statements for every ``tmap`` parameter among ``params`` (CParams)."""
-    from tilelang.codegen.nvidia.llvm_tma import tma_boxes
+    from tilelang.codegen.abi import tma_boxes
     boxes = tma_boxes(fn)
     types = {p.name: p.type for p in fn.params}
     out: list[str] = []

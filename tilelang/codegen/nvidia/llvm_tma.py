@@ -30,25 +30,6 @@ TENSOR_MAP_BYTES = 128
 TENSOR_MAP_ALIGN = 64
 
 
-def tma_boxes(fn: Function) -> dict[str, tuple[tuple[int, ...], int]]:
-    """``tensor name -> (box, swizzle)`` of the tensors ``fn``'s TMA loads read or
-    TMA stores write.
-
-    A tensor map fixes one box and swizzle, so all loads of a tensor must agree
-    (``pipeline-tma`` only makes such loads); otherwise a ``CompileError``."""
-    from tilelang.errors import CompileError
-    out: dict[str, tuple[tuple[int, ...], int]] = {}
-    for op in o.walk(fn.body):
-        if isinstance(op, (tma.TmaLoadOp, tma.TmaStoreOp)):
-            key = (tuple(op.box), op.swizzle)
-            if out.setdefault(op.tensor.name, key) != key:
-                raise CompileError(
-                    f"tensor '{op.tensor.name}' is TMA-copied with two boxes/swizzles "
-                    f"({out[op.tensor.name]} and {key}); one tensor map serves one box",
-                    kernel=fn.name, loc=op.loc, hint="a bug in pipeline-tma; report it")
-    return out
-
-
 def uses_tma(fn: Function) -> bool:
     """Whether ``fn`` issues TMA copies (its shared memory is then 1024-byte aligned:
     the swizzles act on absolute address bits)."""
@@ -122,7 +103,7 @@ def _tensor_map(e: KernelEmitter, op: tma.TmaLoadOp | tma.TmaStoreOp) -> ir.Valu
     maps = getattr(e, "tensor_maps", {})
     if op.tensor.name not in maps:
         raise e.error(f"{op.NAME} of '{op.tensor.name}' has no tensor-map parameter",
-                      "emit the kernel with codegen.ptx.build_module, which adds one")
+                      "emit the kernel with codegen.nvidia.ptx.build_module, which adds one")
     return e.b.ptrtoint(maps[op.tensor.name], I64)
 
 
@@ -165,4 +146,4 @@ HANDLERS: dict[type, Handler] = {
 }
 """Handlers of the mbarrier/TMA thread-IR ops."""
 
-__all__ = ["HANDLERS", "TENSOR_MAP_BYTES", "tensor_map_param", "tma_boxes", "uses_tma"]
+__all__ = ["HANDLERS", "TENSOR_MAP_BYTES", "tensor_map_param", "uses_tma"]

@@ -4,11 +4,11 @@ Public API::
 
     emit_llvm(fn, target) -> str     # LLVM IR text of the kernel
     emit_ptx(fn, target) -> str      # PTX text for ptxas / the driver
-    kernel_abi(fn) -> KernelABI      # how the runtime packs the launch arguments
 
 ``fn`` is a thread-IR ``Function`` (after the ``nvidia`` pass pipeline) with the
 attributes ``num_threads`` and ``shared_bytes``; ``target`` is ``"sm_80"`` or
-``"sm_90a"``. The kernel ABI, the shared-memory scheme and the accuracy of every
+``"sm_90a"``. The kernel's parameters are ``codegen.abi.kernel_abi``'s. The
+kernel ABI, the shared-memory scheme and the accuracy of every
 math function are documented in ``docs/codegen-nvidia.md``.
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -24,10 +23,13 @@ from typing import Any
 import llvmlite.binding as llvm
 from llvmlite import ir
 
+from tilelang.codegen.abi import kernel_abi, tma_boxes
 from tilelang.codegen.nvidia import llvm_debug
 from tilelang.codegen.nvidia import llvm_hopper
 from tilelang.codegen.nvidia import llvm_ops
 from tilelang.codegen.nvidia import llvm_roles
+from tilelang.codegen.nvidia import llvm_special
+from tilelang.codegen.nvidia import llvm_while
 from tilelang.codegen.nvidia import llvm_thread
 from tilelang.codegen.nvidia import llvm_tma
 from tilelang.codegen.nvidia.llvm_math import I8, I32, llvm_type
@@ -37,8 +39,7 @@ from tilelang.hardware import max_shared_bytes
 from tilelang.ir.types import DType, ScalarType, TensorType
 from tilelang.ir.values import Function, Loc
 
-__all__ = ["TARGETS", "KernelABI", "KernelParam", "emit_llvm", "emit_ptx", "kernel_abi",
-           "llvm_to_ptx"]
+__all__ = ["TARGETS", "emit_llvm", "emit_ptx", "llvm_to_ptx"]
 
 TRIPLE = "nvptx64-nvidia-cuda"
 SHARED_SYMBOL = "tl_shared"
@@ -59,89 +60,13 @@ TARGETS: dict[str, NvidiaTarget] = {
 }
 
 HANDLERS = {**llvm_ops.HANDLERS, **llvm_thread.HANDLERS, **llvm_debug.HANDLERS,
-            **llvm_hopper.HANDLERS, **llvm_tma.HANDLERS, **llvm_roles.HANDLERS}
-
-_STRUCT_CODES = {
-    "f16": "e", "bf16": "H", "f32": "f", "f64": "d", "bool": "B", "i8": "b", "u8": "B",
-    "i16": "h", "u16": "H", "i32": "i", "u32": "I", "i64": "q", "u64": "Q",
-}
-
-
-@dataclass(frozen=True)
-class KernelParam:
-    """One PTX kernel parameter: where its value comes from and how to pack it.
-
-    ``role`` is ``"ptr"`` (a tensor's device address), ``"dim"`` / ``"stride"``
-    (``tensor.shape[index]`` / ``tensor.stride(index)`` in elements, i32) or
-    ``"scalar"`` (a runtime scalar argument). ``format`` is its ``struct``
-    format character (``"Q"`` for pointers; bf16 travels as its 16 raw bits).
-    """
-
-    source: str
-    role: str
-    index: int
-    format: str
-
-
-@dataclass(frozen=True)
-class KernelABI:
-    """The launch interface of a generated kernel."""
-
-    name: str
-    params: tuple[KernelParam, ...]
-    num_threads: int
-    shared_bytes: int   # dynamic shared memory to pass to cuLaunchKernel
-
-
-_PTX_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
-
-
-def kernel_abi(fn: Function) -> KernelABI:
-    """The PTX parameters of ``fn`` in order, its block size and dynamic shared memory."""
-    if not _PTX_IDENTIFIER.fullmatch(fn.name):
-        raise CompileError(f"{fn.name!r} cannot name a PTX kernel", kernel=fn.name, loc=fn.loc,
-                           hint="name the kernel function with letters, digits and '_'")
-    params: list[KernelParam] = []
-    boxes = llvm_tma.tma_boxes(fn)
-    for p in fn.params:
-        if isinstance(p.type, TensorType):
-            params.append(KernelParam(p.name, "ptr", 0, "Q"))
-            params += [KernelParam(p.name, "dim", d, "i") for d in range(p.type.rank)]
-            params += [KernelParam(p.name, "stride", d, "i") for d in range(p.type.rank)]
-            if p.name in boxes:   # its TMA tensor map, 128 bytes (runtime/tensor_maps.py)
-                params.append(KernelParam(p.name, "tmap", 0, "128s"))
-        elif isinstance(p.type, ScalarType):
-            params.append(KernelParam(p.name, "scalar", 0, _STRUCT_CODES[p.type.dtype.name]))
-        else:
-            raise CompileError(f"parameter '{p.name}' has type {p.type}, which a kernel "
-                               "cannot take", kernel=fn.name, loc=fn.loc)
-    return KernelABI(fn.name, tuple(params), _num_threads(fn), _shared_bytes(fn))
-
-
-def _int_attr(fn: Function, key: str, default: int | None = None) -> int:
-    value = fn.attr(key, default)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise CompileError(f"the thread-IR function has no integer '{key}' attribute",
-                           kernel=fn.name, loc=fn.loc,
-                           hint="emit PTX from the output of the nvidia pass pipeline")
-    return value
-
-
-def _num_threads(fn: Function) -> int:
-    n = _int_attr(fn, "num_threads")
-    if not 1 <= n <= 1024:
-        raise CompileError(f"num_threads = {n}: a block has 1 to 1024 threads",
-                           kernel=fn.name, loc=fn.loc, hint="use num_warps between 1 and 32")
-    return n
+            **llvm_hopper.HANDLERS, **llvm_tma.HANDLERS, **llvm_roles.HANDLERS,
+            **llvm_special.HANDLERS, **llvm_while.HANDLERS}
 
 
 def _uses_wgmma(fn: Function) -> bool:
     from tilelang.ir import hopper_ops, ops as o
     return any(isinstance(op, hopper_ops.WgmmaDescOp) for op in o.walk(fn.body))
-
-
-def _shared_bytes(fn: Function) -> int:
-    return _int_attr(fn, "shared_bytes", 0)
 
 
 def _target(target: str) -> NvidiaTarget:
@@ -204,7 +129,7 @@ def build_module(fn: Function, target: str) -> ir.Module:
     module.triple = TRIPLE
     module.data_layout = str(_target_machine(target).target_data)
     types: list[ir.Type] = []
-    boxes = llvm_tma.tma_boxes(fn)
+    boxes = tma_boxes(fn)
     for p in fn.params:
         if isinstance(p.type, TensorType):
             types += [ir.PointerType(addrspace=1)] + [I32] * (2 * p.type.rank)

@@ -37,6 +37,7 @@ from tilelang.ir.types import DType, ScalarType, TileType, f32, i32
 from tilelang.ir.values import Block, Value
 from tilelang.passes.gpu.dot_instr import DotInstr, DotUnit
 from tilelang.passes.gpu.lower_layouts import Assigned, SwizzledOffsets
+from tilelang.passes.gpu.shared_operands import swizzle_of
 
 if TYPE_CHECKING:
     from tilelang.passes.gpu.lower_to_threads import Tile, _Lowering
@@ -58,7 +59,6 @@ def kept_grid(L: "_Lowering", ins: DotInstr, lay: object, m: int, n: int
 def lower_dot_mfma(L: "_Lowering", ins: DotInstr, a: "Tile", b: "Tile", acc: "Tile",
                    out_t: TileType) -> list[Value]:
     """The result slots of ``acc + a @ b`` in ``out_t``'s layout (see the module doc)."""
-    from tilelang.passes.nvidia.lower_mma import _swizzle_of
     from tilelang.passes.gpu.shared_operands import SharedOperand, mma_operand_bases  # (cycle)
     (m, k), n = a.type.shape, b.type.shape[1]
     warps, W = L.unit.warps, ins.warp_size
@@ -113,13 +113,13 @@ def lower_dot_mfma(L: "_Lowering", ins: DotInstr, a: "Tile", b: "Tile", acc: "Ti
     kk = B.mul(h, c(per))            # this lane's first k within a chunk
 
     # Row-read offsets (A, and B from N x K): lane part + constant part, swizzled.
-    a_off = SwizzledOffsets(L, _swizzle_of(a), B.add(B.mul(B.add(row0, r), c(k)), kk),
+    a_off = SwizzledOffsets(L, swizzle_of(a), B.add(B.mul(B.add(row0, r), c(k)), kk),
                             exact=_pow2(k) and _pow2(WM))
     if b_from_nk:
-        b_off = SwizzledOffsets(L, _swizzle_of(b), B.add(B.mul(B.add(col0, r), c(k)), kk),
+        b_off = SwizzledOffsets(L, swizzle_of(b), B.add(B.mul(B.add(col0, r), c(k)), kk),
                                 exact=_pow2(k) and _pow2(WN))
     else:
-        b_off = SwizzledOffsets(L, _swizzle_of(b), B.add(B.mul(kk, c(n)), c_col0),
+        b_off = SwizzledOffsets(L, swizzle_of(b), B.add(B.mul(kk, c(n)), c_col0),
                                 exact=_pow2(n) and _pow2(WN))
 
     def read(dtype: DType, vec: int, offs: SwizzledOffsets, base: Value, const: int

@@ -5,7 +5,7 @@ every ``tl.alloc_shared`` has ``offset >= 0``, a multiple of ``BUFFER_ALIGN``
 (128 bytes), counted from the start of the user-buffer area, and every function
 has the attribute ``shared_user_bytes`` (the end of the highest buffer, 0 when
 there is none). ``lower-to-threads`` puts the user area right after its scratch
-area (``lower_to_threads.user_area_base``). Offsets already present are ignored
+area (``shared_area.user_area_base``). Offsets already present are ignored
 and recomputed, so the pass may run again after a pass that adds buffers.
 
 Liveness. Ops are numbered in program order (pre-order over regions). A buffer
@@ -48,7 +48,8 @@ from tilelang.ir import ops as o
 from tilelang.ir.rewrite import map_regions
 from tilelang.ir.types import SharedType
 from tilelang.ir.values import Block, Function, Loc, Module
-from tilelang.passes.gpu.lower_to_threads import BUFFER_ALIGN, scratch_area_bytes, user_area_base
+from tilelang.passes.gpu.shared_area import (BUFFER_ALIGN, scratch_area_bytes, shared_align,
+                                             user_area_base)
 from tilelang.passes.gpu.shared_operands import shared_operand_values
 from tilelang.passes.gpu.dot_instr import DotUnit
 
@@ -182,7 +183,6 @@ def place(intervals: list[Interval], align: int = BUFFER_ALIGN) -> dict[str, int
 
 def _function(fn: Function) -> Function:
     intervals = _Liveness(fn).intervals()
-    from tilelang.passes.nvidia.pipeline_tma import shared_align  # TMA swizzles: up to 1024
     offsets = place(intervals, shared_align(fn, BUFFER_ALIGN))
     total = max((offsets[i.name] + i.size for i in intervals), default=0)
     limit = fn.attr(LIMIT_ATTR)

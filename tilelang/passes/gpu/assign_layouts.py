@@ -22,9 +22,11 @@ Rules:
   already in the accumulator layout of a one-column warp grid, which feeds the
   tensor cores from registers; for MFMA a register A keeps any layout (an MFMA
   accumulator is not an A fragment: lowering stashes A into scratch as it is).
-  Where ``lower_wgmma.wgmma_applies`` (sm_90a) the grid is ``(num_warps, 1)`` and
-  the layout ``lower_wgmma.accumulator_layout``: warpgroups stacked along M, each
-  holding whole m64 blocks (with one block, the same as ``warp_tiled``);
+  Where the vendor's instruction fixes the accumulator layout
+  (``vendor.VendorLowering.fixed_accumulator``: wgmma on sm_90a, see
+  ``nvidia/lower_wgmma.accumulator_layout``) the grid is ``(num_warps, 1)`` and the
+  layout that one: warpgroups stacked along M, each holding whole m64 blocks (with
+  one block, the same as ``warp_tiled``);
 * elementwise ops, ``where`` and casts take the layout of their first operand
   that has one; the other operands are brought to it;
 * ``reduce`` of a tile in an assigned layout gives ``layouts.reduce``'s layout
@@ -47,18 +49,21 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Callable
 
 from tilelang.ir import ops as o
-from tilelang.ir.layouts import LayoutError, drop_axis, insert_axis, parse_layout, reduce
+from tilelang.ir.math_ops import FmaOp
+from tilelang.ir.while_ops import WhileOp
+from tilelang.ir.layouts import Layout, LayoutError, drop_axis, insert_axis, parse_layout, reduce
 from tilelang.ir.rewrite import map_operands
 from tilelang.ir.types import TileType
 from tilelang.ir.values import Block, Function, Module, Value
 from tilelang.passes.gpu.lower_layouts import broadcast_slots
+from tilelang.passes.gpu import vendor
+from tilelang.passes.gpu.while_loops import assign_layouts_while
 from tilelang.passes.gpu.dot_instr import DotInstr, DotUnit
-from tilelang.passes.nvidia.lower_wgmma import accumulator_layout, wgmma_applies
 
-_ELEMENTWISE = (o.BinaryOp, o.UnaryOp, o.WhereOp, o.CastOp)
+_ELEMENTWISE = (o.BinaryOp, o.UnaryOp, o.WhereOp, o.CastOp, FmaOp)
 
 
 def run(module: Module) -> Module:
@@ -261,6 +266,8 @@ class _Assign:
             return self._for(op)
         if isinstance(op, o.IfOp):
             return self._if(op)
+        if isinstance(op, WhileOp):
+            return assign_layouts_while(self, op, _layout_of, _annotated)
         if isinstance(op, (o.SplatOp, o.ArangeOp)):
             return self.emit(map_operands(op, self.val))
         if isinstance(op, o.StoreOp) and self.unit.mfma_shapes and op.mask is None:
@@ -288,18 +295,17 @@ class _Assign:
             return self._with(op, {x.name: "" for x in (op.a, op.b, op.acc)}, "")
         (m, _), n = a.shape, b.shape[1]
         grid = ins.warp_grid(m, n, self.warps)
-        wgmma = not ins.is_mfma and wgmma_applies(self.fn, a, b, acc)
-        if self.prefer_rows and m % (ins.m * self.warps) == 0 or wgmma:
+        fixed = vendor.of(self.fn).fixed_accumulator(self.fn, a, b, acc)
+        if self.prefer_rows and m % (ins.m * self.warps) == 0 or fixed:
             grid = (self.warps, 1)   # (wgmma: warpgroups stacked along M)
         assert grid is not None   # select() checked that the warps tile C
-        lay = str(accumulator_layout(m, n, self.warps) if wgmma else
-                  ins.tiled("c", (m, n), grid))
-        wants = {op.a.name: self._register_a(op, ins, grid, wgmma), op.b.name: ""}
+        lay = str(fixed(m, n, self.warps) if fixed else ins.tiled("c", (m, n), grid))
+        wants = {op.a.name: self._register_a(op, ins, grid, fixed), op.b.name: ""}
         wants[op.acc.name] = lay   # (an operand used twice keeps the accumulator's want)
         self._with(op, wants, lay)
 
     def _register_a(self, op: o.DotOp, ins: DotInstr, grid: tuple[int, int],
-                    wgmma: bool = False) -> str:
+                    fixed: Callable[[int, int, int], Layout] | None = None) -> str:
         """A's layout when A can feed the tensor cores from registers: it is already
         in the accumulator layout of this warp grid with one warp column (an
         m16n8 accumulator pair holds exactly an m16k16 A fragment, as FlashAttention
@@ -311,7 +317,7 @@ class _Assign:
             return cur
         if not cur or grid[1] != 1:
             return ""
-        want = accumulator_layout(*op.a.type.shape, self.warps) if wgmma else \
+        want = fixed(*op.a.type.shape, self.warps) if fixed else \
             ins.tiled("c", op.a.type.shape, grid)
         return cur if parse_layout(cur).same_as(want) else ""
 

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Callable
 from tilelang.ir import ops as o
 from tilelang.ir.types import DType, ScalarType, TileType, f32, i32
 from tilelang.ir.values import Value
-from tilelang.passes.nvidia.lower_mma import lower_dot_mma
 
 if TYPE_CHECKING:
     from tilelang.passes.gpu.lower_to_threads import Tile, _Lowering
@@ -97,16 +96,7 @@ def lower_dot(L: "_Lowering", op: o.DotOp) -> None:
     out_t: TileType = op.result.type
     ins = L.unit.select(a.type, bt.type, acc.type)
     if ins is not None:
-        from tilelang.passes.nvidia.lower_wgmma import try_lower_dot_wgmma
-        wg = None if ins.is_mfma else try_lower_dot_wgmma(L, a, bt, acc, out_t)
-        if wg is not None:
-            slots = wg
-        elif ins.is_mfma:
-            from tilelang.passes.amd.lower_mfma import lower_dot_mfma
-            slots = lower_dot_mfma(L, ins, a, bt, acc, out_t)
-        else:
-            slots = lower_dot_mma(L, a, bt, acc, out_t)
-        L.bind(op.result, L.new_tile(out_t, slots))
+        L.bind(op.result, L.new_tile(out_t, L.vendor.lower_dot(L, ins, a, bt, acc, out_t)))
         return
     b_base = L.stash(a)
     L.stash(bt, base=b_base)

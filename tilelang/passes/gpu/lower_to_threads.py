@@ -29,10 +29,11 @@ from typing import Any
 from tilelang.errors import IRError
 from tilelang.ir import ops as o
 from tilelang.ir import thread_ops as th
+from tilelang.ir.while_ops import WhileOp
+from tilelang.passes.gpu.while_loops import lower_while
 from tilelang.ir.builder import Builder
 from tilelang.ir.types import DType, ScalarType, SharedType, TensorType, TileType, i32, i64
 from tilelang.ir.values import Block, Function, Module, Value
-from tilelang.passes.nvidia.lower_mma import scratch_bytes as mma_scratch_bytes
 from tilelang.passes.gpu.blocked_layout import Blocked, blocked, row_major_strides
 from tilelang.passes.gpu.lower_layouts import (Assigned, assigned, broadcast_slots,
                                            lower_reduce_in_registers, owner, slot_coords,
@@ -40,9 +41,10 @@ from tilelang.passes.gpu.lower_layouts import (Assigned, assigned, broadcast_slo
 from tilelang.passes.gpu.thread_builder import ThreadBuilder
 from tilelang.ir.staging_ops import AsyncCommitOp, AsyncWaitOp, SharedSliceOp
 from tilelang.ir.role_ops import WarpSpecializeOp
-from tilelang.ir.tma_staging_ops import TmaStoreTileOp
 from tilelang.passes.gpu.shared_operands import SharedOperand, shared_operand_values
-from tilelang.passes.gpu import target_facts
+from tilelang.passes.gpu import target_facts, vendor
+from tilelang.passes.gpu.shared_area import align as _align, itemsize as _itemsize
+from tilelang.passes.gpu.shared_area import scratch_area_bytes, user_area_base
 from tilelang.passes.gpu.dot_instr import DotUnit
 
 
@@ -93,10 +95,6 @@ def run(module: Module) -> Module:
     return Module(tuple(_Lowering(f).function() for f in module.functions))
 
 
-def _itemsize(dtype: DType) -> int:
-    return max(1, dtype.bits // 8)
-
-
 class _Lowering:
     def __init__(self, fn: Function) -> None:
         self.fn = fn
@@ -104,6 +102,7 @@ class _Lowering:
         self.warp_size = self.unit.warp_size
         self.threads = self.unit.threads
         self.async_copy = target_facts.async_copy(fn)
+        self.vendor = vendor.of(fn)   # dots and the ops only one vendor has
         self.b = ThreadBuilder(Builder())
         self.elect_thread = 0      # the thread that issues for its role (lower_tma)
         for p in fn.params:
@@ -146,9 +145,12 @@ class _Lowering:
         for op in ops:
             self.b.loc = op.loc
             handler = getattr(self, f"_op_{type(op).__name__}", None)
-            if handler is None:
+            if handler is not None:
+                handler(op)
+            elif (vendor_handler := self.vendor.op_lowerings.get(type(op))) is not None:
+                vendor_handler(self, op)
+            else:
                 raise IRError(f"lower-to-threads: no lowering for {op.NAME}")
-            handler(op)
 
     # -- value helpers -------------------------------------------------------------
     def val(self, v: Value) -> Any:
@@ -261,6 +263,7 @@ class _Lowering:
     _op_UnaryOp = _elementwise
     _op_WhereOp = _elementwise
     _op_CastOp = _elementwise
+    _op_FmaOp = _elementwise
 
     # -- tile construction and movement ------------------------------------------------
     def _op_SplatOp(self, op: o.SplatOp) -> None:
@@ -337,6 +340,22 @@ class _Lowering:
         from tilelang.passes.gpu.lower_reduce import lower_reduce
         lower_reduce(self, op)
 
+    def _op_GatherOp(self, op: Any) -> None:
+        from tilelang.passes.gpu.lower_gather import lower_gather
+        lower_gather(self, op)
+
+    def _op_ScatterOp(self, op: Any) -> None:
+        from tilelang.passes.gpu.lower_gather import lower_scatter
+        lower_scatter(self, op)
+
+    def _op_ArgReduceOp(self, op: Any) -> None:
+        from tilelang.passes.gpu.lower_scan import lower_argreduce
+        lower_argreduce(self, op)
+
+    def _op_ScanOp(self, op: Any) -> None:
+        from tilelang.passes.gpu.lower_scan import lower_scan
+        lower_scan(self, op)
+
     def _op_DotOp(self, op: o.DotOp) -> None:
         from tilelang.passes.gpu.lower_reduce import lower_dot
         lower_dot(self, op)
@@ -386,39 +405,6 @@ class _Lowering:
     def _op_CopyOp(self, op: o.CopyOp) -> None:
         from tilelang.passes.gpu.lower_memory import lower_copy
         lower_copy(self, op)
-
-    # the TMA pipeline ops (pipeline-tma), lowered in lower_tma.py
-    def _op_MbarrierInitRingOp(self, op: Any) -> None:
-        from tilelang.passes.nvidia.lower_tma import lower_init
-        lower_init(self, op)
-
-    def _op_MbarrierExpectOp(self, op: Any) -> None:
-        from tilelang.passes.nvidia.lower_tma import lower_expect
-        lower_expect(self, op)
-
-    def _op_TmaCopyOp(self, op: Any) -> None:
-        from tilelang.passes.nvidia.lower_tma import lower_copy
-        lower_copy(self, op)
-
-    def _op_MbarrierWaitRingOp(self, op: Any) -> None:
-        from tilelang.passes.nvidia.lower_tma import lower_wait
-        lower_wait(self, op)
-
-    def _op_MbarrierInvalRingOp(self, op: Any) -> None:
-        from tilelang.passes.nvidia.lower_tma import lower_inval
-        lower_inval(self, op)
-
-    def _op_TmaStoreTileOp(self, op: Any) -> None:
-        from tilelang.passes.nvidia.lower_tma import lower_store
-        lower_store(self, op)
-
-    def _op_MbarrierArriveRingOp(self, op: Any) -> None:
-        from tilelang.passes.nvidia.lower_tma import lower_arrive
-        lower_arrive(self, op)
-
-    def _op_WarpSpecializeOp(self, op: Any) -> None:
-        from tilelang.passes.nvidia.lower_tma import lower_warp_specialize
-        lower_warp_specialize(self, op)
 
     def _op_SharedLoadOp(self, op: o.SharedLoadOp) -> None:
         buf: Shared = self.val(op.src)
@@ -495,6 +481,9 @@ class _Lowering:
                                     upper=self.val(op.upper), step=self.val(op.step),
                                     inits=tuple(inits), body=body))
 
+    def _op_WhileOp(self, op: WhileOp) -> None:
+        lower_while(self, op)
+
     def _op_IfOp(self, op: o.IfOp) -> None:
         loc = op.loc
         then, orelse = self._region(op.then, []), self._region(op.orelse, [])
@@ -511,58 +500,11 @@ class _Lowering:
         return out
 
 
-def _align(n: int, a: int) -> int:
-    return (n + a - 1) // a * a
-
-
 def _numel(shape: tuple[int, ...]) -> int:
     n = 1
     for s in shape:
         n *= s
     return n
-
-
-# allocate-shared places buffers at multiples of this (swizzled layouts need
-# 128-byte rows), so the user area starts at such a multiple too.
-BUFFER_ALIGN = 128
-
-
-def scratch_area_bytes(fn: Function) -> int:
-    """Bytes of the scratch area at the start of ``fn``'s shared memory."""
-    unit = DotUnit.of(fn)
-    if unit.mfma_shapes:   # the MFMA lowering states exactly what each dot exchanges
-        from tilelang.passes.amd.lower_mfma import mfma_scratch_needed
-        return _align(mfma_scratch_needed(fn.body, unit, scratch_needed), 16)
-    from tilelang.passes.nvidia.lower_wgmma import target_has_wgmma, wgmma_scratch_bytes
-    wgmma = (lambda dot: wgmma_scratch_bytes(fn, dot)) if target_has_wgmma(fn) else None
-    return _align(scratch_needed(fn.body, target_facts.num_threads(fn), wgmma), 16)
-
-
-def user_area_base(fn: Function) -> int:
-    """Byte where the buffers placed by allocate-shared begin (after the scratch area)."""
-    from tilelang.passes.nvidia.pipeline_tma import shared_align  # TMA swizzles: up to 1024
-    return _align(scratch_area_bytes(fn), shared_align(fn, BUFFER_ALIGN))
-
-
-def scratch_needed(block: Block, threads: int,
-                   wgmma: Any = None) -> int:
-    """Bytes of scratch the exchanges of ``block`` need (the largest one);
-    ``wgmma(dot)``, where given, is what a dot lowered by wgmma stages (or None)."""
-    need = 0
-    for op in o.walk(block):
-        # (a TMA store's tile goes through scratch too: lower_tma.lower_store)
-        if isinstance(op, (o.BroadcastOp, o.TransOp, o.ReduceOp, o.ConvertLayoutOp,
-                           TmaStoreTileOp)):
-            t = op.value.type
-            need = max(need, t.numel * _itemsize(t.dtype))
-        elif isinstance(op, o.DotOp) and wgmma is not None and \
-                (staged := wgmma(op)) is not None:
-            need = max(need, staged)
-        elif isinstance(op, o.DotOp):
-            a, b = op.a.type, op.b.type
-            need = max(need, _align(a.numel * _itemsize(a.dtype), 16) +
-                       b.numel * _itemsize(b.dtype), mma_scratch_bytes(a, b))
-    return need
 
 
 def o_map(op: o.Op, lookup: Any) -> o.Op:

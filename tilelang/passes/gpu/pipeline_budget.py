@@ -20,6 +20,7 @@ from tilelang.ir import ops as o
 from tilelang.ir.types import SharedType
 from tilelang.ir.values import Function
 from tilelang.passes.gpu import target_facts
+from tilelang.passes.gpu.shared_area import user_area_base
 
 _ALIGN = 128   # allocate-shared's BUFFER_ALIGN
 
@@ -37,7 +38,6 @@ def stages_that_fit(fn: Function, loop: o.ForOp, ring: Sequence[o.CopyOp]) -> in
     limit = fn.attr("max_shared_bytes")
     if target_facts.async_copy(fn) or not isinstance(limit, int) or not ring:
         return loop.stages
-    from tilelang.passes.gpu.lower_to_threads import user_area_base   # (import cycle)
     used = user_area_base(fn) + sum(_bytes(op.result.type) for op in o.walk(fn.body)
                                     if isinstance(op, o.AllocSharedOp))
     per_stage = sum(_bytes(c.dst.type) for c in ring)

@@ -203,3 +203,9 @@ def mma_operand_bases(L: "_Lowering", a: Any, b: Any) -> tuple[Value, Value, int
             bases.append(L.b.const(top, i32))
             top += L.stash(x, base=top)
     return bases[0], bases[1], top
+
+
+def swizzle_of(x: object) -> str:
+    """The swizzle of the buffer a shared operand is read from ("" for a stashed tile)."""
+    buf = getattr(x, "buf", None)
+    return buf.type.swizzle if buf is not None else ""

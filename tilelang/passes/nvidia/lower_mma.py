@@ -20,6 +20,7 @@ from tilelang.ir.fragment_layouts import warp_tiled
 from tilelang.ir.types import ScalarType, TileType, bf16, f16, f32, i32
 from tilelang.ir.values import Value
 from tilelang.passes.gpu.lower_layouts import SwizzledOffsets
+from tilelang.passes.gpu.shared_operands import swizzle_of
 
 if TYPE_CHECKING:
     from tilelang.passes.gpu.lower_to_threads import Tile, _Lowering
@@ -116,13 +117,13 @@ def lower_dot_mma(L: "_Lowering", a: "Tile", b: "Tile", acc: "Tile", out_t: Tile
     pow2 = lambda x: x & (x - 1) == 0  # noqa: E731
     # (lane, tile and warp parts of rows and columns fall in separate bits when the
     # row length and the warp tile are powers of two: SwizzledOffsets' condition)
-    a_off = SwizzledOffsets(L, _swizzle_of(a), B.add(B.mul(a_row, c(k)), a_col),
+    a_off = SwizzledOffsets(L, swizzle_of(a), B.add(B.mul(a_row, c(k)), a_col),
                             exact=pow2(k) and pow2(WM))
     if b_from_nk:
-        b_off = SwizzledOffsets(L, _swizzle_of(b), B.add(B.mul(B.add(col0, r8), c(k)), b_kcol),
+        b_off = SwizzledOffsets(L, swizzle_of(b), B.add(B.mul(B.add(col0, r8), c(k)), b_kcol),
                                 exact=pow2(k) and pow2(WN))
     else:
-        b_off = SwizzledOffsets(L, _swizzle_of(b), B.add(B.mul(b_row, c(n)), col0),
+        b_off = SwizzledOffsets(L, swizzle_of(b), B.add(B.mul(b_row, c(n)), col0),
                                 exact=pow2(n) and pow2(WN))
 
     def a_addr(const: int) -> Value:
@@ -167,12 +168,6 @@ def lower_dot_mma(L: "_Lowering", a: "Tile", b: "Tile", acc: "Tile", out_t: Tile
     lay = L.layout(out_t)
     return [L.fetch(L.flat(lay, r), f32, base=off_c, valid=L.valid(lay, r))
             for r in range(lay.slots)]
-
-
-def _swizzle_of(x: object) -> str:
-    """The swizzle of the buffer a shared operand is read from ("" for a stashed tile)."""
-    buf = getattr(x, "buf", None)
-    return buf.type.swizzle if buf is not None else ""
 
 
 def accumulator_grid_of(lay: object, m: int, n: int, warps: int) -> tuple[int, int] | None:

@@ -81,10 +81,10 @@ from tilelang.ir.types import SharedType, TensorType, i64
 from tilelang.ir.values import Block, Function, Module, Value
 from tilelang.passes.tile.names import Namer
 from tilelang.passes.gpu.pipeline import _Pipeliner
+from tilelang.passes.gpu.shared_area import ALIGN_ATTR, shared_align
 
 TMA_ATTR = "tma"
 OPTION_ATTR = "use_tma"   # @tl.kernel(tma=False) records it as false
-ALIGN_ATTR = "shared_align"
 MAX_BOX = 256
 
 
@@ -92,12 +92,6 @@ def run(module: Module) -> Module:
     return Module(tuple(_function(f) if f.attr(TMA_ATTR, False) is True and
                         f.attr(OPTION_ATTR, True) is not False else f
                         for f in module.functions))
-
-
-def shared_align(fn: Function, default: int) -> int:
-    """The alignment ``fn``'s shared buffers need: ``default`` or the recorded one."""
-    a = fn.attr(ALIGN_ATTR, default)
-    return max(default, a) if isinstance(a, int) and a > 0 and a & (a - 1) == 0 else default
 
 
 def tma_eligible(copy: o.CopyOp) -> bool:

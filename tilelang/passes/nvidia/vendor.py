@@ -1,0 +1,67 @@
+"""NVIDIA's answers to the GPU-common lowering (``passes/gpu/vendor.py``).
+
+A ``tl.dot`` becomes wgmma where ``lower_wgmma`` applies (sm_90a, its shape and
+layout rule), else mma.sync (``lower_mma``); wgmma fixes the accumulator layout
+(``lower_wgmma.accumulator_layout``) and stages at most A and B, mma.sync may
+also stash the accumulator. The TMA and mbarrier ring ops and the warp
+specialization of ``pipeline-tma`` lower in ``lower_tma``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from tilelang.ir import tma_staging_ops as ts
+from tilelang.ir.layouts import Layout
+from tilelang.ir.role_ops import WarpSpecializeOp
+from tilelang.ir.types import TileType
+from tilelang.ir.values import Function, Value
+from tilelang.passes.gpu import target_facts
+from tilelang.passes.gpu.shared_area import stash_bytes
+from tilelang.passes.gpu.vendor import VendorLowering
+from tilelang.passes.nvidia import lower_tma
+from tilelang.passes.nvidia.lower_mma import lower_dot_mma, scratch_bytes
+from tilelang.passes.nvidia.lower_wgmma import (accumulator_layout, target_has_wgmma,
+                                                try_lower_dot_wgmma, wgmma_applies,
+                                                wgmma_scratch_bytes)
+
+
+def _applies(fn: Function) -> bool:
+    return not target_facts.mfma_shapes(fn)
+
+
+def _lower_dot(L: Any, ins: Any, a: Any, b: Any, acc: Any, out_t: TileType) -> list[Value]:
+    slots = try_lower_dot_wgmma(L, a, b, acc, out_t)
+    return slots if slots is not None else lower_dot_mma(L, a, b, acc, out_t)
+
+
+def _scratch(fn: Function, others: Callable[..., int]) -> int:
+    wgmma = target_has_wgmma(fn)
+
+    def dot(op: Any) -> int:
+        staged = wgmma_scratch_bytes(fn, op) if wgmma else None
+        if staged is not None:
+            return staged
+        return max(stash_bytes(op), scratch_bytes(op.a.type, op.b.type))
+
+    return others(fn.body, target_facts.num_threads(fn), dot)
+
+
+def _fixed_accumulator(fn: Function, a: TileType, b: TileType,
+                       acc: TileType) -> Callable[[int, int, int], Layout] | None:
+    return accumulator_layout if wgmma_applies(fn, a, b, acc) else None
+
+
+NVIDIA = VendorLowering(
+    name="nvidia", applies=_applies, lower_dot=_lower_dot, scratch=_scratch,
+    fixed_accumulator=_fixed_accumulator,
+    op_lowerings={
+        ts.MbarrierInitRingOp: lower_tma.lower_init,
+        ts.MbarrierExpectOp: lower_tma.lower_expect,
+        ts.TmaCopyOp: lower_tma.lower_copy,
+        ts.MbarrierWaitRingOp: lower_tma.lower_wait,
+        ts.MbarrierInvalRingOp: lower_tma.lower_inval,
+        ts.TmaStoreTileOp: lower_tma.lower_store,
+        ts.MbarrierArriveRingOp: lower_tma.lower_arrive,
+        WarpSpecializeOp: lower_tma.lower_warp_specialize,
+    })
