@@ -382,3 +382,10 @@ def static_assert(cond: Any, msg: str = "") -> None:
                            hint="use tl.device_assert for runtime values")
     if not cond:
         raise CompileError(f"static_assert failed: {msg}")
+
+
+@builtin
+def sort(x: Any, axis: Any = -1, descending: bool = False) -> TileHandle:
+    """``x`` sorted along its last axis (a power of two); NaNs last (first when descending)."""
+    from tilelang.frontend.sort_lang import sort as _sort
+    return _sort(x, axis, descending)
