@@ -13,7 +13,8 @@ a tile (heads, groups), not for large B.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tilelang.errors import CompileError
 from tilelang.frontend import semantic as sem
