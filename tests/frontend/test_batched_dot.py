@@ -48,7 +48,7 @@ def test_batched_dot_matches_numpy_f32(nb, dims, acc, seed, target):
 
 
 @pytest.mark.parametrize("target", ["interp", "emulate:sm_80", "emulate:sm_90a",
-                                    "emulate:gfx942"])
+                                    "emulate:gfx942", "emulate-ptx:sm_80", "emulate-ptx:sm_90a"])
 def test_batched_dot_bf16_uses_the_2d_dot(target):
     import ml_dtypes
     rng = np.random.default_rng(3)

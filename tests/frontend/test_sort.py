@@ -1,5 +1,5 @@
 """``tl.sort`` (bitonic network along the last axis) against ``np.sort`` on the
-interpreter and the emulators: NaNs last ascending, first descending; PTX and HIP compile."""
+interpreter, the emulators and the emitted PTX (emulate-ptx): NaNs last ascending, first descending; PTX and HIP compile."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ def test_sort_matches_numpy(data, shape, dtype, target):
     np.testing.assert_array_equal(down, want[:, ::-1])
 
 
-@pytest.mark.parametrize("target", ["emulate:sm_80", "emulate:sm_90a", "emulate:gfx942"])
+@pytest.mark.parametrize("target", ["emulate:sm_80", "emulate:sm_90a", "emulate:gfx942",
+                                    "emulate-ptx:sm_80", "emulate-ptx:sm_90a"])
 def test_every_tier_gives_the_interpreters_bits(target):
     x = np.random.default_rng(0).choice(np.array([0.0, -0.0, 1.0, np.nan], np.float32),
                                         (4, 32))
