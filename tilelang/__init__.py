@@ -26,6 +26,7 @@ from tilelang.frontend.scan_lang import argmax, argmin, cumprod, cumsum
 from tilelang.frontend.language import (  # noqa: E402 - atomics returning old values
     atomic_and, atomic_cas, atomic_max, atomic_min, atomic_or, atomic_xchg, atomic_xor,
 )
+from tilelang.frontend.language import sort
 from tilelang.ir.types import (
     DType, bf16, f8e4m3, f8e5m2, f16, f32, f64, i4, i8, i16, i32, i64, u4, u8, u16, u32, u64,
 )

@@ -431,3 +431,10 @@ def atomic_xchg(x: Any, offsets: Any, tile: Any, mask: Any = None) -> TileHandle
 def atomic_cas(x: Any, offsets: Any, cmp: Any, tile: Any, mask: Any = None) -> TileHandle:
     """Atomically ``x[w] = tile`` where ``x[w] == cmp`` over the window; the old values."""
     return _atomics().atomic_rmw("cas", x, offsets, tile, mask, cmp=cmp)
+
+
+@builtin
+def sort(x: Any, axis: Any = -1, descending: bool = False) -> TileHandle:
+    """``x`` sorted along its last axis (a power of two); NaNs last (first when descending)."""
+    from tilelang.frontend.sort_lang import sort as _sort
+    return _sort(x, axis, descending)
