@@ -12,6 +12,7 @@ from typing import Any, Callable, TypeVar
 
 from tilelang.errors import CompileError
 from tilelang.frontend import gather_sem, random_lang
+from tilelang.frontend.batched_dot import batched_dot
 from tilelang.frontend import semantic as sem
 from tilelang.frontend.context import current
 from tilelang.frontend.handles import Handle, SharedHandle, TensorHandle, TileHandle
@@ -240,8 +241,12 @@ def min(x: Any, axis: Any = None, keepdims: bool = False) -> TileHandle:  # noqa
 
 @builtin
 def dot(a: Any, b: Any, acc: Any = None, out_dtype: Any = None) -> TileHandle:
-    """``a @ b + acc``; without ``acc`` accumulates from zero in f32 (i32 for ints)."""
-    return sem.dot(a, b, acc, out_dtype)
+    """``a @ b + acc``; without ``acc`` accumulates from zero in f32 (i32 for ints).
+    3-D tiles ``[B, M, K] @ [B, K, N]`` are B 2-D dots (``batched_dot.py``)."""
+    ha, hb = sem.to_handle(a), sem.to_handle(b)
+    if ha.ndim == 3 or hb.ndim == 3:
+        return batched_dot(ha, hb, acc, out_dtype, sem.dot)
+    return sem.dot(ha, hb, acc, out_dtype)
 
 
 # ---------------------------------------------------------------------------

@@ -394,9 +394,6 @@ def reduce(fn: str, x: Operand, axis: Any, keepdims: bool) -> TileHandle:
 
 def dot(a: Any, b: Any, acc: Any = None, out_dtype: Any = None) -> TileHandle:
     a, b = to_handle(a), to_handle(b)
-    if a.ndim == 3 or b.ndim == 3:   # batched: B 2-D dots (batched_dot.py)
-        from tilelang.frontend.batched_dot import batched_dot
-        return batched_dot(a, b, acc, out_dtype, dot)
     if a.ndim != 2 or b.ndim != 2:
         raise CompileError(f"tl.dot needs 2-D tiles (or 3-D batched ones), got "
                            f"{a.value.type} and {b.value.type}",
