@@ -78,3 +78,20 @@ def test_autotune_on_ray_finishes_and_stores_every_candidate(cluster, monkeypatc
     records = list(Path(cluster).rglob("*.json"))
     stored = [json.loads(p.read_text()) for p in records]
     assert any(len(r.get("rows", [])) == 4 and r.get("timing") == "emulator" for r in stored)
+
+
+def test_cli_tune_with_ray_writes_the_report(cluster, tmp_path, capsys):
+    import csv
+    from tilelang.cli import main
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "report"
+    argv = ["tune", f"{root / 'examples' / 'matmul.py'}:matmul", "--sizes", "M=32,N=32,K=32",
+            "--space", "BM=32", "--space", "BN=64", "--space", "BK=16,256",
+            "--space", "STAGES=4", "--space", "num_warps=4", "--target", "emulate:sm_90a",
+            "--ray", "auto", "--jobs", "2", "--repeats", "1", "--no-cache", "-o", str(out)]
+    assert main(argv) == 0
+    assert "(emulator timings)" in capsys.readouterr().out
+    rows = list(csv.DictReader((out / "tune.csv").open()))
+    assert [r["status"] for r in rows] == ["ok", "compile-failed"]
+    assert "shared-memory budget" in rows[1]["reason"]
+    assert {r["timing"] for r in rows} == {"emulator"}
