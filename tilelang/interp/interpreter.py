@@ -78,10 +78,14 @@ import numpy as np
 from tilelang.errors import IRError, KernelError, LaunchError
 from tilelang.ir import ops as o
 from tilelang.ir.role_ops import WarpSpecializeOp
+from tilelang.ir.while_ops import WhileOp
+from tilelang.interp.while_loop import compile_while
 from tilelang.ir.types import ScalarType, TensorType
 from tilelang.ir.values import Block, Function, Value
 from tilelang.interp import memory as interp_memory
 from tilelang.interp import ops as interp_ops
+from tilelang.interp import gather_ops as interp_gather
+from tilelang.interp import scan_ops as interp_scan
 from tilelang.interp.ops import CTX, Closure, Env, Fault, LaunchContext, storage
 
 __all__ = ["PreparedKernel", "prepare", "run_kernel"]
@@ -94,7 +98,8 @@ class _ProgramReturn(Exception):
 
 
 _COMPILERS: dict[type[o.Op], Callable[[Any, Callable[[Value], int]], Closure]] = {
-    **interp_ops.COMPILERS, **interp_memory.COMPILERS,
+    **interp_ops.COMPILERS, **interp_memory.COMPILERS, **interp_scan.COMPILERS,
+    **interp_gather.COMPILERS,
 }
 
 
@@ -122,6 +127,8 @@ class PreparedKernel:
             return self._compile_for(op)
         if isinstance(op, o.IfOp):
             return self._compile_if(op)
+        if isinstance(op, WhileOp):
+            return compile_while(op, self._slot, self._compile_block, lambda c: c)
         if isinstance(op, o.ReturnOp):
             def run(env: Env) -> None:
                 raise _ProgramReturn()

@@ -29,6 +29,8 @@ from typing import Any
 from tilelang.errors import IRError
 from tilelang.ir import ops as o
 from tilelang.ir import thread_ops as th
+from tilelang.ir.while_ops import WhileOp
+from tilelang.passes.gpu.while_loops import lower_while
 from tilelang.ir.builder import Builder
 from tilelang.ir.types import DType, ScalarType, SharedType, TensorType, TileType, i32, i64
 from tilelang.ir.values import Block, Function, Module, Value
@@ -261,6 +263,7 @@ class _Lowering:
     _op_UnaryOp = _elementwise
     _op_WhereOp = _elementwise
     _op_CastOp = _elementwise
+    _op_FmaOp = _elementwise
 
     # -- tile construction and movement ------------------------------------------------
     def _op_SplatOp(self, op: o.SplatOp) -> None:
@@ -336,6 +339,22 @@ class _Lowering:
                 return self.bind(op.result, out[0])
         from tilelang.passes.gpu.lower_reduce import lower_reduce
         lower_reduce(self, op)
+
+    def _op_GatherOp(self, op: Any) -> None:
+        from tilelang.passes.gpu.lower_gather import lower_gather
+        lower_gather(self, op)
+
+    def _op_ScatterOp(self, op: Any) -> None:
+        from tilelang.passes.gpu.lower_gather import lower_scatter
+        lower_scatter(self, op)
+
+    def _op_ArgReduceOp(self, op: Any) -> None:
+        from tilelang.passes.gpu.lower_scan import lower_argreduce
+        lower_argreduce(self, op)
+
+    def _op_ScanOp(self, op: Any) -> None:
+        from tilelang.passes.gpu.lower_scan import lower_scan
+        lower_scan(self, op)
 
     def _op_DotOp(self, op: o.DotOp) -> None:
         from tilelang.passes.gpu.lower_reduce import lower_dot
@@ -461,6 +480,9 @@ class _Lowering:
                                     stages=op.stages, lower=self.val(op.lower),
                                     upper=self.val(op.upper), step=self.val(op.step),
                                     inits=tuple(inits), body=body))
+
+    def _op_WhileOp(self, op: WhileOp) -> None:
+        lower_while(self, op)
 
     def _op_IfOp(self, op: o.IfOp) -> None:
         loc = op.loc
