@@ -14,6 +14,7 @@ from tilelang.errors import CompileError, KernelError, LaunchError, TileLangErro
 from tilelang.frontend.kernel_def import func
 from tilelang.runtime.kernel import Kernel, kernel
 from tilelang.autotune import Config, autotune
+from tilelang.integrations import torch_op
 from tilelang.frontend.language import (
     Tensor, abs, alloc_shared, arange, atomic_add, barrier, broadcast_to, cast, cdiv, ceil,
     constexpr, copy, cos, device_assert, dot, exp, exp2, floor, full, load, log, log2, max,

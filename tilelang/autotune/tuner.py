@@ -114,7 +114,7 @@ class Autotuner:
                  atol: float = 0.0, outputs: Sequence[str] | None = None,
                  benchmarker: Benchmarker | None = None, jobs: int | None = None,
                  progress: bool | None = None, cache_results: bool = True,
-                 mma_tiles: Sequence[str] | None = None) -> None:
+                 mma_tiles: Sequence[str] | None = None, ray: str | None = None) -> None:
         from tilelang.runtime.kernel import Kernel
         if not isinstance(kernel, Kernel):
             raise TypeError("@tl.autotune goes above @tl.kernel")
@@ -142,6 +142,7 @@ class Autotuner:
         self.progress = progress
         self.cache_results = cache_results
         self.mma_tiles = mma_tiles
+        self.ray = ray   # a Ray address: compile on that cluster (ray_backend)
         self.tuned: dict[str, TuneResult] = {}  # per target and key, this process
         self.__doc__ = kernel.__doc__
         self.__wrapped__ = kernel
@@ -247,8 +248,13 @@ class Autotuner:
         bar = _progress_bar(2 * len(tasks), self.progress, f"tune {self.name} [{target}]")
         try:
             bar.set_postfix_str("compiling")
-            outcomes = compile_candidates(tasks, jobs, self.kernel,
-                                          on_done=lambda i, o: bar.update(1))
+            if self.ray is not None:
+                from tilelang.autotune.ray_backend import compile_candidates as on_ray
+                outcomes = on_ray(tasks, self.ray, self.jobs,
+                                  on_done=lambda i, o: bar.update(1))
+            else:
+                outcomes = compile_candidates(tasks, jobs, self.kernel,
+                                              on_done=lambda i, o: bar.update(1))
             survivors = []
             for config, outcome in zip(kept, outcomes):
                 if outcome.ok:
@@ -349,14 +355,16 @@ def autotune(configs: Sequence[Config] | None = None, *,
              atol: float = 0.0, outputs: Sequence[str] | None = None,
              benchmarker: Benchmarker | None = None, jobs: int | None = None,
              progress: bool | None = None, cache_results: bool = True,
-             mma_tiles: Sequence[str] | None = None) -> Callable[[Any], Autotuner]:
+             mma_tiles: Sequence[str] | None = None,
+             ray: str | None = None) -> Callable[[Any], Autotuner]:
     """Decorate a ``@tl.kernel`` with an autotuning sweep (see the module docstring and
     docs/autotune.md). ``reference(**inputs)`` returns the expected output array (the
     last array argument, or ``outputs[0]``) or a dict of them; ``prune(configs, key)``
-    returns the configs to keep or ``(config, reason)`` pairs."""
+    returns the configs to keep or ``(config, reason)`` pairs. ``ray="auto"`` (or an
+    address) compiles the candidates on a Ray cluster (``ray_backend``)."""
     def wrap(kernel: Any) -> Autotuner:
         return Autotuner(kernel, configs, space, key, prune, reference, rtol, atol, outputs,
-                         benchmarker, jobs, progress, cache_results, mma_tiles)
+                         benchmarker, jobs, progress, cache_results, mma_tiles, ray)
     return wrap
 
 

@@ -103,7 +103,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
                       reference=None if args.no_check else inputs.get("reference"),
                       rtol=inputs.get("rtol", 1e-2), atol=inputs.get("atol", 0.0),
                       jobs=args.jobs, progress=None if not args.quiet else False,
-                      cache_results=not args.no_cache)
+                      cache_results=not args.no_cache, ray=args.ray)
     result = tuner.tune(inputs["grid"], call_args, call_kwargs, target=args.target)
     try:
         paths = write_report(result, args.output)
@@ -132,6 +132,9 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> None:
                    help="folder for tune.csv, tune.json and tune.png (default: tune-report)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="compile in N worker processes (default: up to 8)")
+    p.add_argument("--ray", default=None, metavar="ADDRESS|auto",
+                   help="compile the candidates on the Ray cluster at ADDRESS (needs the "
+                        "ray extra; --jobs is then the number of Ray workers)")
     p.add_argument("--warmup", type=int, default=1, help="warm-up runs per config (default: 1)")
     p.add_argument("--repeats", type=int, default=3,
                    help="timed runs per config; the median is kept (default: 3)")
