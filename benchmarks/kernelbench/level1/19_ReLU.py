@@ -1,0 +1,61 @@
+"""KernelBench level 1, problem 19: ReLU, y = max(x, 0), on a (4096, 393216) f32 matrix.
+
+The matrix is treated as one flat vector (a contiguous view): program i handles
+BLOCK consecutive elements; the bounds-safe load and store handle the ragged end.
+
+Tolerance: max(x, 0) is exact in f32, so the output must equal the reference up to
+the f32 rounding of nothing at all; we allow 1e-6 relative to max |reference|.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import tilelang as tl
+from benchmarks.kernelbench.common import empty, rand
+
+NAME = "19_ReLU"
+SIZES = dict(batch_size=4096, dim=393216)
+CPU_SIZES = dict(batch_size=7, dim=333)
+
+
+@tl.kernel
+def relu(X: tl.Tensor, Y: tl.Tensor, BLOCK: tl.constexpr = 1024):
+    i0 = tl.program_id(0) * BLOCK
+    x = tl.load(X, (i0,), (BLOCK,))
+    tl.store(Y, (i0,), tl.maximum(x, 0.0))
+
+
+def make_inputs(sizes: dict, rng: np.random.Generator) -> list:
+    return [rand(rng, sizes["batch_size"], sizes["dim"])]
+
+
+def reference(inputs: list) -> np.ndarray:
+    return np.maximum(inputs[0].astype(np.float64), 0.0)
+
+
+def _block(n: int) -> int:
+    return 1024 if n >= 1 << 20 else 128
+
+
+def run(inputs: list, target: str) -> object:
+    (x,) = inputs
+    y = empty(x, tuple(x.shape))
+    n = x.shape[0] * x.shape[1]
+    block = _block(n)
+    relu[(tl.cdiv(n, block),)](x.reshape(-1), y.reshape(-1), BLOCK=block, target=target)
+    return y
+
+
+def torch_eager(inputs: list) -> object:
+    import torch
+    return torch.relu(inputs[0])
+
+
+def tolerance(sizes: dict) -> float:
+    return 1e-6
+
+
+def compile_specs(sizes: dict) -> list:
+    n = sizes["batch_size"] * sizes["dim"]
+    return [(relu, "X=f32[1]:16,Y=f32[1]:16", dict(BLOCK=_block(n)))]
