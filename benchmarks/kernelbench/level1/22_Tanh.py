@@ -23,7 +23,7 @@ CPU_SIZES = dict(batch_size=7, dim=333)
 
 
 @tl.kernel
-def tanh(X: tl.Tensor, Y: tl.Tensor, BLOCK: tl.constexpr = 1024):
+def tanh_act(X: tl.Tensor, Y: tl.Tensor, BLOCK: tl.constexpr = 1024):
     i0 = tl.program_id(0) * BLOCK
     x = tl.load(X, (i0,), (BLOCK,))
     y = tl.tanh(x)
@@ -49,8 +49,8 @@ def run(inputs: list, target: str) -> object:
     y = empty(x, tuple(x.shape))
     n = x.shape[0] * x.shape[1]
     block = _block(n)
-    tanh[(tl.cdiv(n, block),)](x.reshape(-1), y.reshape(-1), BLOCK=block,
-            target=target)
+    tanh_act[(tl.cdiv(n, block),)](x.reshape(-1), y.reshape(-1), BLOCK=block,
+                target=target)
     return y
 
 
@@ -67,4 +67,4 @@ def tolerance(sizes: dict) -> float:
 
 def compile_specs(sizes: dict) -> list:
     n = sizes["batch_size"] * sizes["dim"]
-    return [(tanh, "X=f32[1]:16,Y=f32[1]:16", dict(BLOCK=_block(n)))]
+    return [(tanh_act, "X=f32[1]:16,Y=f32[1]:16", dict(BLOCK=_block(n)))]
