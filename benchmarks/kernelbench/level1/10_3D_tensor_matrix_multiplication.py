@@ -7,7 +7,7 @@ A is contiguous, so A @ B is the 2-D product of its (N*M, K) view with B; C is
 written through the matching (N*M, L) view of the (N, M, L) output.
 
 Tolerance: the inputs are f32 values in [0, 1), the products accumulate in f32 and the
-reference is float64: ``reduction_tolerance(K)`` (1e-5 plus 32 ulps per sqrt(K))
+reference is float64: ``reduction_tolerance(K)`` (1e-5 plus 4 ulps per sqrt(K))
 relative to max |C|.
 """
 

@@ -7,7 +7,7 @@ The einsum contracts A's last axis, so it is the 2-D product of A's (b*i*j, l)
 view with B, written through the (b*i*j, k) view of the output.
 
 Tolerance: the inputs are f32 values in [0, 1), the products accumulate in f32 and the
-reference is float64: ``reduction_tolerance(K)`` (1e-5 plus 32 ulps per sqrt(K))
+reference is float64: ``reduction_tolerance(K)`` (1e-5 plus 4 ulps per sqrt(K))
 relative to max |C|.
 """
 

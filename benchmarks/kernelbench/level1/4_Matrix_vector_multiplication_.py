@@ -6,7 +6,7 @@ sums go into y with ``tl.atomic_add`` (y starts at zero). The split keeps 2048 x
 1M from being 16 long programs per SM.
 
 Tolerance: the inputs are f32 values in [0, 1), the products accumulate in f32 and the
-reference is float64: ``reduction_tolerance(K)`` (1e-5 plus 32 ulps per sqrt(K))
+reference is float64: ``reduction_tolerance(K)`` (1e-5 plus 4 ulps per sqrt(K))
 relative to max |C|.
 """
 

@@ -6,7 +6,7 @@ K columns, a multiple of BK) for the (BM, BN) tile and adds it into C with
 ``tl.atomic_add`` (C starts at zero).
 
 Tolerance: the inputs are f32 values in [0, 1), the products accumulate in f32 and the
-reference is float64: ``reduction_tolerance(K)`` (1e-5 plus 32 ulps per sqrt(K))
+reference is float64: ``reduction_tolerance(K)`` (1e-5 plus 4 ulps per sqrt(K))
 relative to max |C|.
 The splits are added in an unspecified order, which the sqrt(K) term covers.
 """

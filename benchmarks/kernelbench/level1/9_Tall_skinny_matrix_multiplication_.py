@@ -6,7 +6,7 @@ which add nothing, and the store skips elements outside C.
 The output is (M, M) with K = 32: one loop step per tile.
 
 Tolerance: the inputs are f32 values in [0, 1), the products accumulate in f32 and the
-reference is float64: ``reduction_tolerance(K)`` (1e-5 plus 32 ulps per sqrt(K))
+reference is float64: ``reduction_tolerance(K)`` (1e-5 plus 4 ulps per sqrt(K))
 relative to max |C|.
 """
 
