@@ -26,7 +26,7 @@ from tilelang import f32
 
 NAME = "54_conv_standard_3D__square_input__square_kernel"
 SIZES = dict(batch_size=16, in_channels=3, out_channels=64, depth=64, width=64, height=64)
-CPU_SIZES = dict(batch_size=2, in_channels=3, out_channels=5, depth=5, width=6, height=9)
+CPU_SIZES = dict(batch_size=1, in_channels=3, out_channels=5, depth=5, width=6, height=9)
 
 
 @tl.kernel(num_warps=4)

@@ -26,7 +26,7 @@ from tilelang import f32
 
 NAME = "66_conv_standard_3D__asymmetric_input__asymmetric_kernel"
 SIZES = dict(batch_size=8, in_channels=3, out_channels=64, depth=16, height=128, width=128)
-CPU_SIZES = dict(batch_size=2, in_channels=3, out_channels=5, depth=5, height=8, width=11)
+CPU_SIZES = dict(batch_size=1, in_channels=3, out_channels=5, depth=5, height=8, width=11)
 
 
 @tl.kernel(num_warps=4)
