@@ -33,7 +33,7 @@ def conv3d(x: np.ndarray, w: np.ndarray, stride=(1, 1, 1), padding=(0, 0, 0),
         win = xp[(slice(None), slice(None)) + sl]            # (n, c, *outs)
         for g in range(groups):
             y[:, g * opg:(g + 1) * opg] += np.einsum(
-                "nc...,oc->no...", win[:, g * cpg:(g + 1) * cpg], w[g * opg:(g + 1) * opg, :, *k])
+                "nc...,oc->no...", win[:, g * cpg:(g + 1) * cpg], w[(slice(g * opg, (g + 1) * opg), slice(None)) + tuple(k)])
     return y
 
 
@@ -55,7 +55,7 @@ def conv_transpose3d(x: np.ndarray, w: np.ndarray, stride=(1, 1, 1), padding=(0,
                          stride[i]) for i in range(3))
         for g in range(groups):
             y[(slice(None), slice(g * opg, (g + 1) * opg)) + sl] += np.einsum(
-                "nc...,co->no...", x[:, g * cpg:(g + 1) * cpg], w[g * cpg:(g + 1) * cpg, :, *k])
+                "nc...,co->no...", x[:, g * cpg:(g + 1) * cpg], w[(slice(g * cpg, (g + 1) * cpg), slice(None)) + tuple(k)])
     crop = tuple(slice(padding[i], padding[i] + outs[i]) for i in range(3))
     return y[(slice(None), slice(None)) + crop]
 

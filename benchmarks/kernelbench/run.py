@@ -28,8 +28,8 @@ import numpy as np
 if __package__ in (None, ""):   # run as a script: make `benchmarks.kernelbench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.kernelbench import problems  # noqa: E402
-from benchmarks.kernelbench.common import rel_error, to_host  # noqa: E402
+from benchmarks.kernelbench import problems
+from benchmarks.kernelbench.common import rel_error, to_host
 
 CPU_TARGETS = ("interp", "emulate")
 

@@ -12,7 +12,6 @@ import numpy as np
 
 import tilelang as tl
 from benchmarks.kernelbench.common import empty, rand
-from tilelang import f32
 
 NAME = "12_Matmul_with_diagonal_matrices_"
 SIZES = dict(N=4096, M=4096)
@@ -52,7 +51,6 @@ def run(inputs: list, target: str) -> object:
 
 
 def torch_eager(inputs: list) -> object:
-    import torch
     return inputs[0].unsqueeze(1) * inputs[1]
 
 

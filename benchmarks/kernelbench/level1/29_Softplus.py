@@ -57,8 +57,7 @@ def run(inputs: list, target: str) -> object:
 
 
 def torch_eager(inputs: list) -> object:
-    import torch
-    import torch.nn.functional as F  # noqa: F401
+    import torch.nn.functional as F
     x = inputs[0]
     return F.softplus(x)
 

@@ -14,7 +14,6 @@ import numpy as np
 
 import tilelang as tl
 from benchmarks.kernelbench.common import empty, pow2, rand, reduction_tolerance
-from tilelang import f32
 
 NAME = "36_RMSNorm_"
 SIZES = dict(batch_size=112, features=64, dim1=512, dim2=512)

@@ -55,7 +55,6 @@ def run(inputs: list, target: str) -> object:
 
 
 def torch_eager(inputs: list) -> object:
-    import torch
     import torch.nn.functional as F  # noqa: F401
     x = inputs[0]
     return x * inputs[1]

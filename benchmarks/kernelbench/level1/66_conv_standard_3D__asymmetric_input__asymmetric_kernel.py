@@ -41,7 +41,6 @@ def conv(X: tl.Tensor, Wt: tl.Tensor, Y: tl.Tensor, G: tl.constexpr,
     blocks and taps of W[o, c, kd, kh, kw] (BO, BC) @ X-window (BC, BW)."""
     CPG = Wt.shape[1]
     OPG = Wt.shape[0] // G
-    OD = Y.shape[2]
     OH = Y.shape[3]
     OW = Y.shape[4]
     owb = tl.cdiv(OW, BW)

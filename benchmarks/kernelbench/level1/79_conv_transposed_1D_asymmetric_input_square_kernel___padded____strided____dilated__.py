@@ -18,7 +18,9 @@ import numpy as np
 
 import tilelang as tl
 from benchmarks.kernelbench.common import empty, pow2, rand, reduction_tolerance
-from benchmarks.kernelbench.conv_reference import conv_transpose3d as conv_transpose3d_ref
+from benchmarks.kernelbench.conv_reference import (
+    conv_transpose3d as conv_transpose3d_ref,
+)
 from tilelang import f32
 
 NAME = "79_conv_transposed_1D_asymmetric_input_square_kernel___padded____strided____dilated__"

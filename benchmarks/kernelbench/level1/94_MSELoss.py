@@ -15,7 +15,6 @@ import numpy as np
 
 import tilelang as tl
 from benchmarks.kernelbench.common import empty, rand, reduction_tolerance
-from tilelang import f32
 
 NAME = "94_MSELoss"
 SIZES = dict(batch_size=32768, dim=32768)

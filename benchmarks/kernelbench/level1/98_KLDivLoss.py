@@ -15,7 +15,6 @@ import numpy as np
 
 import tilelang as tl
 from benchmarks.kernelbench.common import empty, rand, reduction_tolerance
-from tilelang import f32
 
 NAME = "98_KLDivLoss"
 SIZES = dict(batch_size=16384, dim=16384)

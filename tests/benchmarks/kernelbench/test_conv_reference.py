@@ -21,7 +21,7 @@ def brute_conv(x, w, s, p, d, g):
         for ci, *k in itertools.product(range(cpg), *(range(v) for v in ks)):
             pos = [z[i] * s[i] - p[i] + k[i] * d[i] for i in range(3)]
             if all(0 <= pos[i] < sp[i] for i in range(3)):
-                y[b, oc, *z] += x[b, grp * cpg + ci, *pos] * w[oc, ci, *k]
+                y[(b, oc, *z)] += x[(b, grp * cpg + ci, *pos)] * w[(oc, ci, *k)]
     return y
 
 
@@ -36,7 +36,7 @@ def brute_conv_t(x, w, s, p, op, d, g):
         for oc, *k in itertools.product(range(opg), *(range(v) for v in ks)):
             pos = [i[j] * s[j] - p[j] + k[j] * d[j] for j in range(3)]
             if all(0 <= pos[j] < outs[j] for j in range(3)):
-                y[b, grp * opg + oc, *pos] += x[b, ci, *i] * w[ci, oc, *k]
+                y[(b, grp * opg + oc, *pos)] += x[(b, ci, *i)] * w[(ci, oc, *k)]
     return y
 
 
@@ -73,6 +73,6 @@ def test_pool3d(op):
         for kk in itertools.product(*(range(v) for v in k)):
             pos = [z[i] * s[i] - p[i] + kk[i] * d[i] for i in range(3)]
             inside = all(0 <= pos[i] < x.shape[2 + i] for i in range(3))
-            vals.append(x[0, c, *pos] if inside else (-np.inf if op == "max" else 0.0))
-        ref[0, c, *z] = max(vals) if op == "max" else sum(vals) / np.prod(k)
+            vals.append(x[(0, c, *pos)] if inside else (-np.inf if op == "max" else 0.0))
+        ref[(0, c, *z)] = max(vals) if op == "max" else sum(vals) / np.prod(k)
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
