@@ -57,8 +57,8 @@ class Variant:
     def tiny(self) -> "Variant":
         """The variant with tiles of at most 32 and 4 warps (its kernel options kept;
         the label gets ``@32``)."""
-        scaled = {k: (32 if k in ("BM", "BN", "BK") and v > 32 else v)
-                  for k, v in self.constexprs}
+        scaled = {k: (32 if (k in ("BM", "BN", "BK") or k.endswith(("_BM", "_BN"))) and
+                      v > 32 else v) for k, v in self.constexprs}
         if "STAGES" in scaled:
             scaled["STAGES"] = 2
         options = dict(self.options, num_warps=4)
@@ -85,6 +85,19 @@ ATTN_VARIANTS = (
     Variant.of("64x64 w4", dict(num_warps=4), BM=64, BN=64),
     Variant.of("128x128 w8", dict(num_warps=8), BM=128, BN=128),
 )
+# the backward's three kernels keep their own warps; a variant picks their blocks
+ATTN_BWD_VARIANTS = (
+    Variant.of("dkdv 32x64 w8, dq 64x32 w4", {}, DKDV_BM=32, DKDV_BN=64, DQ_BM=64, DQ_BN=32),
+    Variant.of("dkdv 64x64 w8, dq 64x64 w4", {}, DKDV_BM=64, DKDV_BN=64, DQ_BM=64, DQ_BN=64),
+    Variant.of("dkdv 32x128 w8, dq 128x32 w4", {}, DKDV_BM=32, DKDV_BN=128, DQ_BM=128,
+               DQ_BN=32),
+)
+QUANT_VARIANTS = (
+    Variant.of("64x64x64 s2 w4", dict(num_warps=4), BM=64, BN=64, BK=64, STAGES=2),
+    Variant.of("128x128x64 s3 w8", dict(num_warps=8), BM=128, BN=128, BK=64, STAGES=3),
+    Variant.of("16x128x128 s3 w4", dict(num_warps=4), BM=16, BN=128, BK=128, STAGES=3),
+)
+QUANT_GROUP = 128
 ROW_VARIANTS = (
     Variant.of("BM=2 w4", dict(num_warps=4), BM=2),
     Variant.of("BM=4 w8", dict(num_warps=8), BM=4),
@@ -94,7 +107,8 @@ ROW_VARIANTS = (
 
 @dataclass(frozen=True)
 class Row:
-    """One problem at one size. ``kind``: gemm, attention, softmax, layernorm or copy."""
+    """One problem at one size. ``kind``: gemm, attention, attention_bwd, softmax,
+    layernorm or copy."""
 
     name: str
     kind: str
@@ -110,10 +124,12 @@ class Row:
     def work(self) -> float:
         """FLOPs (TFLOP/s rows) or bytes moved (GB/s rows)."""
         p = self.p
-        if self.kind == "gemm":
+        if self.kind in ("gemm", "quant_gemm"):
             return 2.0 * p["M"] * p["N"] * p["K"]
-        if self.kind == "attention":
-            flops = 4.0 * p["B"] * p["H"] * p["S"] * p["S"] * p["D"]
+        if self.kind in ("attention", "attention_bwd"):
+            # the backward's five matmuls are 2.5x the forward's two (as FA2 counts)
+            flops = 4.0 * p["B"] * p["H"] * p["S"] * p["S"] * p["D"] * \
+                (2.5 if self.kind == "attention_bwd" else 1.0)
             return flops / 2 if p["causal"] else flops
         if self.kind in ("softmax", "layernorm"):
             return 2.0 * p["M"] * p["N"] * 2          # bf16 in and out
@@ -128,7 +144,9 @@ class Row:
         against 32-wide tiles), its variants scaled down."""
         p = self.p
         small = {"gemm": dict(M=80, N=72, K=40),
+                 "quant_gemm": dict(M=40, N=72, K=QUANT_GROUP, bits=p.get("bits")),
                  "attention": dict(B=1, H=2, S=80, D=p.get("D"), causal=p.get("causal")),
+                 "attention_bwd": dict(B=1, H=2, S=80, D=p.get("D"), causal=p.get("causal")),
                  "softmax": dict(M=10, N=72), "layernorm": dict(M=10, N=72),
                  "copy": dict(bytes=4096)}[self.kind]
         return replace(self, size=tuple(small.items()),
@@ -146,6 +164,17 @@ def rows() -> list[Row]:
                         ("causal", causal))
                 out.append(Row(f"attn fwd d{d} s{s // 1024}k{' causal' if causal else ''}",
                                "attention", size, ATTN_VARIANTS, ("torch", "triton")))
+    for bits, m in ((4, 16), (4, 4096), (3, 4096), (8, 4096), (2, 16)):
+        out.append(Row(f"w{bits}a16 gemm {m}x8192x8192", "quant_gemm",
+                       (("M", m), ("N", 8192), ("K", 8192), ("bits", bits)), QUANT_VARIANTS,
+                       ("torch",)))
+    for d in (64, 128):
+        for causal in (False, True):
+            for s in (1024, 4096, 16384):
+                size = (("B", ATTN_TOKENS // s), ("H", ATTN_WIDTH // d), ("S", s), ("D", d),
+                        ("causal", causal))
+                out.append(Row(f"attn bwd d{d} s{s // 1024}k{' causal' if causal else ''}",
+                               "attention_bwd", size, ATTN_BWD_VARIANTS, ("torch",)))
     for kind in ("softmax", "layernorm"):
         out.append(Row(f"{kind} bf16 32768x4096", kind, (("M", 32768), ("N", 4096)),
                        ROW_VARIANTS, ("torch", "copy"), "GB/s"))
@@ -183,6 +212,19 @@ def make_problem(row: Row, seed: int = 0) -> Problem:
         return Problem(row, dict(q=randn(*shape), k=randn(*shape), v=randn(*shape),
                                  o=np.zeros(shape, bf)),
                        dict(sm_scale=1 / math.sqrt(p["D"])), output="o")
+    if row.kind == "quant_gemm":
+        qm = example("quant_matmul")
+        a, qw, sc, z, _ = qm.make_problem(p["M"], p["N"], p["K"], p["bits"], QUANT_GROUP, seed)
+        return Problem(row, dict(a=a, qw=qw, s=sc, z=z, c=np.zeros((p["M"], p["N"]), bf)),
+                       output="c")
+    if row.kind == "attention_bwd":
+        shape, stats = (p["B"], p["H"], p["S"], p["D"]), (p["B"], p["H"], p["S"])
+        return Problem(row, dict(q=randn(*shape), k=randn(*shape), v=randn(*shape),
+                                 do=randn(*shape), o=np.zeros(shape, bf),
+                                 lse=np.zeros(stats, np.float32),
+                                 delta=np.zeros(stats, np.float32), dq=np.zeros(shape, bf),
+                                 dk=np.zeros(shape, bf), dv=np.zeros(shape, bf)),
+                       dict(sm_scale=1 / math.sqrt(p["D"])), output="dq")
     if row.kind == "softmax":
         return Problem(row, dict(x=randn(p["M"], p["N"], scale=3.0),
                                  y=np.zeros((p["M"], p["N"]), bf)), output="y")
@@ -210,19 +252,43 @@ def reference(problem: Problem) -> np.ndarray:
                          s, -np.inf)
         e = np.exp(s - s.max(axis=1, keepdims=True))
         return (e / e.sum(axis=1, keepdims=True)) @ v
+    if kind == "attention_bwd":
+        return _dq_rows(problem)
+    if kind == "quant_gemm":
+        qm = example("quant_matmul")
+        w = qm.dequantize(qm.unpack(h["qw"]), h["s"], h["z"], QUANT_GROUP)
+        return f64(h["a"][:r]) @ w
     if kind == "softmax":
         return example("softmax").reference(h["x"][:r])
     return example("layernorm").reference(h["x"][:r], h["w"], h["b"], problem.scalars["eps"])
 
 
+def _dq_rows(problem: Problem) -> np.ndarray:
+    """dQ of the first ``REF_ROWS`` queries of batch 0, head 0: their softmax rows over
+    all keys, dP = dO V^T, dS = P (dP - rowsum(dP P)), dQ = dS K * sm_scale."""
+    h, r, scale = problem.host, REF_ROWS, problem.scalars["sm_scale"]
+    q, do = (h[n][0, 0, :r].astype(np.float64) for n in ("q", "do"))
+    k, v = (h[n][0, 0].astype(np.float64) for n in ("k", "v"))
+    s = q @ k.T * scale
+    if problem.row.p["causal"]:
+        s = np.where(np.arange(k.shape[0])[None, :] <= np.arange(r)[:, None], s, -np.inf)
+    pr = np.exp(s - s.max(axis=1, keepdims=True))
+    pr /= pr.sum(axis=1, keepdims=True)
+    dp = do @ v.T
+    return (pr * (dp - (dp * pr).sum(axis=1, keepdims=True))) @ k * scale
+
+
 def output_slice(problem: Problem, out: np.ndarray) -> np.ndarray:
     """The part of a computed output that ``reference`` covers."""
-    return out[0, 0, :REF_ROWS] if problem.row.kind == "attention" else out[:REF_ROWS]
+    return out[0, 0, :REF_ROWS] if problem.row.kind.startswith("attention") else \
+        out[:REF_ROWS]
 
 
 def tolerance(kind: str) -> float:
     return {"gemm": example("matmul").TOLERANCE,
             "attention": example("flash_attention").TOLERANCE,
+            "attention_bwd": example("flash_attention_bwd").TOLERANCE,
+            "quant_gemm": example("quant_matmul").TOLERANCE,
             "softmax": example("softmax").TOLERANCE["bfloat16"],
             "layernorm": example("layernorm").TOLERANCE["bfloat16"]}[kind]
 
@@ -234,7 +300,7 @@ def relative_error(got: np.ndarray, ref: np.ndarray) -> float:
 # -- tilelang launches -------------------------------------------------------------------
 
 _KERNELS: dict[tuple, tl.Kernel] = {}
-_EXAMPLE_OF = {"gemm": ("matmul", "matmul"), "attention": ("flash_attention", "flash_attention"),
+_EXAMPLE_OF = {"gemm": ("matmul", "matmul"), "quant_gemm": ("quant_matmul", "quant_matmul"), "attention": ("flash_attention", "flash_attention"),
                "softmax": ("softmax", "softmax"), "layernorm": ("layernorm", "layernorm")}
 
 
@@ -252,11 +318,17 @@ def tilelang_launch(problem: Problem, variant: Variant, arrays: dict[str, Any],
     """One launch of ``variant`` on ``arrays`` (device or host arrays named as in
     ``problem.host``) for ``target``, as a closure."""
     row, p, cx = problem.row, problem.row.p, dict(variant.constexprs)
-    k = kernel_for(row.kind, variant)
     a = arrays
+    if row.kind == "attention_bwd":
+        return _attention_bwd_launch(problem, cx, a, target)
+    k = kernel_for(row.kind, variant)
     if row.kind == "gemm":
         grid = (tl.cdiv(p["M"], cx["BM"]), tl.cdiv(p["N"], cx["BN"]))
         return lambda: k[grid](a["a"], a["b"], a["c"], target=target, **cx)
+    if row.kind == "quant_gemm":
+        grid = (tl.cdiv(p["M"], cx["BM"]), tl.cdiv(p["N"], cx["BN"]))
+        return lambda: k[grid](a["a"], a["qw"], a["s"], a["z"], a["c"], BITS=p["bits"],
+                               GROUP=QUANT_GROUP, target=target, **cx)
     if row.kind == "attention":
         grid = (tl.cdiv(p["S"], cx["BM"]), p["B"] * p["H"])
         scale = problem.scalars["sm_scale"]
@@ -268,6 +340,31 @@ def tilelang_launch(problem: Problem, variant: Variant, arrays: dict[str, Any],
         return lambda: k[grid](a["x"], a["y"], BN=bn, target=target, **cx)
     eps = problem.scalars["eps"]
     return lambda: k[grid](a["x"], a["w"], a["b"], a["y"], eps, BN=bn, target=target, **cx)
+
+
+def _attention_bwd_launch(problem: Problem, cx: dict[str, Any], a: dict[str, Any],
+                          target: str) -> Callable[[], None]:
+    """The three backward kernels (preprocess, dK/dV, dQ); the forward that gives O and
+    the LSE runs once, untimed, at the first call."""
+    ex, p = example("flash_attention_bwd"), problem.row.p
+    scale, grid_q = problem.scalars["sm_scale"], (tl.cdiv(p["S"], 64), p["B"] * p["H"])
+    opts = dict(HEAD_DIM=p["D"], CAUSAL=p["causal"], target=target)
+    done: list[bool] = []
+
+    def launch() -> None:
+        if not done:
+            ex.attention_fwd[grid_q](a["q"], a["k"], a["v"], a["o"], a["lse"], scale,
+                                     BM=64, BN=64, **opts)
+            done.append(True)
+        ex.attention_bwd_preprocess[grid_q](a["o"], a["do"], a["delta"], HEAD_DIM=p["D"],
+                                            BM=64, target=target)
+        ex.attention_bwd_dkdv[(tl.cdiv(p["S"], cx["DKDV_BN"]), p["B"] * p["H"])](
+            a["q"], a["k"], a["v"], a["do"], a["lse"], a["delta"], a["dk"], a["dv"], scale,
+            BM=cx["DKDV_BM"], BN=cx["DKDV_BN"], **opts)
+        ex.attention_bwd_dq[(tl.cdiv(p["S"], cx["DQ_BM"]), p["B"] * p["H"])](
+            a["q"], a["k"], a["v"], a["do"], a["lse"], a["delta"], a["dq"], scale,
+            BM=cx["DQ_BM"], BN=cx["DQ_BN"], **opts)
+    return launch
 
 
 __all__ = ["Problem", "Row", "Variant", "example", "make_problem", "output_slice",

@@ -4,7 +4,12 @@ Rows (``bench_rows.rows()``): bf16 GEMM 4096^3 and 8192^3 (vs ``torch.matmul``, 
 cuBLAS, and a Triton matmul after Triton's tutorial, autotuned); flash-attention
 forward, bf16, head dim 64 and 128, sequence 1k-16k (batch x seq = 16k tokens,
 heads x head dim = 2048), causal and not (vs torch SDPA and a Triton fused
-attention after Triton's tutorial, autotuned); softmax and layernorm bf16
+attention after Triton's tutorial, autotuned); weight-only quantized
+GEMM W2/W3/W4/W8 A16 at M = 16 and 4096 (vs dequantizing in torch, then
+cuBLAS); the flash-attention backward
+(dQ, dK, dV from O, dO and the forward's log-sum-exp; sequence 1k, 4k, 16k; vs
+torch SDPA's backward through autograd, the forward graph kept); softmax and
+layernorm bf16
 32768 x 4096 (vs torch, and as a fraction of the device-to-device copy bandwidth
 measured in the same run); and that copy bandwidth (``cuMemcpyDtoDAsync``, vs
 torch's ``copy_``).
@@ -272,10 +277,33 @@ def baseline_fn(name: str, row: br.Row, problem: br.Problem | None, torch: Any,
             return lambda: F.scaled_dot_product_attention(t["q"], t["k"], t["v"],
                                                           is_causal=causal, scale=scale)
         return lambda: triton.attention(t["q"], t["k"], t["v"], scale, causal, t["o"])
+    if row.kind == "quant_gemm":      # dequantize the bit planes in torch, then cuBLAS
+        return _torch_dequant_matmul(torch, row, t)
+    if row.kind == "attention_bwd":   # the backward only: the forward graph is kept
+        scale, causal = problem.scalars["sm_scale"], row.p["causal"]
+        q, k, v = (t[n].requires_grad_() for n in ("q", "k", "v"))
+        o = F.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale)
+        return lambda: torch.autograd.grad(o, (q, k, v), t["do"], retain_graph=True)
     if row.kind == "softmax":
         return lambda: torch.softmax(t["x"], dim=-1)
     eps = problem.scalars["eps"]
     return lambda: F.layer_norm(t["x"], (row.p["N"],), t["w"], t["b"], eps)
+
+
+def _torch_dequant_matmul(torch: Any, row: br.Row, t: dict[str, Any]) -> Callable[[], Any]:
+    """What a torch user writes for W{bits}A16: unpack the bit planes, scale, matmul."""
+    bits, n, group = row.p["bits"], row.p["N"], br.QUANT_GROUP
+    shifts = torch.arange(8, device="cuda", dtype=torch.uint8).view(1, 1, 8, 1)
+    weights = (1 << torch.arange(bits, device="cuda", dtype=torch.int32)).view(-1, 1, 1)
+    scale = t["s"].float().repeat_interleave(group, 0)
+    zero = t["z"].float().repeat_interleave(group, 0)
+
+    def run() -> Any:
+        planes = ((t["qw"][:, :, None, :] >> shifts) & 1).reshape(bits, -1, n)
+        q = (planes.to(torch.int32) * weights).sum(0)
+        w = ((q.float() - zero) * scale).to(torch.bfloat16)
+        return torch.matmul(t["a"], w, out=t["c"])
+    return run
 
 
 # -- output --------------------------------------------------------------------------------

@@ -81,7 +81,10 @@ def test_work_and_rates():
     b, h = 16384 // 4096, 2048 // 128
     assert full.work() == 4 * b * h * 4096 * 4096 * 128 == 2 * causal.work()
     assert rows["softmax bf16 32768x4096"].work() == 2 * 32768 * 4096 * 2
-    assert len([r for r in rows if r.startswith("attn")]) == 2 * 2 * 5
+    assert len([r for r in rows if r.startswith("attn fwd")]) == 2 * 2 * 5
+    assert len([r for r in rows if r.startswith("attn bwd")]) == 2 * 2 * 3
+    bwd = rows["attn bwd d128 s4k"]
+    assert bwd.work() == 2.5 * full.work() == 2 * rows["attn bwd d128 s4k causal"].work()
 
 
 def test_table_ratios_and_na_notes():

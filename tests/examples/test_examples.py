@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -96,7 +97,7 @@ def test_matmul_script_prints_sizes_target_and_ok():
 
 
 @pytest.mark.parametrize("name", ["vector_add", "softmax", "layernorm", "row_sum", "matmul",
-                                  "flash_attention"])
+                                  "flash_attention", "flash_attention_bwd", "dropout"])
 def test_script_exits_zero_and_prints_ok(name):
     proc = run_script(str(EXAMPLES / f"{name}.py"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -119,6 +120,58 @@ def test_flash_attention_small_tiles_many_kv_blocks():
         check(ex.run("interp", seq=75, head_dim=64, causal=causal, BM=32, BN=16), ex.TOLERANCE)
 
 
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("head_dim, heads, kv_heads", [(64, 2, 2), (64, 4, 2), (128, 2, 1)])
+@pytest.mark.parametrize("seq", [100, 128])
+def test_flash_attention_backward(seq, head_dim, heads, kv_heads, causal):
+    ex = load_example("flash_attention_bwd")
+    check(ex.run("interp", batch=2, heads=heads, kv_heads=kv_heads, seq=seq,
+                 head_dim=head_dim, causal=causal), ex.TOLERANCE)
+
+
+@pytest.mark.parametrize("n, p, BLOCK", [(10_000, 0.3, 1024), (777, 0.9, 256), (64, 0.0, 64)])
+def test_dropout(n, p, BLOCK):
+    ex = load_example("dropout")
+    check(ex.run("interp", n=n, p=p, BLOCK=BLOCK), ex.TOLERANCE)
+
+
+def test_dropout_mask_does_not_depend_on_the_block_size():
+    ex = load_example("dropout")
+    x = np.arange(4096, dtype=np.float32) + 1
+    outs = []
+    for block in (128, 1024):
+        y = np.zeros_like(x)
+        ex.dropout[(4096 // block,)](x, y, 0.5, 42, BLOCK=block)
+        outs.append(y)
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_flash_attention_backward_blocks_of_every_shape():
+    # BM != BN in each kernel, several blocks per program, a ragged last block
+    ex = load_example("flash_attention_bwd")
+    for causal in (False, True):
+        check(ex.run("interp", seq=75, head_dim=64, causal=causal, BM=32, BN=16,
+                     dkdv_blocks=(16, 32), dq_blocks=(32, 16)), ex.TOLERANCE)
+
+
+def test_flash_attention_backward_reference_is_the_gradient():
+    # the float64 reference against central differences of sum(O * dO)
+    ex = load_example("flash_attention_bwd")
+    rng = np.random.default_rng(3)
+    q, k, v, do = (rng.standard_normal(s) for s in ((1, 2, 5, 4), (1, 1, 5, 4),
+                                                    (1, 1, 5, 4), (1, 2, 5, 4)))
+    for causal in (False, True):
+        _, dq, dk, dv = ex.reference(q, k, v, do, 0.5, causal)
+        for x, grad in ((q, dq), (k, dk), (v, dv)):
+            idx = (0, 0, 3, 1)
+            loss = []
+            for step in (1e-6, -1e-6):
+                x[idx] += step
+                loss.append(float((ex.reference(q, k, v, do, 0.5, causal)[0] * do).sum()))
+                x[idx] -= step
+            assert abs((loss[0] - loss[1]) / 2e-6 - grad[idx]) < 1e-6
+
+
 # ---------------------------------------------------------------------------
 # the traced tile IR round-trips through the text format
 # ---------------------------------------------------------------------------
@@ -133,6 +186,15 @@ KERNELS = [
      "Q=bf16[4],K=bf16[4],V=bf16[4],O=bf16[4],sm_scale=f32", {"HEAD_DIM": 64}),
     ("flash_attention", "flash_attention",
      "Q=bf16[4],K=bf16[4],V=bf16[4],O=bf16[4],sm_scale=f32", {"HEAD_DIM": 128, "CAUSAL": True}),
+    ("flash_attention_bwd", "attention_bwd_dkdv",
+     "Q=bf16[4],K=bf16[4],V=bf16[4],dO=bf16[4],LSE=f32[3],Delta=f32[3],dK=bf16[4],dV=bf16[4],"
+     "sm_scale=f32", {"HEAD_DIM": 64, "GROUP": 2, "CAUSAL": True}),
+    ("flex_attention", "flex_attention",
+     "Q=bf16[4],K=bf16[4],V=bf16[4],O=bf16[4],AUX=f32[1],KV_NUM=i32[3],KV_IDX=i32[4],"
+     "KV_FULL=i32[4],sm_scale=f32", {"HEAD_DIM": 64}),
+    ("paged_attention", "paged_decode",
+     "Q=bf16[3],K_CACHE=bf16[4],V_CACHE=bf16[4],BLOCK_TABLE=i32[2],SEQ_LENS=i32[1],"
+     "O_PART=f32[4],LSE_PART=f32[3],sm_scale=f32", {"HEAD_DIM": 64, "PAGE": 16, "GROUP": 2}),
 ]
 
 

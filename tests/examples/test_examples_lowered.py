@@ -26,6 +26,15 @@ RUNS = [
     # tile, head dim 128) arrive as 128-byte column blocks that wgmma reads in place
     ("matmul", {"M": 130, "N": 136, "K": 96, "BM": 128, "BN": 128}),
     ("flash_attention", {"seq": 80, "head_dim": 128, "BM": 64, "BN": 64, "causal": True}),
+    # the backward pass at its default blocks (dK/dV on 8 warps), multi-head and GQA
+    ("flash_attention_bwd", {"seq": 80, "head_dim": 64, "BM": 32, "BN": 32}),
+    ("flash_attention_bwd", {"seq": 80, "head_dim": 64, "heads": 2, "kv_heads": 1,
+                             "causal": True}),
+    ("flex_attention", {"case": "alibi causal", "seq": 80, "BM": 32, "BN": 32}),
+    ("paged_attention", {"seq_lens": (0, 37, 100), "kv_heads": 2}),
+    ("dropout", {"n": 3000, "BLOCK": 512}),
+    ("quant_matmul", {"bits": 3, "M": 70, "N": 72, "K": 128, "group": 64, "BM": 32, "BN": 32,
+                      "BK": 32}),
 ]
 
 
@@ -66,6 +75,27 @@ SIGNATURES = [
     ("flash_attention", "flash_attention",
      "Q=bf16[4]:16,K=bf16[4]:16,V=bf16[4]:16,O=bf16[4]:16,sm_scale=f32",
      {"HEAD_DIM": 128, "CAUSAL": True}),
+] + [("flash_attention_bwd", kernel, sig.replace("=T", "=bf16[4]:16"), constexprs)
+     for kernel, sig, constexprs in [
+    ("attention_fwd", "Q=T,K=T,V=T,O=T,LSE=f32[3]:16,sm_scale=f32", {"HEAD_DIM": 64, "GROUP": 2}),
+    ("attention_bwd_preprocess", "O=T,dO=T,Delta=f32[3]:16", {"HEAD_DIM": 128}),
+    ("attention_bwd_dkdv", "Q=T,K=T,V=T,dO=T,LSE=f32[3]:16,Delta=f32[3]:16,dK=T,dV=T,sm_scale=f32",
+     {"HEAD_DIM": 128, "CAUSAL": True}),
+    ("attention_bwd_dq", "Q=T,K=T,V=T,dO=T,LSE=f32[3]:16,Delta=f32[3]:16,dQ=T,sm_scale=f32",
+     {"HEAD_DIM": 128, "GROUP": 2, "CAUSAL": True}),
+]] + [
+    ("flex_attention", "flex_attention",
+     "Q=bf16[4]:16,K=bf16[4]:16,V=bf16[4]:16,O=bf16[4]:16,AUX=f32[1]:16,KV_NUM=i32[3]:16,"
+     "KV_IDX=i32[4]:16,KV_FULL=i32[4]:16,sm_scale=f32", {"HEAD_DIM": 64}),
+    ("paged_attention", "paged_decode",
+     "Q=bf16[3]:16,K_CACHE=bf16[4]:16,V_CACHE=bf16[4]:16,BLOCK_TABLE=i32[2]:16,"
+     "SEQ_LENS=i32[1]:16,O_PART=f32[4]:16,LSE_PART=f32[3]:16,sm_scale=f32",
+     {"HEAD_DIM": 64, "PAGE": 16, "GROUP": 2}),
+    ("paged_attention", "paged_decode_combine", "O_PART=f32[4]:16,LSE_PART=f32[3]:16,O=bf16[3]:16",
+     {"HEAD_DIM": 128, "SPLITS": 8}),
+    ("dropout", "dropout", "X=f32[1]:16,Y=f32[1]:16,p=f32,seed=i32", {}),
+    ("quant_matmul", "quant_matmul", "A=bf16[2]:16,QW=u8[3]:16,S=bf16[2]:16,Z=bf16[2]:16,"
+     "C=bf16[2]:16", {"BITS": 4}),
 ]
 
 

@@ -147,6 +147,43 @@ def test_helper_source_is_in_the_key():
         doubled.fn.__globals__["twice"] = helper
 
 
+def adder(amount: float):
+    """A @tl.func closing over ``amount``: each closure has the same source."""
+    @tl.func
+    def add(x):
+        return x + amount
+    return add
+
+
+@tl.kernel
+def apply(X: tl.Tensor, Y: tl.Tensor, FN: tl.constexpr, BLOCK: tl.constexpr = 64):
+    off = tl.program_id(0) * BLOCK
+    tl.store(Y, (off,), FN(tl.load(X, (off,), (BLOCK,))))
+
+
+def test_a_tl_func_constexpr_keys_by_what_it_closes_over(cache_dir):
+    # one source, two closures: a key on the text alone would hand the second
+    # launch the first one's cached kernel
+    assert key_of(apply, FN=adder(1.0)) == key_of(apply, FN=adder(1.0))
+    assert key_of(apply, FN=adder(1.0)) != key_of(apply, FN=adder(2.0))
+    x = np.arange(128, dtype=np.float32)
+    for amount in (1.0, 2.0):
+        y = np.zeros_like(x)
+        fresh(apply)[(2,)](x, y, FN=adder(amount), target="interp")
+        np.testing.assert_array_equal(y, x + amount)
+
+
+def test_helpers_that_name_each_other_key_without_recursing():
+    @tl.func
+    def ping(x):
+        return pong(x)
+
+    @tl.func
+    def pong(x):
+        return ping(x)
+    assert cache_key.resolved_hash(ping.source) == cache_key.resolved_hash(ping.source)
+
+
 def test_values_without_a_stable_form_are_not_cached(cache_dir):
     class Opaque:
         pass

@@ -11,6 +11,7 @@ import functools
 from typing import Any, Callable, TypeVar
 
 from tilelang.errors import CompileError
+from tilelang.frontend import gather_sem, random_lang
 from tilelang.frontend import semantic as sem
 from tilelang.frontend.context import current
 from tilelang.frontend.handles import Handle, SharedHandle, TensorHandle, TileHandle
@@ -247,21 +248,78 @@ def dot(a: Any, b: Any, acc: Any = None, out_dtype: Any = None) -> TileHandle:
 # ---------------------------------------------------------------------------
 
 @builtin
-def load(x: Any, offsets: Any, shape: Any, other: Any = None, mask: Any = None) -> TileHandle:
-    """The window ``x[offsets : offsets + shape]``; outside ``x.shape`` reads ``other`` (0)."""
+def load(x: Any, offsets: Any, shape: Any = None, other: Any = None,
+         mask: Any = None) -> TileHandle:
+    """The window ``x[offsets : offsets + shape]``; outside ``x.shape`` reads ``other`` (0).
+    With index tiles in ``offsets`` and no ``shape``: ``tl.gather(x, offsets, ...)``."""
+    if shape is None:
+        if gather_sem.is_index_form(offsets):
+            return gather_sem.gather(x, offsets, mask, other)
+        raise CompileError("tl.load needs a window shape: tl.load(X, offsets, shape)",
+                           hint="or give index tiles as offsets to gather elements")
     return sem.load(x, offsets, shape, other, mask)
 
 
 @builtin
 def store(x: Any, offsets: Any, tile: Any, mask: Any = None) -> None:
-    """Write ``tile`` at ``offsets``; elements outside ``x.shape`` are not written."""
+    """Write ``tile`` at ``offsets``; elements outside ``x.shape`` are not written.
+    With index tiles in ``offsets``: ``tl.scatter(x, offsets, tile, ...)``."""
+    if gather_sem.is_index_form(offsets):
+        return gather_sem.scatter(x, offsets, tile, mask, "", "tl.store")
     sem.store(x, offsets, tile, mask)
 
 
 @builtin
 def atomic_add(x: Any, offsets: Any, tile: Any, mask: Any = None) -> None:
-    """Atomically add ``tile`` into ``x`` at ``offsets`` (bounds as ``tl.store``)."""
+    """Atomically add ``tile`` into ``x`` at ``offsets`` (bounds as ``tl.store``).
+    With index tiles in ``offsets``: ``tl.scatter_add(x, offsets, tile, ...)``."""
+    if gather_sem.is_index_form(offsets):
+        return gather_sem.scatter(x, offsets, tile, mask, "add", "tl.atomic_add")
     sem.atomic_add(x, offsets, tile, mask)
+
+
+@builtin
+def randint4x(seed: Any, offset: Any) -> tuple[TileHandle, ...]:
+    """The four u32 words of Philox4x32-10 at counter ``offset`` under key ``seed``."""
+    return random_lang.philox(seed, offset)
+
+
+@builtin
+def randint(seed: Any, offset: Any) -> TileHandle:
+    """A u32 random number per ``offset`` (the first Philox4x32-10 word)."""
+    return random_lang.philox(seed, offset)[0]
+
+
+@builtin
+def rand(seed: Any, offset: Any) -> TileHandle:
+    """An f32 uniform in [0, 1) per ``offset`` (24 random bits)."""
+    return random_lang.uniform(random_lang.philox(seed, offset)[0])
+
+
+@builtin
+def randn(seed: Any, offset: Any) -> TileHandle:
+    """An f32 standard normal per ``offset`` (Box-Muller of two Philox words)."""
+    w = random_lang.philox(seed, offset)
+    return random_lang.normal(w[0], w[1])
+
+
+@builtin
+def gather(x: Any, indices: Any, mask: Any = None, other: Any = None) -> TileHandle:
+    """``x[indices]`` elementwise, numpy's advanced indexing: one index (tile or scalar)
+    per axis, broadcast together; out of bounds or masked off reads ``other`` (0)."""
+    return gather_sem.gather(x, indices, mask, other)
+
+
+@builtin
+def scatter(x: Any, indices: Any, value: Any, mask: Any = None) -> None:
+    """``x[indices] = value`` elementwise (out of bounds or masked: skipped)."""
+    gather_sem.scatter(x, indices, value, mask, "", "tl.scatter")
+
+
+@builtin
+def scatter_add(x: Any, indices: Any, value: Any, mask: Any = None) -> None:
+    """``x[indices] += value`` elementwise and atomically (duplicates all add up)."""
+    gather_sem.scatter(x, indices, value, mask, "add", "tl.scatter_add")
 
 
 @builtin

@@ -82,6 +82,8 @@ from tilelang.ir.types import ScalarType, TensorType
 from tilelang.ir.values import Block, Function, Value
 from tilelang.interp import memory as interp_memory
 from tilelang.interp import ops as interp_ops
+from tilelang.interp import gather_ops as interp_gather
+from tilelang.interp import scan_ops as interp_scan
 from tilelang.interp.ops import CTX, Closure, Env, Fault, LaunchContext, storage
 
 __all__ = ["PreparedKernel", "prepare", "run_kernel"]
@@ -94,7 +96,8 @@ class _ProgramReturn(Exception):
 
 
 _COMPILERS: dict[type[o.Op], Callable[[Any, Callable[[Value], int]], Closure]] = {
-    **interp_ops.COMPILERS, **interp_memory.COMPILERS,
+    **interp_ops.COMPILERS, **interp_memory.COMPILERS, **interp_scan.COMPILERS,
+    **interp_gather.COMPILERS,
 }
 
 

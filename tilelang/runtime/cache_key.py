@@ -80,7 +80,8 @@ def encode_value(v: Any) -> Any:
     if isinstance(v, (tuple, list)):
         return {type(v).__name__: [encode_value(x) for x in v]}
     if isinstance(v, (TLFunc, KernelDef)):
-        return {"func": v.source.text}
+        # what it names counts too: two closures of one source differ by their cells
+        return {"func": resolved_hash(v.source)}
     if isinstance(v, types.ModuleType):
         return {"module": v.__name__}
     if isinstance(v, types.BuiltinFunctionType) or isinstance(v, type):
@@ -102,29 +103,38 @@ def _names(node: ast.AST) -> list[str]:
     return sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name)})
 
 
-def source_hash(kernel: Any) -> str:
-    """sha256 of the kernel's source and of what its names resolve to outside it:
-    the ``@tl.func`` helpers it calls (followed transitively), plain functions and
-    global constants. Memoized on the kernel: its globals are read at the first
-    compile, as the tracer reads them."""
-    memo = kernel.__dict__.get("_source_hash")
-    if memo is not None:
-        return memo
+def resolved_hash(source: Any) -> str:
+    """sha256 of a function's source and of what its names resolve to outside it
+    (globals and closure variables): the ``@tl.func`` helpers it names, followed
+    transitively, plain functions and constants."""
     from tilelang.frontend.kernel_def import TLFunc
-    h = hashlib.sha256(kernel.source.text.encode())
+    h = hashlib.sha256(source.text.encode())
     seen: set[int] = set()
-    pending = [kernel.source]
+    pending = [source]
     while pending:
         src = pending.pop()
         for name in _names(src.node):
             if name not in src.globals:
                 continue  # a local, a builtin or a parameter
             value = src.globals[name]
-            if isinstance(value, TLFunc) and id(value) not in seen:
-                seen.add(id(value))
-                pending.append(value.source)
+            if isinstance(value, TLFunc):
+                # hashed when its turn comes (once, so helpers naming each other end)
+                if id(value) not in seen:
+                    seen.add(id(value))
+                    pending.append(value.source)
+                h.update(json.dumps([name, "tl.func", value.source.text]).encode())
+                continue
             h.update(json.dumps([name, encode_value(value)], sort_keys=True).encode())
-    digest = h.hexdigest()
+    return h.hexdigest()
+
+
+def source_hash(kernel: Any) -> str:
+    """``resolved_hash`` of the kernel's source. Memoized on the kernel: its globals
+    are read at the first compile, as the tracer reads them."""
+    memo = kernel.__dict__.get("_source_hash")
+    if memo is not None:
+        return memo
+    digest = resolved_hash(kernel.source)
     kernel.__dict__["_source_hash"] = digest
     return digest
 
@@ -161,4 +171,4 @@ def make_key(kernel: Any, spec: Any, target: str) -> CacheKey | None:
 
 
 __all__ = ["CacheKey", "Uncacheable", "compiler_hash", "encode_value", "make_key",
-           "source_hash", "toolchain"]
+           "resolved_hash", "source_hash", "toolchain"]

@@ -1,6 +1,6 @@
 """TMA tensor maps: the 128-byte ``CUtensorMap`` a kernel's TMA loads read, built at
 launch with ``cuTensorMapEncodeTiled`` and passed as a grid-constant kernel
-parameter (``codegen/llvm_tma.py`` explains the parameter).
+parameter (``codegen/nvidia/llvm_tma.py`` explains the parameter).
 
 A map describes one tensor argument: its element type, address, shape and
 strides (which change per launch) and the box and swizzle (fixed by the

@@ -5,7 +5,7 @@ handler per op class (``HANDLERS`` here, ``llvm_thread.HANDLERS`` and
 ``llvm_debug.HANDLERS`` for the thread and debug ops). Values are SSA already,
 so each IR value maps to one LLVM value; ``tl.for`` and ``tl.if`` become basic
 blocks with phi nodes for their carried values and results. Numerics follow
-the interpreter (``tilelang/runtime/interpreter.py``): integers wrap, integer
+the interpreter (``tilelang/interp/interpreter.py``): integers wrap, integer
 ``floordiv``/``mod`` truncate (division by zero gives 0), shifts by the width
 or more give 0 (or -1 for a negative ``shr``), narrow floats round after every op.
 """

@@ -103,7 +103,7 @@ def _tensor_map(e: KernelEmitter, op: tma.TmaLoadOp | tma.TmaStoreOp) -> ir.Valu
     maps = getattr(e, "tensor_maps", {})
     if op.tensor.name not in maps:
         raise e.error(f"{op.NAME} of '{op.tensor.name}' has no tensor-map parameter",
-                      "emit the kernel with codegen.ptx.build_module, which adds one")
+                      "emit the kernel with codegen.nvidia.ptx.build_module, which adds one")
     return e.b.ptrtoint(maps[op.tensor.name], I64)
 
 

@@ -337,6 +337,22 @@ class _Lowering:
         from tilelang.passes.gpu.lower_reduce import lower_reduce
         lower_reduce(self, op)
 
+    def _op_GatherOp(self, op: Any) -> None:
+        from tilelang.passes.gpu.lower_gather import lower_gather
+        lower_gather(self, op)
+
+    def _op_ScatterOp(self, op: Any) -> None:
+        from tilelang.passes.gpu.lower_gather import lower_scatter
+        lower_scatter(self, op)
+
+    def _op_ArgReduceOp(self, op: Any) -> None:
+        from tilelang.passes.gpu.lower_scan import lower_argreduce
+        lower_argreduce(self, op)
+
+    def _op_ScanOp(self, op: Any) -> None:
+        from tilelang.passes.gpu.lower_scan import lower_scan
+        lower_scan(self, op)
+
     def _op_DotOp(self, op: o.DotOp) -> None:
         from tilelang.passes.gpu.lower_reduce import lower_dot
         lower_dot(self, op)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Callable
 
 from tilelang.ir import ops as o
+from tilelang.ir.scan_ops import ArgReduceOp, ScanOp
 from tilelang.ir.tma_staging_ops import TmaStoreTileOp
 from tilelang.ir.types import DType
 from tilelang.ir.values import Block, Function
@@ -66,7 +67,7 @@ def scratch_needed(block: Block, threads: int,
     for op in o.walk(block):
         # (a TMA store's tile goes through scratch too: lower_tma.lower_store)
         if isinstance(op, (o.BroadcastOp, o.TransOp, o.ReduceOp, o.ConvertLayoutOp,
-                           TmaStoreTileOp)):
+                           TmaStoreTileOp, ArgReduceOp, ScanOp)):
             t = op.value.type
             need = max(need, t.numel * itemsize(t.dtype))
         elif isinstance(op, o.DotOp):
