@@ -14,12 +14,6 @@ from tilelang.codegen.nvidia import ptxas
 
 WRITTEN = [n for n in problems.names(1) if problems.path(1, n).exists()]
 
-#: The convolutions whose emulation takes longest (1.5 s to 20 s each on emulate:sm_80
-#: at CPU sizes: thousands of per-tap products, every lane in numpy). They run on
-#: emulate:sm_80; the sm_90a and gfx942 emulators take the other problems, which
-#: still include 1-D, 2-D and 3-D, strided, dilated and transposed convolutions.
-EMULATOR_HEAVY = {50, 58, 60, 61, 66, 68, 70, 72, 73, 75, 77, 81}
-LIGHT = [n for n in WRITTEN if problems.number(n) not in EMULATOR_HEAVY]
 
 
 def check(name: str, target: str) -> None:
@@ -65,7 +59,7 @@ def test_emulate_sm_80(name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["emulate:sm_90a", "emulate:gfx942"])
-@pytest.mark.parametrize("name", LIGHT)
+@pytest.mark.parametrize("name", WRITTEN)
 def test_emulate_sm_90a_and_gfx942(name, target):
     check(name, target)
 
