@@ -43,7 +43,8 @@ def test_problem_module_interface(name):
     for attr in ("SIZES", "CPU_SIZES", "make_inputs", "reference", "run", "torch_eager",
                  "tolerance", "compile_specs"):
         assert hasattr(mod, attr), f"{name} lacks {attr}"
-    assert mod.tolerance(mod.SIZES) < 1e-2
+    # the CPU tiers' tolerances are tight: at most 1e-5 plus a few ulps per sqrt(n)
+    assert mod.tolerance(mod.CPU_SIZES) <= 1e-4
 
 
 @pytest.mark.parametrize("name", WRITTEN)
