@@ -21,6 +21,7 @@ from tilelang.frontend.language import (
     sigmoid, sin, sqrt, static_assert, static_range, store, sum, tanh, trans, where, zeros,
 )
 from tilelang.frontend.language import gather, rand, randint, randint4x, randn, scatter, scatter_add
+from tilelang.frontend.math_lang import clamp, erf, expm1, fma, isinf, isnan, log1p, pow
 from tilelang.frontend.scan_lang import argmax, argmin, cumprod, cumsum
 from tilelang.ir.types import (
     DType, bf16, f8e4m3, f8e5m2, f16, f32, f64, i4, i8, i16, i32, i64, u4, u8, u16, u32, u64,

@@ -66,6 +66,9 @@ import numpy as np
 
 from tilelang.errors import IRError, KernelError, LaunchError
 from tilelang.ir import ops as o
+from tilelang.ir.math_ops import FmaOp
+from tilelang.ir.while_ops import WhileOp
+from tilelang.interp.while_loop import compile_while
 from tilelang.ir import role_ops as ro
 from tilelang.ir import thread_ops as th
 from tilelang.ir.types import ScalarType, TensorType, TileType
@@ -97,7 +100,7 @@ class _BlockReturn(Exception):
 
 # Scalar ops whose interpreter closures work unchanged on per-thread arrays.
 _SCALAR_OPS = (o.ConstantOp, o.ProgramIdOp, o.NumProgramsOp, o.TensorDimOp,
-               o.TensorStrideOp, o.BinaryOp, o.UnaryOp, o.CastOp)
+               o.TensorStrideOp, o.BinaryOp, o.UnaryOp, o.CastOp, FmaOp)
 
 
 def _compile_where(op: o.WhereOp, slot: Slot, prep: Prep) -> Closure:
@@ -224,6 +227,9 @@ class EmulatedKernel:
             return self._compile_for(op)
         if isinstance(op, o.IfOp):
             return self._compile_if(op)
+        if isinstance(op, WhileOp):
+            return compile_while(op, self._slot, self._compile_block,
+                                 lambda c: uniform_value(c, "the tl.while condition"))
         if isinstance(op, o.ReturnOp):
             def run(env: Env) -> None:
                 raise _BlockReturn()

@@ -24,7 +24,9 @@ from tilelang.errors import CompileError, SourceLoc, TileLangError
 from tilelang.frontend import semantic as sem
 from tilelang.frontend.context import TraceContext
 from tilelang.frontend.control_flow import ControlFlowMixin, ReturnSignal, Unavailable
+from tilelang.frontend.while_loop import WhileMixin
 from tilelang.frontend.handles import Handle, SharedHandle, TensorHandle, TileHandle
+from tilelang.frontend.liveness import suffix_live
 from tilelang.frontend.source import FunctionSource
 
 _BINOPS = {
@@ -35,7 +37,6 @@ _BINOPS = {
 _CMPOPS = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge", ast.Eq: "eq", ast.NotEq: "ne"}
 _FOLDABLE_MODULES = (builtins, math)
 _UNSUPPORTED = {
-    ast.While: "`while` loops are not supported",
     ast.Try: "`try` is not supported",
     ast.With: "`with` is not supported",
     ast.Raise: "`raise` is not supported",
@@ -46,8 +47,6 @@ _UNSUPPORTED = {
     ast.ClassDef: "class definitions are not supported",
     ast.Import: "imports are not supported inside a kernel",
     ast.ImportFrom: "imports are not supported inside a kernel",
-    ast.Break: "`break` is not supported",
-    ast.Continue: "`continue` is not supported",
     ast.Lambda: "lambdas are not supported",
     ast.GeneratorExp: "generator expressions are not supported",
     ast.DictComp: "dict comprehensions are not supported",
@@ -56,16 +55,13 @@ _UNSUPPORTED = {
     ast.Yield: "`yield` is not supported",
 }
 _UNSUPPORTED_HINTS = {
-    ast.While: "use `for i in range(n)` with a runtime bound, or tl.static_range",
-    ast.Break: "compute a bound for the loop instead, or guard the body with `if`",
-    ast.Continue: "guard the rest of the body with `if`",
     ast.Try: "tile ops are bounds-safe; use tl.device_assert for checks",
     ast.FunctionDef: "define a helper at module level and decorate it with @tl.func",
     ast.Lambda: "define a helper at module level and decorate it with @tl.func",
 }
 
 
-class Tracer(ControlFlowMixin, ast.NodeVisitor):
+class Tracer(ControlFlowMixin, WhileMixin, ast.NodeVisitor):
     """Visits one function's AST (a kernel, or an inlined ``@tl.func``) and emits IR."""
 
     def __init__(self, ctx: TraceContext, source: FunctionSource, scope: dict[str, Any],
@@ -76,6 +72,11 @@ class Tracer(ControlFlowMixin, ast.NodeVisitor):
         self.is_helper = is_helper
         self.depth = depth
         self.loop_depth = 0
+        # liveness (see liveness.py): names live after the block being traced, after
+        # the statement being traced, and at the innermost loop's break/continue
+        self.block_live: frozenset[str] = frozenset()
+        self.stmt_live: frozenset[str] = frozenset()
+        self.loop_live: Any = None
 
     # -- entry points --------------------------------------------------------
     def run_body(self) -> Any:
@@ -116,7 +117,9 @@ class Tracer(ControlFlowMixin, ast.NodeVisitor):
     def visit_stmts(self, stmts: list[ast.stmt], cont: tuple[ast.stmt, ...]) -> Any:
         """Trace ``stmts`` then ``cont``; a ReturnSignal if they end the function."""
         seq = list(stmts) + list(cont)
+        live_after = suffix_live(seq, self.block_live, self.loop_live)
         for i, stmt in enumerate(seq):
+            self.stmt_live = live_after[i]
             if isinstance(stmt, ast.Return):
                 return ReturnSignal(self.visit_return(stmt))
             if isinstance(stmt, ast.If) and _contains_return(stmt):

@@ -140,7 +140,8 @@ def cdiv(a: Any, b: Any) -> Any:
     if not sem.is_runtime(a) and not sem.is_runtime(b):
         return -(-a // b)
     current("tl.cdiv")
-    return sem.binary("floordiv", sem.binary("sub", sem.binary("add", a, b), 1), b)
+    return sem.binary("floordiv", sem.binary("sub", sem.binary("add", a, b), 1), b,
+                      python_rules=False)  # non-negative: truncation is floor
 
 
 cdiv.__tl_builtin__ = True  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ from tilelang.errors import CompileError
 from tilelang.frontend.context import current
 from tilelang.frontend.handles import (Handle, SharedHandle, TensorHandle, TileHandle,
                                        bind_rules)
+from tilelang.frontend.int_rules import python_divmod
 from tilelang.ir import ops
 from tilelang.ir.types import (
     DTYPES_BY_NAME, DType, ScalarType, SharedType, TileType, bf16, bool_, f16, f32, f64, i32, i64,
@@ -217,8 +218,11 @@ _PY_BINARY = {
 }
 
 
-def binary(fn: str, a: Operand, b: Operand) -> Any:
-    """``fn(a, b)``: folded when both are constants, else emitted with promotion."""
+def binary(fn: str, a: Operand, b: Operand, python_rules: bool = True) -> Any:
+    """``fn(a, b)``: folded when both are constants, else emitted with promotion.
+
+    ``floordiv``/``mod`` follow Python's floor rules on signed integers (and ``mod``
+    on floats) unless ``python_rules`` is false (operands known non-negative)."""
     if not is_runtime(a) and not is_runtime(b):
         try:
             return _PY_BINARY[fn](a, b)
@@ -231,7 +235,11 @@ def binary(fn: str, a: Operand, b: Operand) -> Any:
                 hint="load a tile with tl.load(X, offsets, shape) and compute on the tile")
         if not isinstance(x, (TileHandle, SharedHandle, bool, int, float)):
             raise CompileError(f"unsupported operand {_describe(x)} for {fn}")
+    b_const = None if is_runtime(b) else b
     a, b = unify(a, b)
+    if python_rules and fn in ("floordiv", "mod") and \
+            (a.dtype.is_signed or (fn == "mod" and a.dtype.is_float)):
+        return python_divmod(fn, a, b, b_const)
     if fn == "div" and not a.dtype.is_float:
         a, b = cast(a, f32), cast(b, f32)
     if fn == "pow" and not a.dtype.is_float:

@@ -78,6 +78,8 @@ import numpy as np
 from tilelang.errors import IRError, KernelError, LaunchError
 from tilelang.ir import ops as o
 from tilelang.ir.role_ops import WarpSpecializeOp
+from tilelang.ir.while_ops import WhileOp
+from tilelang.interp.while_loop import compile_while
 from tilelang.ir.types import ScalarType, TensorType
 from tilelang.ir.values import Block, Function, Value
 from tilelang.interp import memory as interp_memory
@@ -125,6 +127,8 @@ class PreparedKernel:
             return self._compile_for(op)
         if isinstance(op, o.IfOp):
             return self._compile_if(op)
+        if isinstance(op, WhileOp):
+            return compile_while(op, self._slot, self._compile_block, lambda c: c)
         if isinstance(op, o.ReturnOp):
             def run(env: Env) -> None:
                 raise _ProgramReturn()

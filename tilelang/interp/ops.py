@@ -360,3 +360,11 @@ COMPILERS: dict[type[o.Op], Callable[[Any, Slot], Closure]] = {
     o.ConvertLayoutOp: _compile_convert_layout,
 }
 """The compiler of each pure value op class."""
+
+
+# erf, log1p, expm1 and tl.fma (interp/math_ops.py)
+from tilelang.interp import math_ops as _math_ops  # noqa: E402
+from tilelang.ir.math_ops import FmaOp as _FmaOp  # noqa: E402
+
+_UNARY.update(_math_ops.UNARY)
+COMPILERS[_FmaOp] = _math_ops.compile_fma

@@ -12,6 +12,8 @@ from tilelang.ir import hopper_ops  # noqa: F401  (registers the wgmma thread-IR
 from tilelang.ir import tma_ops  # noqa: F401  (registers the mbarrier/TMA thread-IR ops)
 from tilelang.ir import tma_staging_ops  # noqa: F401  (tile-IR TMA pipeline ops)
 from tilelang.ir import role_ops  # noqa: F401  (warp specialization)
+from tilelang.ir import math_ops  # noqa: F401  (tl.fma)
+from tilelang.ir import while_ops  # noqa: F401  (tl.while)
 from tilelang.ir import scan_ops  # noqa: F401  (argmax/argmin, cumsum/cumprod)
 from tilelang.ir import gather_ops  # noqa: F401  (gather/scatter)
 

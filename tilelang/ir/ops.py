@@ -230,9 +230,9 @@ COMPARE_FNS = ("lt", "le", "gt", "ge", "eq", "ne")
 BINARY_FNS = ARITH_FNS + BITWISE_FNS + COMPARE_FNS
 
 UNARY_FNS = ("neg", "not", "invert", "abs", "exp", "exp2", "log", "log2", "sqrt", "rsqrt",
-             "sin", "cos", "tanh", "floor", "ceil", "sigmoid")
+             "sin", "cos", "tanh", "floor", "ceil", "sigmoid", "erf", "log1p", "expm1")
 FLOAT_ONLY_UNARY = ("exp", "exp2", "log", "log2", "sqrt", "rsqrt", "sin", "cos", "tanh",
-                    "floor", "ceil", "sigmoid")
+                    "floor", "ceil", "sigmoid", "erf", "log1p", "expm1")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -54,7 +54,7 @@ def compiler_hash() -> str:
 def toolchain(target: str) -> str:
     """The outside tools a target's artifacts depend on (LLVM through llvmlite for
     NVIDIA's PTX); empty for the CPU targets, whose output is tilelang's alone."""
-    if target.startswith("emulate") or target == "interp":
+    if target.startswith("emulate:") or target == "interp":
         return ""
     if target not in _toolchains:
         from importlib import metadata

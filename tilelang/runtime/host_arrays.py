@@ -49,7 +49,7 @@ def launch_with_host_arrays(kernel: Any, grid: Any, args: tuple, kwargs: dict[st
     if driver is None and isinstance(target, AmdTarget):   # HipDriver: the same calls
         from tilelang.runtime import hip_driver
         driver = target.driver or hip_driver.default_driver()
-    driver = driver or default_driver()
+    driver = driver or getattr(target, "driver", None) or default_driver()
     hosts = {id(a): a for a in (*args, *kwargs.values()) if isinstance(a, np.ndarray)}
     copies: dict[int, DeviceCopy] = {}
     try:

@@ -12,7 +12,9 @@ them and picks the launch default.
   (``cuda_driver.py``, ``nvidia_launch.py``); without a device, a ``LaunchError``;
 * ``gfx90a``, ``gfx942``: HIP C++ from the AMD code generator (and a code object
   where hipcc is installed), launched through hip-python (``amd_target.py``);
-  ``emulate:gfx90a`` / ``emulate:gfx942`` run their wave64 MFMA lowering.
+  ``emulate:gfx90a`` / ``emulate:gfx942`` run their wave64 MFMA lowering;
+* ``emulate-ptx:sm_80``, ``emulate-ptx:sm_90a``: the NVIDIA PTX, launched as on the GPU
+  but run by the PTX interpreter (``emulate_ptx.py``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ def get_target(name: str) -> Target:
     target: Target | None = None
     if name in NVIDIA_TARGETS:
         target = NvidiaTarget(name)
+    elif name.startswith("emulate-ptx:") and name[len("emulate-ptx:"):] in NVIDIA_TARGETS:
+        from tilelang.runtime.emulate_ptx import EmulatePtxTarget
+        target = EmulatePtxTarget(name[len("emulate-ptx:"):])
     elif name.startswith("emulate:") and name[len("emulate:"):] in GPU_TARGETS:
         target = EmulateTarget(name[len("emulate:"):])
     elif name in AMD_TARGETS:
@@ -55,6 +60,7 @@ def get_target(name: str) -> Target:
     if target is None:
         raise LaunchError(f"unknown target '{name}'",
                           hint="targets: interp, emulate[:sm_80|:sm_90a|:gfx90a|:gfx942], "
+                               "emulate-ptx:sm_80, emulate-ptx:sm_90a, "
                                "sm_80, sm_90a, gfx90a, gfx942")
     _TARGETS[name] = target
     return target

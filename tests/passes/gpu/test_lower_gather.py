@@ -13,7 +13,8 @@ import tilelang as tl
 from tests.codegen.amd.test_hip import needs_hipcc
 from tilelang.codegen.nvidia import ptxas
 
-TARGETS = ["interp", "emulate:sm_80", "emulate:sm_90a", "emulate:gfx942"]
+TARGETS = ["interp", "emulate:sm_80", "emulate:sm_90a", "emulate:gfx942", "emulate-ptx:sm_80",
+           "emulate-ptx:sm_90a"]
 
 
 @tl.kernel

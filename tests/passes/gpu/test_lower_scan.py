@@ -16,7 +16,8 @@ from tilelang.codegen.nvidia import ptxas
 from tilelang.ir.parser import parse_module
 from tilelang.ir.printer import print_module
 
-EMULATED = ["emulate:sm_80", "emulate:sm_90a", "emulate:gfx942"]
+EMULATED = ["emulate:sm_80", "emulate:sm_90a", "emulate:gfx942", "emulate-ptx:sm_80",
+            "emulate-ptx:sm_90a"]
 
 
 @tl.kernel

@@ -23,7 +23,7 @@ Representation decisions are in ``docs/hip.md``; the emitter's state in
 
 from __future__ import annotations
 
-from tilelang.codegen.amd import hip_ops, hip_thread
+from tilelang.codegen.amd import hip_math, hip_ops, hip_thread, hip_while
 from tilelang.codegen.amd import hip_types as ht
 from tilelang.codegen.amd.hip_emitter import SHARED_SYMBOL, HipEmitter
 from tilelang.codegen.abi import kernel_abi
@@ -104,7 +104,8 @@ def emit_hip(fn: Function, target: str) -> str:
     abi = kernel_abi(fn)
     _check_target(fn, target, abi.shared_bytes)
     _reject_warp_specialization(fn)
-    e = HipEmitter(fn, {**hip_ops.HANDLERS, **hip_thread.HANDLERS})
+    e = HipEmitter(fn, {**hip_ops.HANDLERS, **hip_thread.HANDLERS, **hip_math.HANDLERS,
+                            **hip_while.HANDLERS})
     e.used_names.add(SHARED_SYMBOL)
     params = _params(e, fn)
     body_start = len(e.lines)

@@ -163,7 +163,8 @@ def _int_binary(e: HipEmitter, op: o.BinaryOp, a: str, b: str, dt: DType) -> str
 
 _FLOAT_FNS = {"abs": "fabs", "sqrt": "sqrt", "floor": "floor", "ceil": "ceil",
               "rsqrt": "rsqrt", "exp": "exp", "exp2": "exp2", "log": "log", "log2": "log2",
-              "sin": "sin", "cos": "cos", "tanh": "tanh"}
+              "sin": "sin", "cos": "cos", "tanh": "tanh", "erf": "erf", "log1p": "log1p",
+              "expm1": "expm1"}
 
 
 def _unary(e: HipEmitter, op: o.UnaryOp) -> None:

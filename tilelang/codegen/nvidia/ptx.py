@@ -28,6 +28,8 @@ from tilelang.codegen.nvidia import llvm_debug
 from tilelang.codegen.nvidia import llvm_hopper
 from tilelang.codegen.nvidia import llvm_ops
 from tilelang.codegen.nvidia import llvm_roles
+from tilelang.codegen.nvidia import llvm_special
+from tilelang.codegen.nvidia import llvm_while
 from tilelang.codegen.nvidia import llvm_thread
 from tilelang.codegen.nvidia import llvm_tma
 from tilelang.codegen.nvidia.llvm_math import I8, I32, llvm_type
@@ -58,7 +60,8 @@ TARGETS: dict[str, NvidiaTarget] = {
 }
 
 HANDLERS = {**llvm_ops.HANDLERS, **llvm_thread.HANDLERS, **llvm_debug.HANDLERS,
-            **llvm_hopper.HANDLERS, **llvm_tma.HANDLERS, **llvm_roles.HANDLERS}
+            **llvm_hopper.HANDLERS, **llvm_tma.HANDLERS, **llvm_roles.HANDLERS,
+            **llvm_special.HANDLERS, **llvm_while.HANDLERS}
 
 
 def _uses_wgmma(fn: Function) -> bool:

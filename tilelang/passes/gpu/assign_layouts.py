@@ -52,15 +52,18 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from tilelang.ir import ops as o
+from tilelang.ir.math_ops import FmaOp
+from tilelang.ir.while_ops import WhileOp
 from tilelang.ir.layouts import Layout, LayoutError, drop_axis, insert_axis, parse_layout, reduce
 from tilelang.ir.rewrite import map_operands
 from tilelang.ir.types import TileType
 from tilelang.ir.values import Block, Function, Module, Value
 from tilelang.passes.gpu.lower_layouts import broadcast_slots
 from tilelang.passes.gpu import vendor
+from tilelang.passes.gpu.while_loops import assign_layouts_while
 from tilelang.passes.gpu.dot_instr import DotInstr, DotUnit
 
-_ELEMENTWISE = (o.BinaryOp, o.UnaryOp, o.WhereOp, o.CastOp)
+_ELEMENTWISE = (o.BinaryOp, o.UnaryOp, o.WhereOp, o.CastOp, FmaOp)
 
 
 def run(module: Module) -> Module:
@@ -263,6 +266,8 @@ class _Assign:
             return self._for(op)
         if isinstance(op, o.IfOp):
             return self._if(op)
+        if isinstance(op, WhileOp):
+            return assign_layouts_while(self, op, _layout_of, _annotated)
         if isinstance(op, (o.SplatOp, o.ArangeOp)):
             return self.emit(map_operands(op, self.val))
         if isinstance(op, o.StoreOp) and self.unit.mfma_shapes and op.mask is None:

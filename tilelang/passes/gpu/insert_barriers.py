@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from tilelang.ir import ops as o
+from tilelang.ir.while_ops import WhileOp
+from tilelang.passes.gpu.while_loops import insert_barriers_while
 from tilelang.ir import thread_ops as th
 from tilelang.ir.hopper_ops import WgmmaOp
 from tilelang.ir.rewrite import map_regions
@@ -77,6 +79,9 @@ def _block(block: Block, state: State) -> tuple[Block, State]:
             _, end = _block(op.body, state)  # what one iteration leaves behind
             body, end = _block(op.body, state.join(end))
             op = replace(op, body=body)
+            state = state.join(end)
+        elif isinstance(op, WhileOp):
+            op, end = insert_barriers_while(op, state, _block)
             state = state.join(end)
         elif isinstance(op, o.IfOp):
             then, s1 = _block(op.then, state)

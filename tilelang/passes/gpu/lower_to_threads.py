@@ -29,6 +29,8 @@ from typing import Any
 from tilelang.errors import IRError
 from tilelang.ir import ops as o
 from tilelang.ir import thread_ops as th
+from tilelang.ir.while_ops import WhileOp
+from tilelang.passes.gpu.while_loops import lower_while
 from tilelang.ir.builder import Builder
 from tilelang.ir.types import DType, ScalarType, SharedType, TensorType, TileType, i32, i64
 from tilelang.ir.values import Block, Function, Module, Value
@@ -261,6 +263,7 @@ class _Lowering:
     _op_UnaryOp = _elementwise
     _op_WhereOp = _elementwise
     _op_CastOp = _elementwise
+    _op_FmaOp = _elementwise
 
     # -- tile construction and movement ------------------------------------------------
     def _op_SplatOp(self, op: o.SplatOp) -> None:
@@ -477,6 +480,9 @@ class _Lowering:
                                     stages=op.stages, lower=self.val(op.lower),
                                     upper=self.val(op.upper), step=self.val(op.step),
                                     inits=tuple(inits), body=body))
+
+    def _op_WhileOp(self, op: WhileOp) -> None:
+        lower_while(self, op)
 
     def _op_IfOp(self, op: o.IfOp) -> None:
         loc = op.loc

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tilelang.ir import ops as o
+from tilelang.ir.math_ops import FmaOp
 from tilelang.ir.builder import Builder
 from tilelang.ir.types import DType, ScalarType, bool_
 from tilelang.ir.values import Loc, Value
@@ -91,7 +92,7 @@ class ThreadBuilder:
         return self.emit1(o.CastOp, ScalarType(dtype), value=v)
 
 
-_SHAREABLE = (o.ConstantOp, o.BinaryOp, o.UnaryOp, o.CastOp, o.WhereOp)
+_SHAREABLE = (o.ConstantOp, o.BinaryOp, o.UnaryOp, o.CastOp, o.WhereOp, FmaOp)
 
 
 def _memo_key(cls: type[o.Op], type_: Any, fields: dict[str, Any]) -> tuple | None:

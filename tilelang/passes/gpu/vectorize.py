@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from tilelang.ir import ops as o
+from tilelang.ir.math_ops import FmaOp
 from tilelang.ir.layouts import parse_layout
 from tilelang.ir.rewrite import map_regions
 from tilelang.ir.types import VECTOR_BYTES, TensorType, TileType
@@ -114,7 +115,7 @@ class _Uniform:
         if isinstance(op, o.ReshapeOp):
             same_rows = op.value.type.shape[-1] == v.type.shape[-1]
             return same_rows and self.along_last_axis(op.value)
-        if isinstance(op, (o.BinaryOp, o.UnaryOp, o.CastOp, o.WhereOp)):
+        if isinstance(op, (o.BinaryOp, o.UnaryOp, o.CastOp, o.WhereOp, FmaOp)):
             return all(self.along_last_axis(x) for x in op.operand_values())
         return False
 

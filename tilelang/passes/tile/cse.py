@@ -27,7 +27,9 @@ def _function(fn: Function) -> Function:
 
 
 def _key(op: Op) -> tuple[Any, ...]:
-    attrs = tuple((k, type(v).__name__, v) for k, v in sorted(op.attributes().items()))
+    # floats by repr: 0.0 == -0.0 as numbers, but they are two constants
+    attrs = tuple((k, type(v).__name__, repr(v) if isinstance(v, float) else v)
+                  for k, v in sorted(op.attributes().items()))
     return (type(op), attrs, tuple(op.operand_values()), tuple(r.type for r in op.results))
 
 
