@@ -215,3 +215,14 @@ def test_hand_built_kernels_compile(arch):
     for fn in kernels + [kit.shuffle_kernel(), kit.scalar_kernel()]:
         result = _compile(fn, arch)
         assert fn.name.encode() in result.code_object
+
+
+def test_a_kernel_named_like_a_math_function_is_a_clear_error():
+    import tilelang as tl
+
+    @tl.kernel
+    def tanh(X: tl.Tensor, Y: tl.Tensor):
+        tl.store(Y, (0,), tl.tanh(tl.load(X, (0,), (64,))))
+    with pytest.raises(tl.CompileError, match="collides with the HIP math function") as e:
+        tanh.compile("X=f32[1],Y=f32[1]", target="gfx942")
+    assert "tanh_kernel" in str(e.value) and "test_hip.py" in str(e.value)

@@ -99,8 +99,27 @@ def _reject_warp_specialization(fn: Function) -> None:
                                     "for AMD targets")
 
 
+# Functions the HIP headers declare at global scope: an extern "C" kernel of the same
+# name would be a conflicting declaration (hipcc: "differ only in their return type").
+_HEADER_NAMES = frozenset("""
+abs acos acosh asin asinh atan atan2 atanh cbrt ceil copysign cos cosh erf erfc exp exp2
+expm1 fabs fdim floor fma fmax fmin fmod frexp hypot ldexp lgamma llrint llround log log10
+log1p log2 logb lrint lround max min modf nan nearbyint pow remainder rint round rsqrt
+scalbn signbit sin sinh sqrt tan tanh tgamma trunc printf malloc free memcpy memset
+""".split())
+
+
+def _check_kernel_name(fn: Function) -> None:
+    names = {fn.name, fn.name[:-1] if fn.name.endswith("f") else fn.name}
+    if names & _HEADER_NAMES:
+        raise CompileError(f"a kernel named {fn.name!r} collides with the HIP math function "
+                           f"of that name", kernel=fn.name, loc=fn.loc,
+                           hint=f"rename the kernel function (e.g. {fn.name}_kernel)")
+
+
 def emit_hip(fn: Function, target: str) -> str:
     """The HIP C++ source of the thread-IR kernel ``fn`` for ``target`` (gfx90a, gfx942)."""
+    _check_kernel_name(fn)
     abi = kernel_abi(fn)
     _check_target(fn, target, abi.shared_bytes)
     _reject_warp_specialization(fn)
