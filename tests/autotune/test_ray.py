@@ -86,7 +86,7 @@ def test_cli_tune_with_ray_writes_the_report(cluster, tmp_path, capsys):
     root = Path(__file__).resolve().parents[2]
     out = tmp_path / "report"
     argv = ["tune", f"{root / 'examples' / 'matmul.py'}:matmul", "--sizes", "M=32,N=32,K=32",
-            "--space", "BM=32", "--space", "BN=64", "--space", "BK=16,256",
+            "--space", "BM=32", "--space", "BN=64", "--space", "BK=16,512",
             "--space", "STAGES=4", "--space", "num_warps=4", "--target", "emulate:sm_90a",
             "--ray", "auto", "--jobs", "2", "--repeats", "1", "--no-cache", "-o", str(out)]
     assert main(argv) == 0

@@ -13,7 +13,7 @@ from tilelang.cli import main
 
 ROOT = Path(__file__).parents[2]
 MATMUL = f"{ROOT / 'examples' / 'matmul.py'}:matmul"
-SPACE = ["--space", "BM=32,64", "--space", "BN=64", "--space", "BK=16,256",
+SPACE = ["--space", "BM=32,64", "--space", "BN=64", "--space", "BK=16,512",
          "--space", "STAGES=4", "--space", "num_warps=4"]
 
 

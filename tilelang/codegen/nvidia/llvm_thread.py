@@ -43,9 +43,19 @@ def global_ptr(e: KernelEmitter, addr: ir.Value) -> ir.Value:
 
 
 def shared_ptr(e: KernelEmitter, offset: ir.Value) -> ir.Value:
+    """The pointer to shared byte ``offset``. An offset ``x + C`` (a scratch range's
+    or buffer's base ``C``) becomes ``(smem + C) + x``, so LLVM's load/store
+    vectorizer still sees neighbouring accesses as one base plus constant steps
+    (it does not look through the addition) and pairs them into wide ones."""
     if e.smem is None:
         raise e.error("a shared-memory access in a kernel with shared_bytes = 0",
                       "a bug in a pass: the function's shared_bytes must cover its buffers")
+    if isinstance(offset, ir.Instruction) and offset.opname == "add":
+        x, c = offset.operands
+        if isinstance(x, ir.Constant):
+            x, c = c, x
+        if isinstance(c, ir.Constant):
+            return e.b.gep(e.b.gep(e.smem, [c], source_etype=I8), [x], source_etype=I8)
     return e.b.gep(e.smem, [offset], source_etype=I8)
 
 

@@ -26,16 +26,13 @@ fragments from shared memory (LDS) themselves.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from tilelang.errors import IRError
-from tilelang.ir import ops as o
 from tilelang.ir import thread_ops as th
-from tilelang.ir.layouts import parse_layout
-from tilelang.ir.rewrite import map_regions
 from tilelang.ir.types import DType, ScalarType, TileType, f32, i32
-from tilelang.ir.values import Block, Value
-from tilelang.passes.gpu.dot_instr import DotInstr, DotUnit
+from tilelang.ir.values import Value
+from tilelang.passes.gpu.dot_instr import DotInstr
 from tilelang.passes.gpu.lower_layouts import Assigned, SwizzledOffsets
 from tilelang.passes.gpu.shared_operands import swizzle_of
 
@@ -94,7 +91,7 @@ def lower_dot_mfma(L: "_Lowering", ins: DotInstr, a: "Tile", b: "Tile", acc: "Ti
     def c_addr(mi: int, nj: int, i: int) -> Value:
         row = B.add(c_row0, c(mi * M + 4 * G * (i // 4) + i % 4))
         col = B.add(c_col0, c(nj * N))
-        return B.add(B.mul(B.add(B.mul(row, c(n)), col), c(4)), c(off_c))
+        return B.add(B.mul(B.add(B.mul(row, c(n)), col), c(4)), c(L.scratch(off_c, 0)))
 
     tiles = [(mi, nj) for mi in range(WM // M) for nj in range(WN // N)]
     frags: dict[tuple[int, int], list[Value]] = {}
@@ -160,42 +157,3 @@ def lower_dot_mfma(L: "_Lowering", ins: DotInstr, a: "Tile", b: "Tile", acc: "Ti
     lay = L.layout(out_t)
     return [L.fetch(L.flat(lay, s), f32, base=off_c, valid=L.valid(lay, s))
             for s in range(lay.slots)]
-
-
-def mfma_scratch_needed(body: Block, unit: DotUnit,
-                        others: Callable[[Block, int], int]) -> int:
-    """Scratch bytes ``body`` needs when its dots run on MFMA: per dot, only the
-    operands that are register tiles (stashed) and an accumulator that is not
-    kept in fragments; ``others`` (lower-to-threads' ``scratch_needed``) sizes every
-    other exchange, on a copy of the body without the dots."""
-    from tilelang.passes.gpu.shared_operands import shared_operand_values
-    in_place = shared_operand_values(body, unit)
-    need = 0
-    for op in o.walk(body):
-        if isinstance(op, o.ConvertLayoutOp):   # stashed whole, then gathered
-            need = max(need, _bytes(op.value.type))
-        if not isinstance(op, o.DotOp):
-            continue
-        a, b, acc = op.a.type, op.b.type, op.acc.type
-        ins = unit.select(a, b, acc)
-        if ins is None:   # the scalar path stashes A and B
-            need = max(need, _align16(_bytes(a)) + _bytes(b))
-            continue
-        used = sum(_align16(_bytes(x.type)) for x in (op.a, op.b) if x.name not in in_place)
-        kept = all(t.layout and unit.accumulator(parse_layout(t.layout), *acc.shape)
-                   for t in (acc, op.result.type))
-        need = max(need, used + (0 if kept else acc.numel * 4))
-    return max(need, others(_without_dots(body), unit.threads))
-
-
-def _bytes(t: TileType) -> int:
-    return t.numel * max(1, t.dtype.bits // 8)
-
-
-def _align16(n: int) -> int:
-    return (n + 15) // 16 * 16
-
-
-def _without_dots(block: Block) -> Block:
-    return Block(block.args, tuple(map_regions(op, _without_dots) for op in block.ops
-                                   if not isinstance(op, o.DotOp)))

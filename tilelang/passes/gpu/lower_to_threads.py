@@ -10,13 +10,15 @@ becomes one scalar per slot; uniform scalars stay single values.
 * elementwise ops, casts, ``where`` and ``splat`` work slot by slot; ``reshape``
   moves nothing;
 * ``broadcast``, ``trans``, ``reduce`` and ``dot`` exchange data between threads
-  through a scratch area at the start of shared memory: owners store their
-  slots in row-major order, then each thread reads what it needs;
+  through scratch: owners store their slots in row-major order, then each
+  thread reads what it needs. Each exchange uses the range allocate-shared
+  placed for it (``scratch_offsets``); without that attribute all share one
+  scratch area at the start of shared memory;
 * global loads, stores and atomics compute one address per slot and are
   predicated on the tensor bounds (and the mask), so a padding slot or an
   out-of-bounds element never touches memory;
-* shared buffers are row-major regions after the scratch area: at the offsets
-  ``allocate-shared`` recorded (from ``user_area_base``), else one after another.
+* shared buffers are row-major regions at the offsets ``allocate-shared``
+  recorded (from ``user_area_base``), else one after another above the rest.
 
 Barriers are not inserted here (see ``insert_barriers.py``).
 """
@@ -44,7 +46,7 @@ from tilelang.ir.role_ops import WarpSpecializeOp
 from tilelang.passes.gpu.shared_operands import SharedOperand, shared_operand_values
 from tilelang.passes.gpu import target_facts, vendor
 from tilelang.passes.gpu.shared_area import align as _align, itemsize as _itemsize
-from tilelang.passes.gpu.shared_area import scratch_area_bytes, user_area_base
+from tilelang.passes.gpu.shared_area import placed_scratch, scratch_area_bytes, user_area_base
 from tilelang.passes.gpu.dot_instr import DotUnit
 
 
@@ -110,14 +112,18 @@ class _Lowering:
         self.env: dict[str, Any] = {p.name: p for p in fn.params}
         # shared_load results (and their reshapes/transposes) that tl.dot reads in place
         self.shared_operands = shared_operand_values(fn.body, self.unit)
-        self.scratch_bytes = scratch_area_bytes(fn)
-        # Buffers placed by allocate-shared sit at their offsets in the user area,
-        # which starts BUFFER_ALIGN-aligned after the scratch area; unplaced ones
-        # (lower-to-threads run alone, or added after allocate-shared) go above.
+        # The scratch range of the op being lowered: ``scratch_base`` is its first
+        # byte, ``scratch_bytes`` its size (stash/fetch offsets count from the base).
+        self.scratch_at = _scratch_ranges(fn)
+        self.scratch_base = 0
+        self.scratch_bytes = self.area_bytes = scratch_area_bytes(fn)
+        # Buffers placed by allocate-shared sit at their offsets from user_base;
+        # unplaced ones (lower-to-threads run alone, or added after allocate-shared)
+        # go above everything placed.
         self.user_base = user_area_base(fn)
         placed = fn.attr("shared_user_bytes")
         self.shared_top = self.user_base + placed if isinstance(placed, int) and placed > 0 \
-            else self.scratch_bytes
+            else self.area_bytes
 
     # -- driver ------------------------------------------------------------------
     def function(self) -> Function:
@@ -144,6 +150,11 @@ class _Lowering:
     def _ops(self, ops: tuple[o.Op, ...]) -> None:
         for op in ops:
             self.b.loc = op.loc
+            # the op's own scratch range; an op whose lowering lowers nested ops (a
+            # region) gets its range back after them
+            around = self.scratch_base, self.scratch_bytes
+            if self.scratch_at is not None:
+                self.scratch_base, self.scratch_bytes = self.scratch_at.get(id(op), (0, 0))
             handler = getattr(self, f"_op_{type(op).__name__}", None)
             if handler is not None:
                 handler(op)
@@ -151,6 +162,7 @@ class _Lowering:
                 vendor_handler(self, op)
             else:
                 raise IRError(f"lower-to-threads: no lowering for {op.NAME}")
+            self.scratch_base, self.scratch_bytes = around
 
     # -- value helpers -------------------------------------------------------------
     def val(self, v: Value) -> Any:
@@ -204,31 +216,40 @@ class _Lowering:
         self.env[result.name] = value
 
     # -- exchange through shared scratch ---------------------------------------------
+    def scratch(self, offset: int, used: int) -> int:
+        """The shared byte address of ``offset`` in the current op's scratch range,
+        checking that ``used`` bytes from there fit in it."""
+        if offset + used > self.scratch_bytes:
+            raise IRError("lower-to-threads: scratch range sized too small (a bug in "
+                          "shared_area.exchange_bytes or a vendor's dot_scratch)")
+        return self.scratch_base + offset
+
     def stash(self, tile: Tile, base: int = 0) -> int:
-        """Store ``tile`` row-major at scratch byte ``base``; return the bytes used."""
+        """Store ``tile`` row-major at byte ``base`` of the op's scratch range; return
+        the bytes used (16-byte aligned)."""
         size = _itemsize(tile.type.dtype)
+        used = tile.type.numel * size
+        at = self.scratch(base, used)
         # a replicated layout holds an element in several threads: one of them writes
         only = owner(self, tile.layout) if isinstance(tile.layout, Assigned) else None
         for r, v in enumerate(tile.slots):
             if tile.layout.never_valid(r):
                 continue
             addr = self.b.add(self.b.mul(self.flat(tile.layout, r), self.b.const(size, i32)),
-                              self.b.const(base, i32))
+                              self.b.const(at, i32))
             self.b.emit0(th.StSharedOp, addr=addr, values=(v,),
                          pred=self.b.both(self.valid(tile.layout, r), only))
-        used = tile.type.numel * size
-        if base + used > self.scratch_bytes:
-            raise IRError("lower-to-threads: scratch area sized too small (a bug)")
         return _align(used, 16)
 
     def fetch(self, flat: Value, dtype: DType, base: int | Value = 0,
               valid: Value | None = None) -> Value:
         """Read element ``flat`` of a stashed tile (padding slots read element 0);
-        ``base`` is a byte address, static or an i32 value."""
+        ``base`` is a byte of the op's scratch range, or an i32 shared address."""
         if valid is not None:
             flat = self.b.where(valid, flat, self.b.const(0, i32))
-        addr = self.b.add(self.b.mul(flat, self.b.const(_itemsize(dtype), i32)),
-                          base if isinstance(base, Value) else self.b.const(base, i32))
+        at = base if isinstance(base, Value) else \
+            self.b.const(self.scratch_base + base, i32)
+        addr = self.b.add(self.b.mul(flat, self.b.const(_itemsize(dtype), i32)), at)
         return self.b.emit1(th.LdSharedOp, ScalarType(dtype), dtype=dtype, vec=1, addr=addr)
 
     # -- plain scalar ops ------------------------------------------------------------
@@ -502,6 +523,23 @@ class _Lowering:
             self.bind(r, value)
             out.extend(flat)
         return out
+
+
+def _scratch_ranges(fn: Function) -> dict[int, tuple[int, int]] | None:
+    """``id(op) -> (byte offset, bytes)`` of each exchange's scratch range that
+    allocate-shared placed (``None``: it did not run; all share one area)."""
+    placed = placed_scratch(fn)
+    if placed is None:
+        return None
+    ops = list(o.walk(fn.body))
+    out: dict[int, tuple[int, int]] = {}
+    for number, name, offset, size in placed:
+        if number >= len(ops) or ops[number].NAME != name:
+            raise IRError(f"lower-to-threads: @{fn.name}'s scratch_offsets do not match its "
+                          f"ops (a pass between allocate-shared and lower-to-threads changed "
+                          f"the body: a bug in the pass pipeline)")
+        out[id(ops[number])] = (offset, size)
+    return out
 
 
 def _numel(shape: tuple[int, ...]) -> int:

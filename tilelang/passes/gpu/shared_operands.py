@@ -20,13 +20,15 @@ row-major in the scratch area.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from tilelang.ir import ops as o
 from tilelang.ir.staging_ops import SharedSliceOp
 from tilelang.ir.types import SharedType, TileType, i32
-from tilelang.ir.values import Block, Value
+from tilelang.ir.layouts import parse_layout
+from tilelang.ir.values import Block, Function, Value
 from tilelang.passes.gpu.dot_instr import DotUnit
+from tilelang.passes.gpu.shared_area import align, itemsize, stash_bytes
 
 if TYPE_CHECKING:
     from tilelang.passes.gpu.lower_to_threads import Shared, _Lowering
@@ -189,8 +191,8 @@ def _span(alloc: o.Op | None) -> tuple[int, int] | None:
 
 
 def mma_operand_bases(L: "_Lowering", a: Any, b: Any) -> tuple[Value, Value, int]:
-    """i32 byte addresses of the A and B matrices and the scratch byte where the
-    accumulator may go: register tiles are stashed row-major in scratch, shared
+    """i32 byte addresses of the A and B matrices and the byte of the dot's scratch
+    range where the accumulator may go: register tiles are stashed row-major in scratch, shared
     operands stay where they are (``None``: an operand not read from memory)."""
     top = 0
     bases = []
@@ -200,9 +202,32 @@ def mma_operand_bases(L: "_Lowering", a: Any, b: Any) -> tuple[Value, Value, int
         elif isinstance(x, SharedOperand):
             bases.append(x.buf.base(L.b))
         else:
-            bases.append(L.b.const(top, i32))
+            bases.append(L.b.const(L.scratch(top, 0), i32))
             top += L.stash(x, base=top)
     return bases[0], bases[1], top
+
+
+def fragment_dot_scratch(fn: Function) -> Callable[[o.DotOp], int]:
+    """The scratch bytes of each ``tl.dot`` of ``fn`` on a fragment instruction
+    (mma.sync, MFMA), as ``mma_operand_bases`` and the lowerings use it: the
+    operands that are register tiles, stashed one after the other (16-byte
+    aligned), then the accumulator unless it and the result are in the
+    instruction's fragment layout. A dot with no instruction takes the scalar
+    path, which stashes A and B (``stash_bytes``)."""
+    unit = DotUnit.of(fn)
+    in_place = shared_operand_values(fn.body, unit)
+
+    def dot(op: o.DotOp) -> int:
+        a, b, acc = op.a.type, op.b.type, op.acc.type
+        if unit.select(a, b, acc) is None:
+            return stash_bytes(op)
+        used = sum(align(x.type.numel * itemsize(x.type.dtype), 16)
+                   for x in (op.a, op.b) if x.name not in in_place)
+        kept = all(t.layout and unit.accumulator(parse_layout(t.layout), *acc.shape)
+                   for t in (acc, op.result.type))
+        return used + (0 if kept else acc.numel * 4)
+
+    return dot
 
 
 def swizzle_of(x: object) -> str:

@@ -30,10 +30,10 @@ if TYPE_CHECKING:
 # ``lower_dot(L, ins, a, b, acc, out_type)``: the accumulator slots of
 # ``acc + a @ b`` on the instruction ``ins`` the dot unit selected.
 DotLowering = Callable[[Any, "DotInstr", Any, Any, Any, TileType], list[Value]]
-# ``dot_scratch(fn, dot)``: the scratch bytes a dot with an instruction stages.
-# ``scratch(fn, others)``: the scratch bytes of the whole function, where
-# ``others(block, threads, dot_scratch)`` sizes the target-neutral exchanges.
-ScratchSizer = Callable[[Function, Callable[..., int]], int]
+# ``dot_scratch(fn)``: a function giving the scratch bytes each ``tl.dot`` of ``fn``
+# stages on the instruction it becomes (what it reads in place, or keeps in
+# fragments, takes none).
+DotScratch = Callable[[Function], Callable[[o.DotOp], int]]
 # ``fixed_accumulator(fn, a, b, acc)``: a ``(m, n, warps) -> Layout`` builder when
 # the vendor's instruction for this dot fixes the accumulator layout, else None.
 FixedAccumulator = Callable[[Function, TileType, TileType, TileType],
@@ -47,7 +47,7 @@ class VendorLowering:
     name: str
     applies: Callable[[Function], bool]
     lower_dot: DotLowering
-    scratch: ScratchSizer
+    dot_scratch: DotScratch
     fixed_accumulator: FixedAccumulator = lambda fn, a, b, acc: None
     op_lowerings: Mapping[type[o.Op], Callable[[Any, Any], None]] = field(default_factory=dict)
 
@@ -70,4 +70,4 @@ def of(fn: Function) -> VendorLowering:
     return found[0]
 
 
-__all__ = ["DotLowering", "FixedAccumulator", "ScratchSizer", "VendorLowering", "of", "register"]
+__all__ = ["DotLowering", "DotScratch", "FixedAccumulator", "VendorLowering", "of", "register"]

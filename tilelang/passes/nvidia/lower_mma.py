@@ -50,16 +50,6 @@ def mma_applies(a: TileType, b: TileType, acc: TileType, warps: int) -> bool:
             n % MMA_N == 0 and k % MMA_K == 0 and warp_grid(m, n, warps) is not None)
 
 
-def scratch_bytes(a: TileType, b: TileType) -> int:
-    """Scratch the tensor-core path needs: A, B and the f32 accumulator."""
-    (m, k), n = a.shape, b.shape[1]
-    return _align(m * k * 2) + _align(k * n * 2) + m * n * 4
-
-
-def _align(n: int) -> int:
-    return (n + 15) // 16 * 16
-
-
 def lower_dot_mma(L: "_Lowering", a: "Tile", b: "Tile", acc: "Tile", out_t: TileType) -> list:
     (m, k), n = a.type.shape, b.type.shape[1]
     # An accumulator in its mma layout (assign-layouts) stays in registers: its slots
@@ -89,7 +79,7 @@ def lower_dot_mma(L: "_Lowering", a: "Tile", b: "Tile", acc: "Tile", out_t: Tile
     def c_addr(mi: int, nj: int, half: int) -> Value:
         row = B.add(B.add(row0, c(mi * MMA_M + 8 * half)), g)
         col = B.add(B.add(col0, c(nj * MMA_N)), B.mul(t, c(2)))
-        return B.add(B.mul(B.add(B.mul(row, c(n)), col), c(4)), c(off_c))
+        return B.add(B.mul(B.add(B.mul(row, c(n)), col), c(4)), c(L.scratch(off_c, 0)))
 
     tiles = [(mi, nj) for mi in range(WM // MMA_M) for nj in range(WN // MMA_N)]
     frags: dict[tuple[int, int], list[Value]] = {}

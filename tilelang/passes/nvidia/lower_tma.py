@@ -120,10 +120,8 @@ def lower_store(L: "_Lowering", op: ts.TmaStoreTileOp) -> None:
                       f"in tma-store)", loc=op.loc)
     mode, boxes = ts.tma_swizzle_mode(buf), ts.tma_boxes(buf)
     assert mode is not None and boxes is not None  # store_buffer_type
-    if prod(buf.shape) * (buf.dtype.bits // 8) > L.scratch_bytes:
-        raise IRError("lower-to-threads: scratch area sized too small for a TMA store (a bug)",
-                      loc=op.loc)
-    base = L.b.const(0, i32)          # the scratch area: 1024-byte aligned with TMA
+    # the op's scratch range: 1024-byte aligned with TMA (allocate-shared)
+    base = L.b.const(L.scratch(0, prod(buf.shape) * (buf.dtype.bits // 8)), i32)
     lower_shared_store(L, L.val(op.value), base, buf.swizzle)
     L.b.emit0(hp.FenceProxyAsyncOp)
     L.b.emit0(o.BarrierOp)

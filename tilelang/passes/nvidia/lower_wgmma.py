@@ -39,7 +39,8 @@ on byte addresses), 8-line groups ``8 W`` bytes apart.
   64, Swizzle(3, 3, 3))``, what ``pipeline-tma`` gives rows wider than 128 bytes
   on Hopper): its blocks are the atom columns of ``W = 128``, ``lines x 128``
   bytes apart, exactly the layout staging would write.
-* Anything else is staged into the scratch area (shared offset 0) with the
+* Anything else is staged into the dot's scratch range (1024-byte aligned,
+  ``shared_area.DOT_SCRATCH_ALIGN``) with the
   widest swizzle its lines allow: a buffer 16 bytes per thread and step (a B
   stored K x N goes N-major, so it needs no transpose, unless N is not a multiple
   of 16: then it is gathered K-major element by element), a register tile slot by
@@ -244,6 +245,7 @@ class _Wgmma:
         ``rows x K`` or (``n_major``, B only) N-major ``K x N``."""
         from tilelang.passes.gpu.shared_operands import SharedOperand
         w = swizzle_width(self.n if n_major else self.k)
+        base = self.L.scratch(base, rows * self.k * 2)   # (1024-aligned: allocate-shared)
         if isinstance(x, SharedOperand):
             # a K-major copy of a K x rows buffer (A stored M-major, or a B that is
             # too narrow for an N-major atom) is gathered element by element
@@ -251,8 +253,6 @@ class _Wgmma:
             self._stage_shared(x, base, rows, w, n_major, gather)
         else:
             self._stage_registers(x, base, rows, w, n_major, swap=not is_a and not n_major)
-        if base + rows * self.k * 2 > self.L.scratch_bytes:
-            raise IRError("lower-to-threads: scratch area sized too small for wgmma (a bug)")
         return _Operand(self.c(base), w, n_major, self.k * w if n_major else rows * w)
 
     def _stage_shared(self, x: Any, base: int, rows: int, w: int, n_major: bool,

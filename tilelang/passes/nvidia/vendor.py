@@ -3,8 +3,9 @@
 A ``tl.dot`` becomes wgmma where ``lower_wgmma`` applies (sm_90a, its shape and
 layout rule), else mma.sync (``lower_mma``); wgmma fixes the accumulator layout
 (``lower_wgmma.accumulator_layout``) and stages at most A and B, mma.sync may
-also stash the accumulator. The TMA and mbarrier ring ops and the warp
-specialization of ``pipeline-tma`` lower in ``lower_tma``.
+also stash the accumulator (``shared_operands.fragment_dot_scratch``). The TMA
+and mbarrier ring ops and the warp specialization of ``pipeline-tma`` lower in
+``lower_tma``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from tilelang.ir.role_ops import WarpSpecializeOp
 from tilelang.ir.types import TileType
 from tilelang.ir.values import Function, Value
 from tilelang.passes.gpu import target_facts
-from tilelang.passes.gpu.shared_area import stash_bytes
+from tilelang.passes.gpu.shared_operands import fragment_dot_scratch
 from tilelang.passes.gpu.vendor import VendorLowering
 from tilelang.passes.nvidia import lower_tma
-from tilelang.passes.nvidia.lower_mma import lower_dot_mma, scratch_bytes
+from tilelang.passes.nvidia.lower_mma import lower_dot_mma
 from tilelang.passes.nvidia.lower_wgmma import (accumulator_layout, target_has_wgmma,
                                                 try_lower_dot_wgmma, wgmma_applies,
                                                 wgmma_scratch_bytes)
@@ -35,16 +36,15 @@ def _lower_dot(L: Any, ins: Any, a: Any, b: Any, acc: Any, out_t: TileType) -> l
     return slots if slots is not None else lower_dot_mma(L, a, b, acc, out_t)
 
 
-def _scratch(fn: Function, others: Callable[..., int]) -> int:
+def _dot_scratch(fn: Function) -> Callable[[Any], int]:
     wgmma = target_has_wgmma(fn)
+    mma = fragment_dot_scratch(fn)
 
     def dot(op: Any) -> int:
         staged = wgmma_scratch_bytes(fn, op) if wgmma else None
-        if staged is not None:
-            return staged
-        return max(stash_bytes(op), scratch_bytes(op.a.type, op.b.type))
+        return staged if staged is not None else mma(op)
 
-    return others(fn.body, target_facts.num_threads(fn), dot)
+    return dot
 
 
 def _fixed_accumulator(fn: Function, a: TileType, b: TileType,
@@ -53,7 +53,7 @@ def _fixed_accumulator(fn: Function, a: TileType, b: TileType,
 
 
 NVIDIA = VendorLowering(
-    name="nvidia", applies=_applies, lower_dot=_lower_dot, scratch=_scratch,
+    name="nvidia", applies=_applies, lower_dot=_lower_dot, dot_scratch=_dot_scratch,
     fixed_accumulator=_fixed_accumulator,
     op_lowerings={
         ts.MbarrierInitRingOp: lower_tma.lower_init,
