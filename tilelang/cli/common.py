@@ -101,6 +101,19 @@ def compile_from_args(args: argparse.Namespace, gpu_only: bool = False) -> Any:
     return kernel.compile(args.signature, target=args.target, num_warps=num_warps, **defines)
 
 
+def shared_memory_line(compiled: Any) -> str | None:
+    """``// shared memory: N bytes per block (target limit L)`` for a kernel compiled
+    for a GPU (buffers and exchange scratch as allocate-shared placed them), else
+    ``None``."""
+    fn = getattr(compiled, "function", None)
+    used = fn.attr("shared_bytes") if fn is not None else None
+    if not isinstance(used, int):
+        return None
+    limit = fn.attr("max_shared_bytes")
+    tail = f" (target limit {limit})" if isinstance(limit, int) else ""
+    return f"// shared memory: {used} bytes per block{tail}"
+
+
 class Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line (no usage dump), exit status 2."""
 

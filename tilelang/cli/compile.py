@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Sequence
 
-from tilelang.cli.common import UsageError, compile_from_args
+from tilelang.cli.common import UsageError, compile_from_args, shared_memory_line
 
 
 def parse_binds(binds: Sequence[str]) -> dict[str, str]:
@@ -45,6 +46,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write {args.output}: {e.strerror or e}") from None
     for fname in [*manifest["files"], f"{manifest['name']}.json"]:
         print(str(Path(args.output) / fname))
+    shared = shared_memory_line(compiled)
+    if shared is not None:      # (stderr: stdout lists only the files written)
+        print(shared, file=sys.stderr)
     return 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tilelang.cli.common import UsageError, compile_from_args
+from tilelang.cli.common import UsageError, compile_from_args, shared_memory_line
 
 
 def cmd_ir(args: argparse.Namespace) -> int:
@@ -18,6 +18,9 @@ def cmd_ir(args: argparse.Namespace) -> int:
         chosen = [args.after]
     else:
         raise UsageError(f"unknown stage {args.after!r}; stages: {', '.join(stages)}, all")
+    shared = shared_memory_line(compiled)
+    if shared is not None:
+        print(shared)
     for i, name in enumerate(chosen):
         if len(chosen) > 1:
             print(f"{'' if i == 0 else chr(10)}// ----- IR after {name} -----")
