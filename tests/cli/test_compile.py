@@ -184,3 +184,12 @@ def test_the_installed_command_compiles(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "tilelang.cli", "compile", MATMUL],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_stderr_gives_the_shared_memory_per_block(capsys, tmp_path):
+    code, out, err = run(capsys, MATMUL, "--signature", MATMUL_SIG, "-D", "BM=128", "-D",
+                         "BN=128", "-D", "BK=64", "--target", "sm_80", "-o", str(tmp_path))
+    assert code == 0
+    assert all(Path(line).exists() for line in out.splitlines())
+    # three stages of 128x64 and 64x128 bf16 tiles; the epilogue reuses the ring
+    assert "// shared memory: 98304 bytes per block (target limit 166912)" in err
