@@ -23,7 +23,7 @@ from tilelang.frontend.language import (
 )
 from tilelang.frontend.language import gather, rand, randint, randint4x, randn, scatter, scatter_add
 from tilelang.frontend.math_lang import clamp, erf, expm1, fma, isinf, isnan, log1p, pow
-from tilelang.frontend.scan_lang import argmax, argmin, cumprod, cumsum
+from tilelang.frontend.scan_lang import argmax, argmin, associative_scan, cumprod, cumsum
 from tilelang.frontend.language import (  # noqa: E402 - atomics returning old values
     atomic_and, atomic_cas, atomic_max, atomic_min, atomic_or, atomic_xchg, atomic_xor,
 )

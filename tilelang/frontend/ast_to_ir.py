@@ -380,6 +380,9 @@ class Tracer(ControlFlowMixin, WhileMixin, ast.NodeVisitor):
     def call(self, fn: Any, args: list[Any], kwargs: dict[str, Any], node: ast.Call) -> Any:
         from tilelang.frontend import language
         name = ast.unparse(node.func)
+        if getattr(fn, "__tl_inlines__", False):
+            # a builtin that traces a @tl.func it is given (tl.associative_scan)
+            return fn(*args, **kwargs, _inline=lambda f, a: f.inline(self, a, {}, node))
         if getattr(fn, "__tl_builtin__", False) or _is_handle_method(fn) or \
                 fn in (language.static_range, language.pipeline):
             return fn(*args, **kwargs)

@@ -1,4 +1,5 @@
-"""``tl.argmax``, ``tl.argmin``, ``tl.cumsum`` and ``tl.cumprod`` (``ir/scan_ops.py``).
+"""``tl.argmax``, ``tl.argmin``, ``tl.cumsum``, ``tl.cumprod`` and
+``tl.associative_scan`` (``ir/scan_ops.py``).
 
 * ``tl.argmax(x, axis, keepdims=False)``: i32 indices along ``axis`` (numpy's
   ties and NaN rules: the first maximum, and a NaN is the maximum); ``tl.argmin``
@@ -7,6 +8,12 @@
   sums (products) along ``axis``, from the last element when ``reverse``. Bool
   and integers narrower than 32 bits accumulate in i32 (as ``tl.sum``); other
   dtypes keep theirs.
+* ``tl.associative_scan(x, axis, combine_fn, reverse=False)``: the inclusive
+  scan with a ``@tl.func`` ``combine_fn(a, b) -> c`` on scalars; ``x`` may be a
+  tuple of tiles of one shape, then ``combine_fn(a1, .., ak, b1, .., bk)``
+  returns a k-tuple and so does the scan. The function is traced once into the
+  op's region on scalars of the tiles' dtypes; it must be straight-line and
+  free of memory accesses (``tl.where`` instead of ``if``).
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ from tilelang.frontend import semantic as sem
 from tilelang.frontend.context import current
 from tilelang.frontend.handles import TileHandle
 from tilelang.frontend.language import builtin
-from tilelang.ir.scan_ops import ArgReduceOp, ScanOp
+from tilelang.ir import ops
+from tilelang.ir.scan_ops import ArgReduceOp, AssociativeScanOp, ScanOp
 from tilelang.ir.types import ScalarType, TileType, i32
 
 
@@ -87,4 +95,64 @@ def cumprod(x: Any, axis: Any = 0, reverse: bool = False) -> TileHandle:
     return _scan("prod", x, axis, reverse)
 
 
-__all__ = ["argmax", "argmin", "cumprod", "cumsum"]
+@builtin
+def associative_scan(values: Any, axis: Any, combine_fn: Any, reverse: bool = False, *,
+                     _inline: Any = None) -> Any:
+    """The inclusive scan of ``values`` along ``axis`` with the ``@tl.func``
+    ``combine_fn`` (see the module docstring)."""
+    what = "tl.associative_scan"
+    single = not isinstance(values, (tuple, list))
+    hs = [_tile(v, what) for v in ([values] if single else values)]
+    if not hs:
+        raise CompileError(f"{what} needs at least one tile")
+    if any(h.shape != hs[0].shape for h in hs):
+        raise CompileError(f"{what}: the tiles must have one shape, got "
+                           f"{', '.join(str(h.shape) for h in hs)}")
+    if not getattr(type(combine_fn), "__tl_func__", False) or _inline is None:
+        raise CompileError(f"{what}: combine_fn must be a @tl.func, got "
+                           f"{sem._describe(combine_fn)}",
+                           hint="decorate the combine function with @tl.func")
+    if not isinstance(reverse, bool):
+        raise CompileError(f"{what}: reverse must be True or False, got {reverse!r}")
+    axis = sem.normalize_axis(axis, hs[0].ndim, what)
+    ctx = current()
+    b = ctx.builder
+    scalars = [ScalarType(h.dtype) for h in hs]
+    b.push()
+    try:
+        args = tuple(b.fresh(t) for t in scalars * 2)
+        out = _inline(combine_fn, [TileHandle(a) for a in args])
+        outs = list(out) if isinstance(out, tuple) else [out]
+        if len(outs) != len(hs):
+            raise CompileError(f"{what}: combine_fn '{combine_fn.name}' must return "
+                               f"{len(hs)} value{'s' if len(hs) > 1 else ''} (one per "
+                               f"tile), got {len(outs)}")
+        yields = []
+        for o_, t in zip(outs, scalars):
+            h = sem.to_handle(o_, t.dtype)
+            if not h.is_scalar:
+                raise CompileError(f"{what}: combine_fn '{combine_fn.name}' must return "
+                                   f"scalars, got a tile of shape {h.shape}")
+            yields.append(sem.cast(h, t.dtype).value)
+        b.emit(ops.YieldOp(values=tuple(yields), loc=ctx.loc))
+    except BaseException:
+        b.pop_ops()
+        raise
+    block = b.pop(args)
+    for op in block.ops[:-1]:
+        if op.regions() or not op.has_trait(ops.Trait.PURE):
+            raise CompileError(
+                f"{what}: combine_fn '{combine_fn.name}' must be straight-line code without "
+                f"memory accesses, but it has {op.NAME}"
+                + (f" at line {op.loc.line}" if op.loc is not None else ""),
+                hint="write branches with tl.where, and load what the combine needs "
+                     "before the scan")
+    op = ctx.emit(AssociativeScanOp, tuple(TileType(h.shape, h.dtype) for h in hs),
+                  axis=axis, reverse=reverse, values=tuple(h.value for h in hs), combine=block)
+    results = tuple(TileHandle(r) for r in op.results)
+    return results[0] if single else results
+
+
+associative_scan.__tl_inlines__ = True   # type: ignore[attr-defined]  (ast_to_ir.call)
+
+__all__ = ["argmax", "argmin", "associative_scan", "cumprod", "cumsum"]

@@ -78,6 +78,7 @@ import numpy as np
 from tilelang.errors import IRError, KernelError, LaunchError
 from tilelang.ir import ops as o
 from tilelang.ir.role_ops import WarpSpecializeOp
+from tilelang.ir.scan_ops import AssociativeScanOp
 from tilelang.ir.while_ops import WhileOp
 from tilelang.interp.while_loop import compile_while
 from tilelang.ir.types import ScalarType, TensorType
@@ -130,6 +131,8 @@ class PreparedKernel:
             return self._compile_if(op)
         if isinstance(op, WhileOp):
             return compile_while(op, self._slot, self._compile_block, lambda c: c)
+        if isinstance(op, AssociativeScanOp):
+            return interp_scan.compile_associative_scan(op, self._slot, self._compile_block)
         if isinstance(op, o.ReturnOp):
             def run(env: Env) -> None:
                 raise _ProgramReturn()

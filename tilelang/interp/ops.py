@@ -263,8 +263,13 @@ def _compile_unary(op: o.UnaryOp, slot: Slot) -> Closure:
 def _compile_where(op: o.WhereOp, slot: Slot) -> Closure:
     c, x, y, r = slot(op.cond), slot(op.x), slot(op.y), slot(op.result)
     if isinstance(op.x.type, ScalarType):
+        # (an associative scan's combine runs its scalar ops on whole slices)
         def run(env: Env) -> None:
-            env[r] = env[x] if env[c] else env[y]
+            cond = env[c]
+            if isinstance(cond, np.ndarray) and cond.ndim:
+                env[r] = np.where(cond, env[x], env[y])
+            else:
+                env[r] = env[x] if cond else env[y]
     else:
         def run(env: Env) -> None:
             env[r] = np.where(env[c], env[x], env[y])

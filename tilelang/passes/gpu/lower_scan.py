@@ -1,4 +1,5 @@
-"""``tl.argreduce`` and ``tl.scan`` for lower-to-threads, through the scratch area.
+"""``tl.argreduce``, ``tl.scan`` and ``tl.associative_scan`` for lower-to-threads,
+through the op's scratch range.
 
 As ``lower_reduce``: the operand tile is stored row-major in scratch, then each
 thread computes its own result slots by reading along the axis in one runtime
@@ -19,11 +20,11 @@ a tile holds.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from tilelang.ir.scan_ops import ArgReduceOp, ScanOp
+from tilelang.ir.scan_ops import ArgReduceOp, AssociativeScanOp, ScanOp
 from tilelang.ir.types import TileType, i32
-from tilelang.ir.values import Value
+from tilelang.ir.values import Block, Value
 from tilelang.passes.gpu.lower_reduce import _acc_dtype, _loop
 
 if TYPE_CHECKING:
@@ -91,6 +92,36 @@ def lower_argreduce(L: "_Lowering", op: ArgReduceOp) -> None:
         L.bind(op.result, L.new_tile(out_t, idxs))
 
 
+def _lines(L: "_Lowering", lay: Any, shape: tuple[int, ...],
+           axis: int) -> tuple[list[Value], list[Value]]:
+    """Per slot of ``lay``: the flat index of its line's first element (position 0
+    along ``axis``) and its position on the line (both 0 for a padding slot)."""
+    bases, positions = [], []
+    for r in range(lay.slots):
+        coords = L.coords(L.flat(lay, r), shape)
+        pos = coords[axis]
+        coords[axis] = L.b.const(0, i32)
+        base = L.flatten(coords, shape)
+        valid = L.valid(lay, r)
+        if valid is not None:
+            zero = L.b.const(0, i32)
+            base, pos = L.b.where(valid, base, zero), L.b.where(valid, pos, zero)
+        bases.append(base)
+        positions.append(pos)
+    return bases, positions
+
+
+def _step(L: "_Lowering", n: int, reverse: bool, t: Value,
+          positions: list[Value]) -> tuple[Value, list[Value]]:
+    """Iteration ``t`` of a scan loop: the axis position ``k`` it reads and, per
+    slot, whether the slot's output takes it (``k <= i``; ``k >= i`` reversed)."""
+    if reverse:        # k = n-2 .. 0
+        k = L.b.binary("sub", L.b.const(n - 2, i32), t)
+        return k, [L.b.cmp("ge", k, pos) for pos in positions]
+    k = L.b.add(t, L.b.const(1, i32))   # k = 1 .. n-1
+    return k, [L.b.cmp("le", k, pos) for pos in positions]
+
+
 def lower_scan(L: "_Lowering", op: ScanOp) -> None:
     src: "Tile" = L.val(op.value)
     st: TileType = src.type
@@ -99,18 +130,7 @@ def lower_scan(L: "_Lowering", op: ScanOp) -> None:
     lay = L.layout(st)
     n = st.shape[op.axis]
     stride = L.b.const(_stride(st.shape, op.axis), i32)
-    bases, positions = [], []
-    for r in range(lay.slots):
-        coords = L.coords(L.flat(lay, r), st.shape)
-        pos = coords[op.axis]
-        coords[op.axis] = L.b.const(0, i32)
-        base = L.flatten(coords, st.shape)
-        valid = L.valid(lay, r)
-        if valid is not None:
-            zero = L.b.const(0, i32)
-            base, pos = L.b.where(valid, base, zero), L.b.where(valid, pos, zero)
-        bases.append(base)
-        positions.append(pos)
+    bases, positions = _lines(L, lay, st.shape, op.axis)
     step = _STEP[op.fn]
 
     def at(base: Value, k: Value) -> Value:
@@ -120,12 +140,7 @@ def lower_scan(L: "_Lowering", op: ScanOp) -> None:
     inits = [at(base, first) for base in bases]
 
     def body(t: Value, accs: list[Value]) -> list[Value]:
-        if op.reverse:     # k = n-2 .. 0, taken while k >= i
-            k = L.b.binary("sub", L.b.const(n - 2, i32), t)
-            keep = [L.b.cmp("ge", k, pos) for pos in positions]
-        else:              # k = 1 .. n-1, taken while k <= i
-            k = L.b.add(t, L.b.const(1, i32))
-            keep = [L.b.cmp("le", k, pos) for pos in positions]
+        k, keep = _step(L, n, op.reverse, t, positions)
         return [L.b.where(c, L.b.binary(step, a, at(base, k)), a)
                 for base, a, c in zip(bases, accs, keep)]
 
@@ -133,4 +148,56 @@ def lower_scan(L: "_Lowering", op: ScanOp) -> None:
     L.bind(op.result, L.new_tile(st, [L.b.cast(a, st.dtype) for a in accs]))
 
 
-__all__ = ["lower_argreduce", "lower_scan"]
+def _combine(L: "_Lowering", combine: Block, args: list[Value]) -> list[Value]:
+    """The combine region's yielded values for ``args``, its scalar ops emitted here."""
+    for a, v in zip(combine.args, args):
+        L.bind(a, v)
+    L._ops(combine.ops[:-1])
+    return [L.val(v) for v in combine.ops[-1].values]
+
+
+def lower_associative_scan(L: "_Lowering", op: AssociativeScanOp) -> None:
+    """Each value is stashed (one after the other); each output slot carries the
+    tuple of accumulators along its line, one per value, and takes step ``k``
+    only while it is on the slot's side of its position -- as ``lower_scan``,
+    with the combine region inlined in the loop. Results of different layouts
+    each get such a pass."""
+    srcs: list["Tile"] = [L.val(v) for v in op.values]
+    shape = srcs[0].type.shape
+    starts, top = [], 0
+    for s in srcs:
+        starts.append(top)
+        top += L.stash(s, base=top)
+    n, k = shape[op.axis], len(srcs)
+    stride = L.b.const(_stride(shape, op.axis), i32)
+    dtypes = [s.type.dtype for s in srcs]
+
+    def at(j: int, base: Value, pos: Value) -> Value:
+        return L.fetch(L.b.add(base, L.b.mul(pos, stride)), dtypes[j], base=starts[j])
+
+    out: dict[int, "Tile"] = {}
+    for lay_key in dict.fromkeys(r.type.layout for r in op.results):
+        lay = L.layout(next(r.type for r in op.results if r.type.layout == lay_key))
+        bases, positions = _lines(L, lay, shape, op.axis)
+        first = L.b.const(n - 1 if op.reverse else 0, i32)
+        inits = [at(j, base, first) for base in bases for j in range(k)]
+
+        def body(t: Value, accs: list[Value]) -> list[Value]:
+            pos, keep = _step(L, n, op.reverse, t, positions)
+            new: list[Value] = []
+            for s, (base, c) in enumerate(zip(bases, keep)):
+                acc = accs[s * k:(s + 1) * k]
+                x = [at(j, base, pos) for j in range(k)]
+                got = _combine(L, op.combine, x + acc if op.reverse else acc + x)
+                new += [L.b.where(c, g, a) for g, a in zip(got, acc)]
+            return new
+
+        accs = _loop(L, n - 1, inits, body) if n > 1 else inits
+        for j, r in enumerate(op.results):
+            if r.type.layout == lay_key:
+                out[j] = L.new_tile(r.type, accs[j::k])
+    for j, r in enumerate(op.results):
+        L.bind(r, out[j])
+
+
+__all__ = ["lower_argreduce", "lower_associative_scan", "lower_scan"]

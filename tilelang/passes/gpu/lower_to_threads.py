@@ -377,6 +377,10 @@ class _Lowering:
         from tilelang.passes.gpu.lower_scan import lower_scan
         lower_scan(self, op)
 
+    def _op_AssociativeScanOp(self, op: Any) -> None:
+        from tilelang.passes.gpu.lower_scan import lower_associative_scan
+        lower_associative_scan(self, op)
+
     def _op_DotOp(self, op: o.DotOp) -> None:
         from tilelang.passes.gpu.lower_reduce import lower_dot
         lower_dot(self, op)

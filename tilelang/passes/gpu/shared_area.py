@@ -2,7 +2,7 @@
 
 An *exchange* is an op that passes data between threads through shared
 memory: ``broadcast``, ``trans``, ``reduce``, ``convert_layout``, ``argreduce``,
-``scan``, a TMA store and ``tl.dot`` (its stashed operands and accumulator).
+``scan``, ``associative_scan``, a TMA store and ``tl.dot`` (its stashed operands and accumulator).
 ``exchange_bytes`` says how many bytes one needs; how many a dot stages depends
 on the instruction it becomes, so the vendor lowering (``vendor.py``) answers
 for dots.
@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Callable
 
 from tilelang.ir import ops as o
-from tilelang.ir.scan_ops import ArgReduceOp, ScanOp
+from tilelang.ir.scan_ops import ArgReduceOp, AssociativeScanOp, ScanOp
 from tilelang.ir.tma_staging_ops import TmaStoreTileOp
 from tilelang.ir.types import DType
 from tilelang.ir.values import Function
@@ -96,6 +96,8 @@ def exchange_bytes(op: o.Op, dot_scratch: Callable[[o.DotOp], int]) -> int:
         return t.numel * itemsize(t.dtype)
     if isinstance(op, o.DotOp):
         return dot_scratch(op)
+    if isinstance(op, AssociativeScanOp):     # the values stashed one after the other
+        return sum(align(v.type.numel * itemsize(v.type.dtype), 16) for v in op.values)
     return 0
 
 
