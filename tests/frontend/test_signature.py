@@ -15,10 +15,12 @@ def k_copy(X: tl.Tensor, Y: tl.Tensor, n, BLOCK: tl.constexpr = 128):
     tl.store(Y, (0,), tl.load(X, (0,), (BLOCK,)))
 
 
-def test_no_suffix_means_no_facts_and_16_means_all_of_them():
-    x, y, n = parse_signature(k_copy, "X=f32[1]:16, Y=f32[1], n=i32")
-    assert x.facts == TENSOR_FACTS and y.facts == () and n.facts == ()
-    assert (str(x), str(y), str(n)) == ("X=f32[1]:16", "Y=f32[1]", "n=i32")
+def test_no_suffix_means_no_facts_and_16_means_the_alignment_ones():
+    x, y, n = parse_signature(k_copy, "X=f32[1]:16, Y=f32[1]:16+wide, n=i32")
+    assert x.facts == ("aligned", "unit_stride", "divisible") and n.facts == ()
+    assert y.facts == TENSOR_FACTS
+    assert (str(x), str(n)) == ("X=f32[1]:16", "n=i32")
+    assert str(y) == "Y=f32[1]:aligned+unit_stride+divisible+wide"
 
 
 def test_a_subset_of_facts_is_joined_with_plus_and_kept_in_canonical_order():

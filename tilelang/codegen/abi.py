@@ -1,8 +1,9 @@
 """The launch interface of a thread-IR kernel, the same on every vendor.
 
 A kernel takes, in order, for each tensor parameter its address, its shape and
-its strides (in elements, i32), then its TMA tensor map where a TMA copy reads
-or writes it (NVIDIA sm_90a), and each scalar parameter as itself. The PTX and
+its strides (in elements; i32, or i64 for a ``wide`` tensor), then its TMA
+tensor map where a TMA copy reads or writes it (NVIDIA sm_90a), and each scalar
+parameter as itself. The PTX and
 HIP emitters declare exactly these parameters; the runtime packs a launch's
 arguments by ``kernel_abi`` and the ahead-of-time launchers declare them in C.
 """
@@ -29,7 +30,8 @@ class KernelParam:
     """One PTX kernel parameter: where its value comes from and how to pack it.
 
     ``role`` is ``"ptr"`` (a tensor's device address), ``"dim"`` / ``"stride"``
-    (``tensor.shape[index]`` / ``tensor.stride(index)`` in elements, i32) or
+    (``tensor.shape[index]`` / ``tensor.stride(index)`` in elements, i32 or for a
+    wide tensor i64) or
     ``"scalar"`` (a runtime scalar argument). ``format`` is its ``struct``
     format character (``"Q"`` for pointers; bf16 travels as its 16 raw bits).
     """
@@ -63,8 +65,9 @@ def kernel_abi(fn: Function) -> KernelABI:
     for p in fn.params:
         if isinstance(p.type, TensorType):
             params.append(KernelParam(p.name, "ptr", 0, "Q"))
-            params += [KernelParam(p.name, "dim", d, "i") for d in range(p.type.rank)]
-            params += [KernelParam(p.name, "stride", d, "i") for d in range(p.type.rank)]
+            code = "q" if p.type.wide else "i"        # the tensor's index dtype
+            params += [KernelParam(p.name, "dim", d, code) for d in range(p.type.rank)]
+            params += [KernelParam(p.name, "stride", d, code) for d in range(p.type.rank)]
             if p.name in boxes:   # its TMA tensor map, 128 bytes (runtime/tensor_maps.py)
                 params.append(KernelParam(p.name, "tmap", 0, "128s"))
         elif isinstance(p.type, ScalarType):

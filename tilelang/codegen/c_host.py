@@ -67,7 +67,8 @@ def c_params(fn: Function, abi: KernelABI | None = None) -> tuple[CParam, ...]:
         if kp.role == "ptr":
             out.append(CParam(kp.source, "CUdeviceptr", kp.source, "ptr", 0, t.dtype.name))
         elif kp.role in ("dim", "stride"):
-            out.append(CParam(f"{kp.source}_{kp.role}{kp.index}", "int32_t", kp.source,
+            c_type = "int64_t" if kp.format == "q" else "int32_t"   # a wide tensor: i64
+            out.append(CParam(f"{kp.source}_{kp.role}{kp.index}", c_type, kp.source,
                               kp.role, kp.index, t.dtype.name))
         elif kp.role == "tmap":   # built in the launch function (c_tensor_maps.py)
             out.append(CParam(f"{kp.source}_tmap", "CUtensorMap", kp.source, "tmap", 0,

@@ -24,7 +24,7 @@ from tilelang.frontend.handles import TensorHandle, TileHandle
 from tilelang.frontend.source import FunctionSource
 from tilelang.ir import ops
 from tilelang.ir.builder import Builder
-from tilelang.ir.types import TENSOR_FACTS, DType, ScalarType, TensorType
+from tilelang.ir.types import ALIGNMENT_FACTS, DType, ScalarType, TensorType
 from tilelang.ir.values import Function, Module
 from tilelang.ir.verifier import verify_module
 
@@ -45,12 +45,12 @@ class ParamSpec:
         return self.rank is not None
 
     def __str__(self) -> str:
-        """The signature entry: ``A=f32[2]``, ``A=f32[2]:16`` (every fact) or
+        """The signature entry: ``A=f32[2]``, ``A=f32[2]:16`` (the alignment facts) or
         ``A=f32[2]:aligned+unit_stride``."""
         if not self.is_tensor:
             return f"{self.name}={self.dtype.name}"
         facts = ""
-        if self.facts == TENSOR_FACTS:
+        if self.facts == ALIGNMENT_FACTS:
             facts = ":16"
         elif self.facts:
             facts = ":" + "+".join(self.facts)

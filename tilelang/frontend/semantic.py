@@ -425,12 +425,14 @@ def dot(a: Any, b: Any, acc: Any = None, out_dtype: Any = None) -> TileHandle:
 # ---------------------------------------------------------------------------
 
 def tensor_dim(x: TensorHandle, dim: int) -> TileHandle:
-    op = current().emit(ops.TensorDimOp, (ScalarType(i32),), tensor=x.value, dim=dim)
+    op = current().emit(ops.TensorDimOp, (ScalarType(x.value.type.index_dtype),),
+                        tensor=x.value, dim=dim)
     return TileHandle(op.result)
 
 
 def tensor_stride(x: TensorHandle, dim: int) -> TileHandle:
-    op = current().emit(ops.TensorStrideOp, (ScalarType(i32),), tensor=x.value, dim=dim)
+    op = current().emit(ops.TensorStrideOp, (ScalarType(x.value.type.index_dtype),),
+                        tensor=x.value, dim=dim)
     return TileHandle(op.result)
 
 

@@ -1,8 +1,9 @@
 """Parse a textual kernel signature: ``'A=bf16[2]:16,B=bf16[2],eps=f32'``.
 
 A tensor entry is ``NAME=dtype[rank]``, optionally followed by the facts to
-specialize on (``TensorType``): ``:16`` for all of them (Triton's ``*fp32:16``)
-or a ``+``-joined list such as ``:aligned+unit_stride``. No suffix: no facts.
+specialize on (``TensorType``): ``:16`` for the three alignment facts (Triton's
+``*fp32:16``) or a ``+``-joined list such as ``:aligned+unit_stride`` or
+``:16+wide`` (``wide``: shapes and strides need 64 bits). No suffix: no facts.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 from typing import Any
 
 from tilelang.errors import CompileError
-from tilelang.ir.types import DTYPES_BY_NAME, TENSOR_FACTS
+from tilelang.ir.types import ALIGNMENT_FACTS, DTYPES_BY_NAME, TENSOR_FACTS
 
 _ENTRY = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*([A-Za-z0-9_]+)\s*(?:\[\s*(\d+)\s*\])?\s*"
                     r"(?::\s*([\w+]+))?\s*$")
@@ -66,12 +67,12 @@ def _facts(kernel: Any, name: str, text: str | None, rank: int | None) -> tuple[
     if rank is None:
         raise CompileError(f"'{name}' is a scalar: only tensors take facts (':{text}')",
                            kernel=kernel.name)
-    if text == "16":
-        return TENSOR_FACTS
     names = set(text.split("+"))
+    if "16" in names:           # the three alignment facts, e.g. ':16+wide'
+        names = (names - {"16"}) | set(ALIGNMENT_FACTS)
     unknown = sorted(names - set(TENSOR_FACTS))
     if unknown or "" in names:
         raise CompileError(f"bad facts ':{text}' for '{name}'", kernel=kernel.name,
-                           hint=f"write :16 for all of them or join some of "
-                                f"{', '.join(TENSOR_FACTS)} with '+'")
+                           hint=f"write :16 for the alignment facts or join some of "
+                                f"16, {', '.join(TENSOR_FACTS)} with '+'")
     return tuple(f for f in TENSOR_FACTS if f in names)

@@ -109,17 +109,21 @@ def _compile_num_programs(op: o.NumProgramsOp, slot: Slot) -> Closure:
 def _compile_tensor_dim(op: o.TensorDimOp, slot: Slot) -> Closure:
     r, t, dim = slot(op.result), slot(op.tensor), op.dim
 
+    make = storage(op.result.type.dtype).type     # i32, or i64 for a wide tensor
+
     def run(env: Env) -> None:
-        env[r] = np.int32(env[t].shape[dim])
+        env[r] = make(env[t].shape[dim])
     return run
 
 
 def _compile_tensor_stride(op: o.TensorStrideOp, slot: Slot) -> Closure:
     r, t, dim = slot(op.result), slot(op.tensor), op.dim
 
+    make = storage(op.result.type.dtype).type
+
     def run(env: Env) -> None:
         x = env[t]
-        env[r] = np.int32(x.strides[dim] // x.itemsize)
+        env[r] = make(x.strides[dim] // x.itemsize)
     return run
 
 

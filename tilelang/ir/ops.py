@@ -72,7 +72,8 @@ class NumProgramsOp(Op):
 
 @dataclass(frozen=True, kw_only=True)
 class TensorDimOp(Op):
-    """``tensor.shape[dim]`` as an i32 runtime value."""
+    """``tensor.shape[dim]`` as a runtime value of the tensor's ``index_dtype`` (i32,
+    or i64 for a ``wide`` tensor)."""
 
     NAME: ClassVar[str] = "tl.tensor_dim"
     TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE})
@@ -85,13 +86,15 @@ class TensorDimOp(Op):
             self._fail("operand must be a tensor")
         if not 0 <= self.dim < self.tensor.type.rank:
             self._fail(f"dim {self.dim} out of range for rank {self.tensor.type.rank}")
-        if self.result.type != ScalarType(i32):
-            self._fail("result must be i32")
+        want = ScalarType(self.tensor.type.index_dtype)
+        if self.result.type != want:
+            self._fail(f"result must be {want} (the tensor's index dtype)")
 
 
 @dataclass(frozen=True, kw_only=True)
 class TensorStrideOp(Op):
-    """``tensor.stride(dim)`` in elements, as an i32 runtime value."""
+    """``tensor.stride(dim)`` in elements, as a runtime value of the tensor's
+    ``index_dtype``."""
 
     NAME: ClassVar[str] = "tl.tensor_stride"
     TRAITS: ClassVar[frozenset[Trait]] = frozenset({Trait.PURE})

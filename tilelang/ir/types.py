@@ -144,8 +144,12 @@ class SharedType:
         return f"shared<{_shape_str(self.shape, self.dtype)}{swz}>"
 
 
-# The facts a tensor argument may be specialized on (DESIGN §6), in text order.
-TENSOR_FACTS: tuple[str, ...] = ("aligned", "unit_stride", "divisible")
+# The facts a tensor argument may be specialized on (DESIGN §6), in text order;
+# ``:16`` in a signature claims the three alignment facts.
+TENSOR_FACTS: tuple[str, ...] = ("aligned", "unit_stride", "divisible", "wide")
+ALIGNMENT_FACTS: tuple[str, ...] = TENSOR_FACTS[:3]
+# a dim or stride from this magnitude on needs the ``wide`` specialization
+WIDE_INDEX = 1 << 31
 VECTOR_BYTES = 16  # the widest global and shared access (ld.global.v4.b32)
 
 
@@ -161,7 +165,9 @@ class TensorType:
       ``d < rank - 1`` are multiples of ``elements_per_16_bytes`` (so every row
       starts 16-byte aligned when the tensor is, and a 16-byte-aligned vector
       of at most 16 bytes along the last axis is wholly inside a row or wholly
-      past its end).
+      past its end);
+    * ``wide``: some dim or stride (in elements) is at least ``2**31``: shapes,
+      strides and element indices are i64 (``index_dtype``), else i32.
     """
 
     dtype: DType
@@ -169,6 +175,12 @@ class TensorType:
     aligned: bool = False
     unit_stride: bool = False
     divisible: bool = False
+    wide: bool = False
+
+    @property
+    def index_dtype(self) -> DType:
+        """The dtype of the tensor's shape, strides and element indices."""
+        return i64 if self.wide else i32
 
     @property
     def facts(self) -> tuple[str, ...]:

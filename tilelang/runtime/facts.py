@@ -1,5 +1,9 @@
 """The specialization facts of a tensor argument (``TensorType``'s ``aligned``,
-``unit_stride``, ``divisible``), read off the array at launch.
+``unit_stride``, ``divisible``, ``wide``), read off the array at launch.
+
+``wide`` is the one fact that makes code more general rather than faster: an
+array with a dim or stride of ``2**31`` elements or more gets the kernel
+specialized on 64-bit shapes, strides and indices; every other array the i32 one.
 
 A fact is claimed only when it certainly holds; an array whose address or
 strides cannot be read cheaply (a DLPack capsule without an array interface)
@@ -11,16 +15,23 @@ interface dictionaries.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Sequence
 
 import numpy as np
 
-from tilelang.ir.types import TENSOR_FACTS, VECTOR_BYTES, DType
+from tilelang.ir.types import TENSOR_FACTS, VECTOR_BYTES, WIDE_INDEX, DType
 
 NO_FACTS: tuple[str, ...] = ()
 # every combination, built once: the launch path only indexes this table
-_TABLE = {(a, u, d): tuple(f for f, on in zip(TENSOR_FACTS, (a, u, d)) if on)
-          for a in (False, True) for u in (False, True) for d in (False, True)}
+_TABLE = {flags: tuple(f for f, on in zip(TENSOR_FACTS, flags) if on)
+          for flags in itertools.product((False, True), repeat=len(TENSOR_FACTS))}
+
+
+def is_wide(shape: Sequence[int], strides: Sequence[int]) -> bool:
+    """Whether a dim or an element stride needs more than 31 bits."""
+    return any(n >= WIDE_INDEX for n in shape) or \
+        any(s >= WIDE_INDEX or s <= -WIDE_INDEX for s in strides)
 
 
 def facts_of(address: int, shape: Sequence[int], strides: Sequence[int],
@@ -36,7 +47,7 @@ def facts_of(address: int, shape: Sequence[int], strides: Sequence[int],
             if s % per:
                 divisible = False
                 break
-    return _TABLE[address % VECTOR_BYTES == 0, unit, divisible]
+    return _TABLE[address % VECTOR_BYTES == 0, unit, divisible, is_wide(shape, strides)]
 
 
 def array_facts(x: Any, dtype: DType) -> tuple[str, ...]:
@@ -78,7 +89,9 @@ def _numpy_facts(x: np.ndarray, itemsize: int) -> tuple[str, ...]:
             if s % VECTOR_BYTES:   # a multiple of 16 bytes' worth of elements
                 divisible = False
                 break
-    return _TABLE[x.ctypes.data % VECTOR_BYTES == 0, unit, divisible]
+    wide = any(n >= WIDE_INDEX for n in shape) or \
+        any(s >= WIDE_INDEX * itemsize or s <= -WIDE_INDEX * itemsize for s in strides)
+    return _TABLE[x.ctypes.data % VECTOR_BYTES == 0, unit, divisible, wide]
 
 
 def _from_bytes(address: int, shape: tuple[int, ...], byte_strides: tuple[int, ...],
@@ -88,4 +101,4 @@ def _from_bytes(address: int, shape: tuple[int, ...], byte_strides: tuple[int, .
     return facts_of(address, shape, [s // itemsize for s in byte_strides], itemsize)
 
 
-__all__ = ["array_facts", "facts_of", "NO_FACTS"]
+__all__ = ["array_facts", "facts_of", "is_wide", "NO_FACTS"]

@@ -12,7 +12,8 @@
   ``NAME_unload(void)`` and ``NAME_launch(hipStream_t stream, unsigned grid_x,
   grid_y, grid_z, ...)`` with the parameters of ``kernel_abi`` (as the NVIDIA
   launcher: a tensor ``A`` of rank r is ``hipDeviceptr_t A, int32_t A_dim0 ..,
-  int32_t A_stride0 ..``), plus ``NAME_launch_auto`` with a grid formula. Compile
+  int32_t A_stride0 ..``; ``int64_t`` for a ``wide`` tensor), plus
+  ``NAME_launch_auto`` with a grid formula. Compile
   the C file with ``-D__HIP_PLATFORM_AMD__`` and link ``-lamdhip64``;
 * ``NAME.json``: the manifest (``codegen.manifest``), as for NVIDIA, with the
   HIP compile flags and the code object's arch.

@@ -50,7 +50,8 @@ def _params(e: HipEmitter, fn: Function) -> list[str]:
             e.bind(p, name)
             dims = [e.fresh(f"{p.name}_shape{d}") for d in range(p.type.rank)]
             strides = [e.fresh(f"{p.name}_stride{d}") for d in range(p.type.rank)]
-            out += [f"int {d}" for d in dims] + [f"int {s}" for s in strides]
+            index = "long long" if p.type.wide else "int"    # the tensor's index dtype
+            out += [f"{index} {d}" for d in dims] + [f"{index} {s}" for s in strides]
             e.tensor_args[p.name] = (name, dims, strides)
         elif isinstance(p.type, ScalarType):
             dt = p.type.dtype

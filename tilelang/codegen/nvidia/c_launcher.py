@@ -13,7 +13,8 @@ source embeds the cubin (when given) and the PTX, and defines:
 * ``CUresult PREFIX_launch(CUstream stream, unsigned int grid_x, grid_y, grid_z,
   ...)``: the parameters of ``kernel_abi(fn)`` in order: a tensor ``A`` of rank r
   is ``CUdeviceptr A, int32_t A_dim0 .. A_dim{r-1}, int32_t A_stride0 ..`` (strides
-  in elements), a scalar its C type (``f16``/``bf16`` as their ``uint16_t`` bits,
+  in elements; ``int64_t`` for a ``wide`` tensor), a scalar its C type
+  (``f16``/``bf16`` as their ``uint16_t`` bits,
   ``bool`` as ``bool``). Block size and dynamic shared memory are baked in.
   Returns ``CUDA_ERROR_NOT_INITIALIZED`` before a successful ``PREFIX_load``.
 * ``CUresult PREFIX_launch_auto(CUstream stream, ...)`` when a ``GridFormula`` is

@@ -134,7 +134,8 @@ def build_module(fn: Function, target: str) -> ir.Module:
     boxes = tma_boxes(fn)
     for p in fn.params:
         if isinstance(p.type, TensorType):
-            types += [ir.PointerType(addrspace=1)] + [I32] * (2 * p.type.rank)
+            index = ir.IntType(64) if p.type.wide else I32      # the tensor's index dtype
+            types += [ir.PointerType(addrspace=1)] + [index] * (2 * p.type.rank)
             if p.name in boxes:
                 types.append(ir.PointerType())   # the grid-constant tensor map (llvm_tma)
         else:

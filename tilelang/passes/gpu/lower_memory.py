@@ -2,8 +2,10 @@
 
 An element at tile coordinate ``c`` of a window at ``offsets`` has index
 ``offsets + c``; its address is ``ptr + sum(index_d * stride_d) * itemsize``
-(i64). The access is predicated on the slot being real, the index lying inside
-the tensor's runtime shape and, when given, the mask.
+(i64). The index and its bounds check are in the tensor's ``index_dtype``: i32,
+or i64 for a ``wide`` tensor (a dim or stride of ``2**31`` or more). The access
+is predicated on the slot being real, the index lying inside the tensor's
+runtime shape and, when given, the mask.
 
 A thread's slots are accessed in groups of ``v`` consecutive slots, where ``v``
 is the op's ``vec`` (set by the ``vectorize`` pass, which proved such groups
@@ -48,9 +50,10 @@ def _element(L: "_Lowering", tensor: Value, offsets: tuple[Value, ...], tile: Ti
     coords = L.coords(L.flat(lay, r), tile.shape)
     pred = L.valid(lay, r)
     elem: Value | None = None
-    zero = b.const(0, i32)
+    idx = tensor.type.index_dtype
+    zero = b.const(0, idx)
     for off, c, dim, stride in zip(offsets, coords, dims, strides):
-        index = b.add(b.cast(L.val(off), i32), c)
+        index = b.add(b.cast(L.val(off), idx), b.cast(c, idx))
         inside = b.both(b.cmp("ge", index, zero), b.cmp("lt", index, dim))
         pred = b.both(pred, inside)
         term = b.mul(b.cast(index, i64), b.cast(stride, i64))

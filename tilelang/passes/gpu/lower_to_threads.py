@@ -133,9 +133,10 @@ class _Lowering:
         for p in self.fn.params:
             if isinstance(p.type, TensorType):
                 ptr = self.b.emit1(th.TensorPtrOp, ScalarType(i64), hint=f"{p.name}_ptr", tensor=p)
-                dims = [self.b.emit1(o.TensorDimOp, ScalarType(i32), tensor=p, dim=d)
+                index = ScalarType(p.type.index_dtype)      # i64 for a wide tensor
+                dims = [self.b.emit1(o.TensorDimOp, index, tensor=p, dim=d)
                         for d in range(p.type.rank)]
-                strides = [self.b.emit1(o.TensorStrideOp, ScalarType(i32), tensor=p, dim=d)
+                strides = [self.b.emit1(o.TensorStrideOp, index, tensor=p, dim=d)
                            for d in range(p.type.rank)]
                 self.tensors[p.name] = (ptr, dims, strides)
         self._ops(self.fn.body.ops)

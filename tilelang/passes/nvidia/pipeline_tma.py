@@ -101,6 +101,8 @@ def tma_eligible(copy: o.CopyOp) -> bool:
         return False
     if not (tt.aligned and tt.unit_stride and tt.divisible) or not 1 <= tt.rank <= 5:
         return False
+    if tt.wide:     # TMA coordinates are i32
+        return False
     if tt.dtype.bits % 8 or dt.rank != tt.rank:
         return False
     mode, boxes = tma_swizzle_mode(dt), tma_boxes(dt)

@@ -107,7 +107,8 @@ class _Rewriter:
         if op.mask is not None or not isinstance(tt, TensorType) or \
                 not isinstance(vt, TileType) or vt.dtype != tt.dtype or vt.rank != tt.rank:
             return None
-        if not (tt.aligned and tt.unit_stride and tt.divisible) or op.tensor.name in self.loaded:
+        if not (tt.aligned and tt.unit_stride and tt.divisible) or tt.wide or \
+                op.tensor.name in self.loaded:          # (TMA coordinates are i32)
             return None
         buf_t = store_buffer_type(vt)
         if buf_t is None or self.boxes.setdefault(op.tensor.name, buf_t) != buf_t:
