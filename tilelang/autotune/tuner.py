@@ -11,28 +11,28 @@ A sweep: the candidates (``configs``, or every combination of ``space``) go
 through ``space.static_prune`` and the ``prune=`` hook, compile in parallel
 worker processes (``workers``; a compile error prunes with its reason), then
 each survivor runs on fresh copies of the launch's arguments: first checked
-against ``reference`` when one is given, then timed by the benchmarker. The
+against ``reference`` when one is given, then timed by the benchmarker
+(``measure``; with ``ray=``, compiling and timing run on a Ray cluster's CPU
+and GPU workers, ``ray_backend``). The
 fastest correct one is stored on disk (``store``) and used from then on, in this
 process and in the next one.
 """
 
 from __future__ import annotations
 
-import copy
 import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
-
-from tilelang.errors import LaunchError, TileLangError
-from tilelang.runtime.arrays import as_host_numpy, is_array
+from tilelang.errors import LaunchError
 from tilelang.autotune import store
 from tilelang.autotune.bench import Benchmarker, default_benchmarker
 from tilelang.autotune.space import (
     Config, apply_prune_hook, configs_digest, expand_space, key_values, static_prune, unique,
 )
+from tilelang.autotune.measure import (MeasureCheck, MeasureOutcome, copy_arguments,
+                                       measure_candidate)
 from tilelang.autotune.workers import CompileTask, compile_candidates
 
 LAUNCH_KEYWORDS = ("target", "stream", "num_warps", "num_stages")
@@ -87,21 +87,6 @@ class TuneResult:
 
 class TuningError(LaunchError):
     """No candidate survived a sweep."""
-
-
-def copy_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """Fresh copies of the arrays among ``arguments`` (other values as they are)."""
-    out = {}
-    for name, value in arguments.items():
-        if isinstance(value, np.ndarray):
-            out[name] = value.copy()
-        elif is_array(value) and hasattr(value, "clone"):
-            out[name] = value.clone()
-        elif is_array(value) and hasattr(value, "copy"):
-            out[name] = value.copy()
-        else:
-            out[name] = value
-    return out
 
 
 class Autotuner:
@@ -198,7 +183,7 @@ class Autotuner:
         if memo in self.tuned:
             return self.tuned[memo]
         bench = self.benchmarker or default_benchmarker(target_name)
-        device = bench.device(target_name)
+        device = self._device(bench, target_name)
         fields = store.record_key(self.kernel, key, device, configs_digest(self.configs))
         use_disk = self.cache_results and store_enabled()
         result = self._from_disk(fields, target_name, key) if use_disk else None
@@ -208,6 +193,15 @@ class Autotuner:
                 store.save(fields, result.as_json())
         self.tuned[memo] = result
         return result
+
+    def _device(self, bench: Benchmarker, target: str) -> str:
+        """The device the timings are stored under: on a Ray sweep for a GPU target,
+        the benchmark workers' GPU (this process may have none)."""
+        from tilelang.runtime.targets import GPU_TARGETS
+        if self.ray is not None and target in GPU_TARGETS:
+            from tilelang.autotune.ray_backend import remote_device
+            return remote_device(self.ray, target, self.benchmarker)
+        return bench.device(target)
 
     def _from_disk(self, fields: dict[str, Any], target: str,
                    key: dict[str, Any]) -> TuneResult | None:
@@ -265,9 +259,13 @@ class Autotuner:
                                        compile_s=outcome.seconds)
                     bar.update(1)
             bar.set_postfix_str(f"timing ({bench.kind})")
-            for config in survivors:
-                self._measure(rows[config], grid, arguments, target, bench)
-                bar.update(1)
+            if self.ray is not None:
+                self._measure_on_ray([rows[c] for c in survivors], grid, arguments, target,
+                                     on_done=lambda i, o: bar.update(1))
+            else:
+                for config in survivors:
+                    self._measure(rows[config], grid, arguments, target, bench)
+                    bar.update(1)
         finally:
             bar.close()
         ordered = [rows[c] for c in self.configs]
@@ -281,57 +279,33 @@ class Autotuner:
 
     def _measure(self, row: Row, grid: Any, arguments: dict[str, Any], target: str,
                  bench: Benchmarker) -> None:
-        launch_kwargs = row.config.launch_kwargs()
+        outcome = measure_candidate(self.kernel, grid, arguments, row.config.launch_kwargs(),
+                                    target, bench, self.check)
+        apply_outcome(row, outcome)
 
-        def run(a: dict[str, Any]) -> None:
-            self.kernel[grid](**a, **launch_kwargs, target=target)
+    def _measure_on_ray(self, rows: list[Row], grid: Any, arguments: dict[str, Any],
+                        target: str, on_done: Callable[[int, Any], None]) -> None:
+        """Check and time ``rows``' candidates on the Ray cluster's benchmark workers."""
+        from tilelang.autotune.ray_backend import MeasureTask, measure_candidates
+        tasks = [MeasureTask(str(self.source.file), self.name, grid, arguments,
+                             row.config.launch_kwargs(), target, self.check, self.benchmarker)
+                 for row in rows]
+        for row, outcome in zip(rows, measure_candidates(tasks, self.ray, target, None,
+                                                         on_done)):
+            apply_outcome(row, outcome)
 
-        def make_args() -> dict[str, Any]:
-            return copy_arguments(arguments)
-
-        try:
-            if self.reference is not None:
-                wrong = self._check(run, make_args())
-                if wrong is not None:
-                    row.status, row.reason = "wrong", wrong
-                    return
-            m = bench.measure(run, make_args)
-        except TileLangError as e:
-            row.status = "run-failed"
-            row.reason = " ".join((getattr(e, "message", None) or str(e)).split())
-            return
-        row.median_ms, row.times_ms = m.median_ms, m.times_ms
-
-    def _check(self, run: Callable[[dict[str, Any]], None], args: dict[str, Any]) -> str | None:
-        """Run once and compare with ``reference``; the reason it is wrong, or ``None``."""
-        inputs = {n: _host(v) for n, v in copy_arguments(args).items()}
-        expected = self.reference(**inputs)
-        if not isinstance(expected, Mapping):
-            names = self.outputs or [n for n, v in args.items() if is_array(v)][-1:]
-            expected = {names[0]: expected}
-        run(args)
-        for name, want in expected.items():
-            got = _host(args[name]).astype(np.float64)
-            want = np.asarray(want, dtype=np.float64)
-            if got.shape != want.shape or not np.allclose(got, want, rtol=self.rtol,
-                                                          atol=self.atol, equal_nan=True):
-                err = float(np.max(np.abs(got - want))) if got.shape == want.shape else None
-                what = f"max |error| {err:.3g}" if err is not None else \
-                    f"shape {got.shape} != {want.shape}"
-                return (f"wrong result in '{name}': {what} (rtol {self.rtol:g}, "
-                        f"atol {self.atol:g})")
-        return None
+    @property
+    def check(self) -> MeasureCheck:
+        """How a candidate's result is judged (``reference``, tolerances, outputs)."""
+        return MeasureCheck(self.reference, self.rtol, self.atol, self.outputs)
 
 
-def _host(value: Any) -> Any:
-    if not is_array(value):
-        return value
-    host = as_host_numpy(value)
-    if host is not None:
-        return host
-    if hasattr(value, "cpu"):
-        return value.cpu().numpy()
-    return np.asarray(copy.copy(value))
+def apply_outcome(row: Row, outcome: MeasureOutcome) -> None:
+    """Record a candidate's check and timing on its row."""
+    if outcome.status != "ok":
+        row.status, row.reason = outcome.status, outcome.reason
+        return
+    row.median_ms, row.times_ms = outcome.median_ms, outcome.times_ms
 
 
 def store_enabled() -> bool:
@@ -361,7 +335,8 @@ def autotune(configs: Sequence[Config] | None = None, *,
     docs/autotune.md). ``reference(**inputs)`` returns the expected output array (the
     last array argument, or ``outputs[0]``) or a dict of them; ``prune(configs, key)``
     returns the configs to keep or ``(config, reason)`` pairs. ``ray="auto"`` (or an
-    address) compiles the candidates on a Ray cluster (``ray_backend``)."""
+    address) compiles the candidates on a Ray cluster's CPU workers and checks and times
+    them on its GPU workers (``ray_backend``)."""
     def wrap(kernel: Any) -> Autotuner:
         return Autotuner(kernel, configs, space, key, prune, reference, rtol, atol, outputs,
                          benchmarker, jobs, progress, cache_results, mma_tiles, ray)

@@ -133,8 +133,10 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="compile in N worker processes (default: up to 8)")
     p.add_argument("--ray", default=None, metavar="ADDRESS|auto",
-                   help="compile the candidates on the Ray cluster at ADDRESS (needs the "
-                        "ray extra; --jobs is then the number of Ray workers)")
+                   help="compile the candidates on the Ray cluster at ADDRESS and time "
+                        "them on its benchmark workers, one GPU each for a GPU target "
+                        "(needs the ray extra; --jobs is then the number of compile "
+                        "workers)")
     p.add_argument("--warmup", type=int, default=1, help="warm-up runs per config (default: 1)")
     p.add_argument("--repeats", type=int, default=3,
                    help="timed runs per config; the median is kept (default: 3)")
