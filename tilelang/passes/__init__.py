@@ -40,8 +40,10 @@ PIPELINES: dict[str, tuple[str, ...]] = {
     # every GPU target, NVIDIA and AMD: the function attributes of target_facts (warp
     # size, matrix unit, cp.async / ldmatrix / TMA) decide what each pass does
     "gpu": ("persistent-tiles", "eliminate-common-subexpressions", "eliminate-dead-code",
-            "assign-layouts", "stage-through-shared", "pipeline-tma", "tma-store", "pipeline",
-            "vectorize", "allocate-shared", "lower-to-threads", "overlap-wgmma",
+            # (dead code again: what assign-layouts recomputed in another layout)
+            "assign-layouts", "eliminate-dead-code", "stage-through-shared", "pipeline-tma",
+            "tma-store", "pipeline", "vectorize", "allocate-shared", "lower-to-threads",
+            "overlap-wgmma",
             "insert-barriers", "simplify", "eliminate-common-subexpressions",
             "eliminate-dead-code"),
 }

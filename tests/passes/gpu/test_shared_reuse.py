@@ -35,6 +35,7 @@ CONFIGS = {
     "matmul-gfx942-128x128x64": (MATMUL, "gfx942", dict(BM=128, BN=128, BK=64)),
     "matmul-gfx942-256x256x64": (MATMUL, "gfx942", dict(BM=256, BN=256, BK=64)),
     "bias_gelu-gfx942-128x128x64": (matmul_bias_gelu, "gfx942", dict(BM=128, BN=128, BK=64)),
+    "bias_gelu-gfx942-256x256x64": (matmul_bias_gelu, "gfx942", dict(BM=256, BN=256, BK=64)),
     "bias_gelu-sm_80-128x128x64x3": (matmul_bias_gelu, "sm_80", dict(BM=128, BN=128, BK=64,
                                                                      STAGES=3)),
     "bias_gelu-sm_90a-128x256x64x3-ws": (matmul_bias_gelu, "sm_90a", dict(BM=128, BN=256,
@@ -157,13 +158,28 @@ def test_a_dot_s_scratch_is_aligned_for_wgmma_swizzles():
     assert place([small, dot])["scratch@3"] % DOT_SCRATCH_ALIGN == 0
 
 
+@tl.kernel(num_warps=4)
+def transpose(X: tl.Tensor, Y: tl.Tensor, B: tl.constexpr = 256):
+    tl.store(Y, (0, 0), tl.trans(tl.load(X, (0, 0), (B, B))))
+
+
 def test_over_budget_names_the_exchange_that_does_not_fit():
-    # one 256x256 f32 layout conversion is 256 KiB: more than a CDNA block has
+    # one 256x256 f32 transpose goes through 256 KiB of scratch: more than a CDNA
+    # block has
     with pytest.raises(tl.CompileError) as e:
-        matmul_bias_gelu.compile(BG_SIG, target="gfx942", BM=256, BN=256, BK=64)
+        transpose.compile("X=f32[2],Y=f32[2]", target="gfx942")
     text = str(e.value)
-    assert "matmul_bias_gelu" in text and "allows 65536" in text
-    assert "the scratch of tl.convert_layout at" in text and "262144 bytes" in text
+    assert "transpose" in text and "allows 65536" in text
+    assert "the scratch of tl.trans at" in text and "262144 bytes" in text
+
+
+def test_a_bias_row_is_converted_not_the_accumulator():
+    # the broadcast is redone in the accumulator's layout from the converted row: the
+    # largest exchange is the 1 KiB f32 row, not the 256 KiB f32 tile
+    c = matmul_bias_gelu.compile(BG_SIG, target="gfx942", BM=256, BN=256, BK=64)
+    exchanges = c.function.attr(SCRATCH_ATTR)
+    assert max(size for *_, size in exchanges) == 256 * 4
+    assert {name for _, name, _, _ in exchanges} == {"tl.convert_layout", "tl.broadcast"}
 
 
 # -- the figure is shown ---------------------------------------------------------------

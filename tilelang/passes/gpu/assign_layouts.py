@@ -6,8 +6,10 @@ expression of ``tilelang.ir.layouts``; no annotation means the blocked layout of
 ``blocked_layout.py``), such that every op receives its tile operands in the
 layout it needs. Where an operand arrives in another layout the pass either
 recomputes it in the needed one (values that are cheap to rebuild anywhere:
-``splat``, ``arange`` and elementwise/``reshape``/``broadcast`` chains over them)
-or inserts ``tl.convert_layout`` (lowered as an exchange through shared memory).
+``splat``, ``arange`` and elementwise/``reshape``/``broadcast`` chains over them;
+and any ``broadcast``, redone from its source brought to the matching layout, so
+a bias row added to a matmul accumulator converts the row, not the tile) or
+inserts ``tl.convert_layout`` (lowered as an exchange through shared memory).
 
 Rules:
 
@@ -195,7 +197,8 @@ class _Assign:
         for scope in reversed(self.memo):
             if (v.name, layout) in scope:
                 return scope[(v.name, layout)]
-        made = self.clone(v, layout) if layout and self.cheap(v) else None
+        made = self.clone(v, layout) if layout and (self.cheap(v) or self.widens(v)) \
+            else None
         if made is None:
             made = Value(self.fresh(v.name), replace(cur.type, layout=layout))
             self.emit(o.ConvertLayoutOp(results=(made,), loc=self.defs[v.name].loc
@@ -213,6 +216,11 @@ class _Assign:
             all(self.cheap(x) for x in _operands(op) if isinstance(x.type, TileType)))
         self.cheap_memo[v.name] = ok
         return ok
+
+    def widens(self, v: Value) -> bool:
+        """Whether ``v`` is a ``broadcast``: redone in another layout from its source,
+        it converts the (small) source rather than the (large) result."""
+        return isinstance(self.defs.get(v.name), o.BroadcastOp)
 
     def clone(self, v: Value, layout: str) -> Value | None:
         """A copy of the cheap value ``v`` computed in ``layout`` (``None``: impossible)."""
