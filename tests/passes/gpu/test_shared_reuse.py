@@ -79,25 +79,31 @@ def test_the_epilogue_exchange_lies_on_the_dead_ring():
 
 # -- the emulator proves each reuse race-free (barrier before reuse) ------------------
 
+def run_gemm(kernel, target: str, tiles: dict, M: int, N: int, K: int, grid, seed: int = 1):
+    """``kernel`` (matmul, or the bias+GELU one) on random bf16 inputs in the emulator;
+    the relative max error against float64 numpy."""
+    rng = np.random.default_rng(seed)
+    bf16 = ml_dtypes.bfloat16
+    a = rng.standard_normal((M, K)).astype(bf16)
+    b = rng.standard_normal((K, N)).astype(bf16)
+    c = np.zeros((M, N), bf16)
+    if kernel.fn is MATMUL.fn:
+        kernel[grid](a, b, c, target=f"emulate:{target}", **tiles)
+        ref = a.astype(np.float64) @ b.astype(np.float64)
+    else:
+        bias = rng.standard_normal(N).astype(bf16)
+        kernel[grid](a, b, bias, c, target=f"emulate:{target}", **tiles)
+        ref = bias_gelu_reference(a, b, bias)
+    return np.abs(c.astype(np.float64) - ref).max() / np.abs(ref).max()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("case", list(CONFIGS))
 def test_standard_configurations_run_in_the_emulator(case):
     kernel, target, tiles = CONFIGS[case]
-    rng = np.random.default_rng(1)
-    bf16 = ml_dtypes.bfloat16
-    M, N, K = tiles["BM"], tiles["BN"], 5 * tiles["BK"]   # the ring wraps around
-    a = rng.standard_normal((M, K)).astype(bf16)
-    b = rng.standard_normal((K, N)).astype(bf16)
-    c = np.zeros((M, N), bf16)
-    if kernel is MATMUL:
-        kernel[(1, 1)](a, b, c, target=f"emulate:{target}", **tiles)
-        ref = a.astype(np.float64) @ b.astype(np.float64)
-    else:
-        bias = rng.standard_normal(N).astype(bf16)
-        kernel[(1, 1)](a, b, bias, c, target=f"emulate:{target}", **tiles)
-        ref = bias_gelu_reference(a, b, bias)
-    err = np.abs(c.astype(np.float64) - ref).max() / np.abs(ref).max()
-    assert err < 1e-2
+    # five K steps: the ring wraps around before the epilogue reuses it
+    assert run_gemm(kernel, target, tiles, tiles["BM"], tiles["BN"], 5 * tiles["BK"],
+                    (1, 1)) < 1e-2
 
 
 @pytest.mark.slow
@@ -108,14 +114,7 @@ def test_persistent_warp_specialized_tiles_keep_the_ring_and_run_race_free():
     tiles = dict(BM=128, BN=256, BK=64, STAGES=3)
     fn = k.compile(MM_SIG, target="sm_90a", **tiles).function
     assert fn.attr("shared_bytes") <= max_shared_bytes("sm_90a")
-    rng = np.random.default_rng(2)
-    bf16 = ml_dtypes.bfloat16
-    a = rng.standard_normal((256, 128)).astype(bf16)
-    b = rng.standard_normal((128, 256)).astype(bf16)
-    c = np.zeros((256, 256), bf16)
-    k[(2, 1)](a, b, c, target="emulate:sm_90a", **tiles)
-    ref = a.astype(np.float64) @ b.astype(np.float64)
-    assert np.abs(c.astype(np.float64) - ref).max() / np.abs(ref).max() < 1e-2
+    assert run_gemm(k, "sm_90a", tiles, 256, 256, 128, (2, 1), seed=2) < 1e-2
 
 
 # -- placement rules -------------------------------------------------------------------
@@ -199,11 +198,4 @@ def test_a_persistent_loop_s_epilogue_does_not_lend_the_ring_to_the_next_tile():
     # next tile's prologue copies land on bytes other threads are still reading
     k = tl.kernel(MATMUL.fn, num_warps=8, persistent=1)      # one program, two tiles
     tiles = dict(BM=128, BN=128, BK=64, STAGES=3)
-    rng = np.random.default_rng(3)
-    bf16 = ml_dtypes.bfloat16
-    a = rng.standard_normal((256, 256)).astype(bf16)
-    b = rng.standard_normal((256, 128)).astype(bf16)
-    c = np.zeros((256, 128), bf16)
-    k[(2, 1)](a, b, c, target="emulate:sm_80", **tiles)
-    ref = a.astype(np.float64) @ b.astype(np.float64)
-    assert np.abs(c.astype(np.float64) - ref).max() / np.abs(ref).max() < 1e-2
+    assert run_gemm(k, "sm_80", tiles, 256, 128, 256, (2, 1), seed=3) < 1e-2
