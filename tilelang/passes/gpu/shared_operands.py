@@ -207,6 +207,31 @@ def mma_operand_bases(L: "_Lowering", a: Any, b: Any) -> tuple[Value, Value, int
     return bases[0], bases[1], top
 
 
+def in_place_sources(fn: Function) -> Callable[[Value], tuple[SharedType, bool] | None]:
+    """For a tile of ``fn`` that a ``tl.dot`` reads in place (``shared_operand_values``):
+    the type of the buffer (or view) its ``tl.shared_load`` reads and whether a
+    ``tl.trans`` on the way flips it; ``None`` for any other tile."""
+    in_place = shared_operand_values(fn.body, DotUnit.of(fn))
+    defs = {r.name: op for op in o.walk(fn.body) for r in op.results}
+
+    def source(v: Value) -> tuple[SharedType, bool] | None:
+        if v.name not in in_place:
+            return None
+        trans = False
+        while True:
+            op = defs.get(v.name)
+            if isinstance(op, o.TransOp):
+                trans, v = not trans, op.value
+            elif isinstance(op, o.ReshapeOp):
+                v = op.value
+            elif isinstance(op, o.SharedLoadOp) and isinstance(op.src.type, SharedType):
+                return op.src.type, trans
+            else:
+                return None
+
+    return source
+
+
 def fragment_dot_scratch(fn: Function) -> Callable[[o.DotOp], int]:
     """The scratch bytes of each ``tl.dot`` of ``fn`` on a fragment instruction
     (mma.sync, MFMA), as ``mma_operand_bases`` and the lowerings use it: the

@@ -62,7 +62,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from tilelang.errors import IRError
 from tilelang.ir import hopper_ops as hp
@@ -109,11 +109,16 @@ def wgmma_applies(fn: Function, a: TileType, b: TileType, acc: TileType) -> bool
         wgmma_shape_applies(a, b, acc, warps)
 
 
-def wgmma_scratch_bytes(fn: Function, dot: Any) -> int | None:
-    """The scratch a ``tl.dot`` lowered by wgmma may use: A staged (its bytes rounded
-    up to 1 KiB) and B staged after it, at most -- the accumulator stays in
-    registers. ``None`` where the dot takes ``mma.sync`` (which may also stash the
-    accumulator), as when the accumulator is not in its fragment layout."""
+def wgmma_scratch_bytes(fn: Function, dot: Any,
+                        source: Callable[[Value], tuple[Any, bool] | None] | None = None
+                        ) -> int | None:
+    """The scratch a ``tl.dot`` lowered by wgmma uses: A staged (its bytes rounded
+    up to 1 KiB), then B staged -- the accumulator stays in registers -- where an
+    operand that ``source`` traces to its buffer (``(buffer type, transposed)`` of a
+    tile wgmma may read in place) and that buffer is in the canonical layout
+    (``canonical_in_place``, at an offset aligned as the function's ``shared_align``
+    guarantees) takes none. ``None`` where the dot takes ``mma.sync`` (which may also
+    stash the accumulator), as when the accumulator is not in its fragment layout."""
     a, b, acc = dot.a.type, dot.b.type, dot.acc.type
     warps = fn.attr("num_warps", 4)
     if not (isinstance(acc, TileType) and acc.layout and wgmma_applies(fn, a, b, acc)):
@@ -126,7 +131,58 @@ def wgmma_scratch_bytes(fn: Function, dot: Any) -> int | None:
         return None
     if not lay.expr.same_as(accumulator_layout(m, n, warps)):
         return None
-    return -(-m * k * 2 // 1024) * 1024 + k * n * 2
+    a_bytes, b_bytes = -(-m * k * 2 // 1024) * 1024, k * n * 2
+    from tilelang.passes.gpu.shared_area import shared_align
+    if source is not None and shared_align(fn, 1) >= 1024:
+        got_a, got_b = source(dot.a), source(dot.b)
+        if got_a is not None and not got_a[1] and \
+                canonical_in_place(got_a[0], a.dtype.bits, m, k, n, False, 0):
+            a_bytes = 0
+        if got_b is not None and \
+                canonical_in_place(got_b[0], b.dtype.bits, n, k, n, not got_b[1], 0):
+            b_bytes = 0
+    return a_bytes + b_bytes
+
+
+def canonical_in_place(buf: Any, bits: int, rows: int, k: int, n: int, n_major: bool,
+                       offset: int) -> tuple[int, int] | None:
+    """``(W, atom stride)`` when an operand of ``bits``-bit elements, row-major in a
+    buffer of type ``buf`` at byte ``offset``, is already in wgmma's canonical layout,
+    so wgmma reads it where it is; else ``None`` (it is staged). That is: rows of
+    exactly ``W`` bytes (``W`` = 32, 64 or 128) and the buffer's swizzle
+    ``Swizzle(log2(W/16), 3, 3)`` (the same permutation on 16-bit elements), placed at
+    a multiple of ``8 W`` bytes; or a buffer of 128-byte column blocks
+    (``shared_layouts.BlockSwizzle`` with the 128-byte swizzle), the canonical
+    layout with ``W = 128`` as it stands: block ``j`` is atom column ``j`` (K-major:
+    K elements ``64j..``, the block's rows the operand's rows; N-major: N elements
+    ``64j..``, its rows the K rows), ``rows x 128`` bytes apart, which is the stride
+    staging would use too."""
+    from tilelang.passes.gpu.lower_layouts import _parse_swizzle, is_blocked
+    if bits != 16 or not buf.swizzle:
+        return None
+    line = n if n_major else k            # elements per buffer row
+    w = 2 * line
+    swz = _parse_swizzle(buf.swizzle)
+    if is_blocked(swz):
+        return blocked_in_place(buf, swz, k if n_major else rows, line, offset)
+    if w not in (32, 64, 128):
+        return None
+    if (swz.bits, swz.base, swz.shift) != (w.bit_length() - 5, 3, 3) or \
+            offset % (8 * w) or rows % 8:
+        return None
+    return w, (rows * w if not n_major else k * w)
+
+
+def blocked_in_place(buf: Any, blk: Any, lines: int, line: int,
+                     offset: int) -> tuple[int, int] | None:
+    """``canonical_in_place`` for a buffer of ``lines`` rows of ``line`` elements in
+    128-byte column blocks (``blk``, a ``BlockSwizzle``)."""
+    swz = blk.swizzle
+    if (blk.rows, blk.cols) != (lines, line) or blk.block != 64 or \
+            (swz.bits, swz.base, swz.shift) != (3, 3, 3) or \
+            prod(buf.shape) != lines * line or offset % 1024 or lines % 8:
+        return None
+    return 128, lines * 128
 
 
 def swizzle_width(k: int) -> int:
@@ -203,42 +259,13 @@ class _Wgmma:
 
     def in_place(self, x: Any, rows: int, n_major: bool) -> _Operand | None:
         """The operand read where it is, when its buffer already has the canonical
-        layout: the operand row-major with rows of exactly ``W`` bytes and the buffer's
-        swizzle ``Swizzle(log2(W/16), 3, 3)`` (the same permutation on 16-bit elements),
-        placed at a multiple of ``8 W`` bytes."""
-        from tilelang.passes.gpu.lower_layouts import _parse_swizzle, is_blocked
+        layout (``canonical_in_place``)."""
         from tilelang.passes.gpu.shared_operands import SharedOperand
-        if not isinstance(x, SharedOperand) or x.type.dtype.bits != 16:
+        if not isinstance(x, SharedOperand):
             return None
-        line = self.n if n_major else self.k            # elements per buffer row
-        w = 2 * line
-        if not x.buf.type.swizzle:
-            return None
-        swz = _parse_swizzle(x.buf.type.swizzle)
-        if is_blocked(swz):
-            return self._in_place_blocked(x, swz, rows, line, n_major)
-        if w not in (32, 64, 128):
-            return None
-        if (swz.bits, swz.base, swz.shift) != (w.bit_length() - 5, 3, 3) or \
-                x.buf.static_offset % (8 * w) or rows % 8:
-            return None
-        return _Operand(x.buf.base(self.B), w, n_major, rows * w if not n_major else self.k * w)
-
-    def _in_place_blocked(self, x: Any, blk: Any, rows: int, line: int,
-                          n_major: bool) -> _Operand | None:
-        """A buffer of 128-byte column blocks (``shared_layouts.BlockSwizzle`` with the
-        128-byte swizzle) is the canonical layout with ``W = 128`` as it stands: block
-        ``j`` is atom column ``j`` (K-major: K elements ``64j..``, the block's rows the
-        operand's rows; N-major: N elements ``64j..``, its rows the K rows), ``rows x
-        128`` bytes apart, which is the stride ``stage`` would use too."""
-        lines = self.k if n_major else rows              # buffer rows: K, or M / N
-        swz = blk.swizzle
-        if (blk.rows, blk.cols) != (lines, line) or blk.block != 64 or \
-                (swz.bits, swz.base, swz.shift) != (3, 3, 3) or \
-                prod(x.buf.type.shape) != lines * line or x.buf.static_offset % 1024 or \
-                lines % 8:
-            return None
-        return _Operand(x.buf.base(self.B), 128, n_major, lines * 128)
+        got = canonical_in_place(x.buf.type, x.type.dtype.bits, rows, self.k, self.n,
+                                 n_major, x.buf.static_offset)
+        return None if got is None else _Operand(x.buf.base(self.B), got[0], n_major, got[1])
 
     def stage(self, x: Any, base: int, rows: int, n_major: bool, is_a: bool) -> _Operand:
         """Write operand ``x`` into scratch at ``base`` in the canonical layout: K-major

@@ -2,7 +2,8 @@
 
 A ``tl.dot`` becomes wgmma where ``lower_wgmma`` applies (sm_90a, its shape and
 layout rule), else mma.sync (``lower_mma``); wgmma fixes the accumulator layout
-(``lower_wgmma.accumulator_layout``) and stages at most A and B, mma.sync may
+(``lower_wgmma.accumulator_layout``) and stages A and B unless it reads them in
+place (``lower_wgmma.wgmma_scratch_bytes``), mma.sync may
 also stash the accumulator (``shared_operands.fragment_dot_scratch``). The TMA
 and mbarrier ring ops and the warp specialization of ``pipeline-tma`` lower in
 ``lower_tma``.
@@ -18,7 +19,7 @@ from tilelang.ir.role_ops import WarpSpecializeOp
 from tilelang.ir.types import TileType
 from tilelang.ir.values import Function, Value
 from tilelang.passes.gpu import target_facts
-from tilelang.passes.gpu.shared_operands import fragment_dot_scratch
+from tilelang.passes.gpu.shared_operands import fragment_dot_scratch, in_place_sources
 from tilelang.passes.gpu.vendor import VendorLowering
 from tilelang.passes.nvidia import lower_tma
 from tilelang.passes.nvidia.lower_mma import lower_dot_mma
@@ -39,9 +40,10 @@ def _lower_dot(L: Any, ins: Any, a: Any, b: Any, acc: Any, out_t: TileType) -> l
 def _dot_scratch(fn: Function) -> Callable[[Any], int]:
     wgmma = target_has_wgmma(fn)
     mma = fragment_dot_scratch(fn)
+    source = in_place_sources(fn) if wgmma else None
 
     def dot(op: Any) -> int:
-        staged = wgmma_scratch_bytes(fn, op) if wgmma else None
+        staged = wgmma_scratch_bytes(fn, op, source) if wgmma else None
         return staged if staged is not None else mma(op)
 
     return dot
