@@ -185,13 +185,9 @@ needs_clangxx = pytest.mark.skipif(find_clangxx() is None, reason="clang++ not f
 
 @pytest.fixture(scope="module")
 def hip_host():
-    from tests.codegen.amd.hip_host_block import HostHipTarget
-    from tilelang.runtime import targets
-    name = "hiphost:gfx942"
-    target = targets._TARGETS[name] = HostHipTarget("gfx942")
-    yield name
-    targets._TARGETS.pop(name, None)
-    target.cleanup()
+    from tests.codegen.amd.hip_host_block import registered
+    with registered("gfx942") as target:
+        yield target.name
 
 
 @needs_clangxx

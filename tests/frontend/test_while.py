@@ -119,18 +119,13 @@ def test_compiles_for_every_gpu_target(target):
 @pytest.mark.skipif(find_clangxx() is None, reason="clang++ not found")
 @pytest.mark.slow
 def test_hip_source_on_the_host_matches_python():
-    from tests.codegen.amd.hip_host_block import HostHipTarget
-    from tilelang.runtime import targets
-    target = targets._TARGETS["hiphost:gfx942"] = HostHipTarget("gfx942")
-    try:
+    from tests.codegen.amd.hip_host_block import registered
+    with registered("gfx942"):
         x = _x()
         for n, lim in [(10, 1e9), (10, 80.0), (0, 1.0)]:
             y = np.zeros(2 * N, np.float32)
             scan_until[(1,)](x, y, n, lim, target="hiphost:gfx942")
             np.testing.assert_allclose(y, scan_until_reference(x, n, lim), rtol=1e-5)
-    finally:
-        targets._TARGETS.pop("hiphost:gfx942", None)
-        target.cleanup()
 
 
 @tl.kernel

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -272,3 +273,17 @@ def _pointer_type(src: str, name: str, k: int) -> str:
     start = src.index(f"\n{name}(") + len(name) + 2
     params = src[start:src.index(") {", start)].split(", ")
     return params[k].rsplit(" ", 1)[0]
+
+
+@contextmanager
+def registered(arch: str) -> Iterator[HostHipTarget]:
+    """``hiphost:<arch>`` registered as a target for the duration (kernels launch on it
+    by that name), its build folders removed afterwards."""
+    from tilelang.runtime import targets
+    target = targets._TARGETS[f"hiphost:{arch}"] = HostHipTarget(arch)
+    try:
+        yield target
+    finally:
+        targets._TARGETS.pop(target.name, None)
+        target.cleanup()
+

@@ -9,19 +9,15 @@ import pytest
 from tests.codegen.amd.hip_host import find_clangxx
 from tests.examples.test_examples import check, load_example
 from tests.examples.test_examples_lowered import RUNS
-from tilelang.runtime import targets
 
 pytestmark = pytest.mark.skipif(find_clangxx() is None, reason="clang++ not found")
 
 
 @pytest.fixture(scope="module", params=["gfx90a", "gfx942"])
 def host_target(request):
-    from tests.codegen.amd.hip_host_block import HostHipTarget
-    name = f"hiphost:{request.param}"
-    target = targets._TARGETS[name] = HostHipTarget(request.param)
-    yield name
-    targets._TARGETS.pop(name, None)
-    target.cleanup()
+    from tests.codegen.amd.hip_host_block import registered
+    with registered(request.param) as target:
+        yield target.name
 
 
 @pytest.mark.slow

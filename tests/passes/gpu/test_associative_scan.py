@@ -230,19 +230,13 @@ def test_hip_source_on_the_host_equals_the_interpreter():
     from tests.codegen.amd.hip_host import find_clangxx
     if find_clangxx() is None:
         pytest.skip("clang++ not found")
-    from tests.codegen.amd.hip_host_block import HostHipTarget
-    from tilelang.runtime import targets
-    name = "hiphost:gfx942"
-    target = targets._TARGETS[name] = HostHipTarget("gfx942")
-    try:
+    from tests.codegen.amd.hip_host_block import registered
+    with registered("gfx942") as target:
         rng = np.random.default_rng(4)
         a = rng.integers(-3, 4, (8, 16)).astype(np.float32)
         b = rng.integers(-3, 4, (8, 16)).astype(np.float32)
         f = rng.integers(0, 2, (8, 16)).astype(np.int32)
         for axis, reverse in ((1, False), (0, True)):
-            for got, want in zip(run(a, b, f, name, axis, reverse),
+            for got, want in zip(run(a, b, f, target.name, axis, reverse),
                                  run(a, b, f, "interp", axis, reverse)):
                 np.testing.assert_array_equal(got, want)
-    finally:
-        targets._TARGETS.pop(name, None)
-        target.cleanup()

@@ -155,18 +155,12 @@ def test_hip_source_of_the_wide_code_runs_on_the_host():
     from tests.codegen.amd.hip_host import find_clangxx
     if find_clangxx() is None:
         pytest.skip("clang++ not found")
-    from tests.codegen.amd.hip_host_block import HostHipTarget
-    from tilelang.runtime import targets
-    name = "hiphost:gfx942"
-    target = targets._TARGETS[name] = HostHipTarget("gfx942")
-    try:
-        compiled = last_columns.compile("X=f32[2]:wide,Y=f32[2]", target=name)
+    from tests.codegen.amd.hip_host_block import registered
+    with registered("gfx942") as target:
+        compiled = last_columns.compile("X=f32[2]:wide,Y=f32[2]", target=target.name)
         x = np.arange(ROWS * 200, dtype=np.float32).reshape(ROWS, 200)
         y = np.zeros((ROWS, 256), np.float32)
         target.launch(compiled, (2, 1, 1), [x, y], last_columns)
         want = np.full((ROWS, 256), -1.0, np.float32)
         want[:, :128] = x[:, 72:]
         np.testing.assert_array_equal(y, want)
-    finally:
-        targets._TARGETS.pop(name, None)
-        target.cleanup()
