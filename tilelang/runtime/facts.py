@@ -30,8 +30,8 @@ _TABLE = {flags: tuple(f for f, on in zip(TENSOR_FACTS, flags) if on)
 
 def is_wide(shape: Sequence[int], strides: Sequence[int]) -> bool:
     """Whether a dim or an element stride needs more than 31 bits."""
-    return any(n >= WIDE_INDEX for n in shape) or \
-        any(s >= WIDE_INDEX or s <= -WIDE_INDEX for s in strides)
+    return bool(shape) and (max(shape) >= WIDE_INDEX or max(strides) >= WIDE_INDEX or
+                            min(strides) <= -WIDE_INDEX)
 
 
 def facts_of(address: int, shape: Sequence[int], strides: Sequence[int],
@@ -89,8 +89,10 @@ def _numpy_facts(x: np.ndarray, itemsize: int) -> tuple[str, ...]:
             if s % VECTOR_BYTES:   # a multiple of 16 bytes' worth of elements
                 divisible = False
                 break
-    wide = any(n >= WIDE_INDEX for n in shape) or \
-        any(s >= WIDE_INDEX * itemsize or s <= -WIDE_INDEX * itemsize for s in strides)
+    # (one C-level max/min per tuple: this runs on every launch)
+    wide = bool(shape) and (max(shape) >= WIDE_INDEX or
+                            max(strides) >= WIDE_INDEX * itemsize or
+                            min(strides) <= -WIDE_INDEX * itemsize)
     return _TABLE[x.ctypes.data % VECTOR_BYTES == 0, unit, divisible, wide]
 
 

@@ -207,11 +207,13 @@ def mma_operand_bases(L: "_Lowering", a: Any, b: Any) -> tuple[Value, Value, int
     return bases[0], bases[1], top
 
 
-def in_place_sources(fn: Function) -> Callable[[Value], tuple[SharedType, bool] | None]:
-    """For a tile of ``fn`` that a ``tl.dot`` reads in place (``shared_operand_values``):
-    the type of the buffer (or view) its ``tl.shared_load`` reads and whether a
-    ``tl.trans`` on the way flips it; ``None`` for any other tile."""
-    in_place = shared_operand_values(fn.body, DotUnit.of(fn))
+def in_place_sources(fn: Function, in_place: set[str] | None = None
+                     ) -> Callable[[Value], tuple[SharedType, bool] | None]:
+    """For a tile of ``fn`` that a ``tl.dot`` reads in place (``in_place``, default
+    ``shared_operand_values``): the type of the buffer (or view) its ``tl.shared_load``
+    reads and whether a ``tl.trans`` on the way flips it; ``None`` for any other tile."""
+    if in_place is None:
+        in_place = shared_operand_values(fn.body, DotUnit.of(fn))
     defs = {r.name: op for op in o.walk(fn.body) for r in op.results}
 
     def source(v: Value) -> tuple[SharedType, bool] | None:
@@ -232,15 +234,18 @@ def in_place_sources(fn: Function) -> Callable[[Value], tuple[SharedType, bool] 
     return source
 
 
-def fragment_dot_scratch(fn: Function) -> Callable[[o.DotOp], int]:
+def fragment_dot_scratch(fn: Function, in_place: set[str] | None = None
+                         ) -> Callable[[o.DotOp], int]:
     """The scratch bytes of each ``tl.dot`` of ``fn`` on a fragment instruction
     (mma.sync, MFMA), as ``mma_operand_bases`` and the lowerings use it: the
     operands that are register tiles, stashed one after the other (16-byte
     aligned), then the accumulator unless it and the result are in the
     instruction's fragment layout. A dot with no instruction takes the scalar
-    path, which stashes A and B (``stash_bytes``)."""
+    path, which stashes A and B (``stash_bytes``). ``in_place``: the tiles read in
+    place, when the caller has them (default ``shared_operand_values``)."""
     unit = DotUnit.of(fn)
-    in_place = shared_operand_values(fn.body, unit)
+    if in_place is None:
+        in_place = shared_operand_values(fn.body, unit)
 
     def dot(op: o.DotOp) -> int:
         a, b, acc = op.a.type, op.b.type, op.acc.type

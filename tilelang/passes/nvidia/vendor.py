@@ -19,7 +19,9 @@ from tilelang.ir.role_ops import WarpSpecializeOp
 from tilelang.ir.types import TileType
 from tilelang.ir.values import Function, Value
 from tilelang.passes.gpu import target_facts
-from tilelang.passes.gpu.shared_operands import fragment_dot_scratch, in_place_sources
+from tilelang.passes.gpu.dot_instr import DotUnit
+from tilelang.passes.gpu.shared_operands import (fragment_dot_scratch, in_place_sources,
+                                                 shared_operand_values)
 from tilelang.passes.gpu.vendor import VendorLowering
 from tilelang.passes.nvidia import lower_tma
 from tilelang.passes.nvidia.lower_mma import lower_dot_mma
@@ -39,8 +41,9 @@ def _lower_dot(L: Any, ins: Any, a: Any, b: Any, acc: Any, out_t: TileType) -> l
 
 def _dot_scratch(fn: Function) -> Callable[[Any], int]:
     wgmma = target_has_wgmma(fn)
-    mma = fragment_dot_scratch(fn)
-    source = in_place_sources(fn) if wgmma else None
+    in_place = shared_operand_values(fn.body, DotUnit.of(fn))
+    mma = fragment_dot_scratch(fn, in_place)
+    source = in_place_sources(fn, in_place) if wgmma else None
 
     def dot(op: Any) -> int:
         staged = wgmma_scratch_bytes(fn, op, source) if wgmma else None
