@@ -86,6 +86,7 @@ from tilelang.emulator.core import (
 )
 from tilelang.interp.ops import LaunchContext, storage
 from tilelang.interp.interpreter import _check_grid, _convert_arg
+from tilelang.ir.lowbit import PackedArray
 from tilelang.emulator.nvidia import tma as emu_tma  # noqa: E402  (mbarriers and TMA loads)
 from tilelang.emulator.nvidia import tma_store as emu_tma_store  # noqa: E402  (TMA stores)
 from tilelang.emulator import roles as emu_roles  # noqa: E402  (warp-specialized regions)
@@ -343,6 +344,13 @@ class EmulatedKernel:
         base: Env = [None] * (len(self._slots) + 2)
         tensors: list[Any] = [None] * len(params)
         for k, (p, a, s) in enumerate(zip(params, args, self._param_slots)):
+            if isinstance(p.type, TensorType) and isinstance(a, PackedArray):
+                # a packed low-bit tensor: its logical shape and element strides for
+                # tl.tensor_dim / tl.tensor_stride, its bytes for the memory accesses
+                base[s] = a
+                tensors[k] = emu_global.GlobalTensor(k, p.name, a.host_bytes().reshape(-1),
+                                                     kernel, packed=True)
+                continue
             base[s] = _convert_arg(p, a, kernel)
             if isinstance(p.type, TensorType):
                 tensors[k] = emu_global.GlobalTensor(k, p.name, base[s], kernel)

@@ -47,8 +47,10 @@ def base_address(param_position: int) -> int:
 class GlobalTensor:
     """One tensor argument seen through the virtual address space."""
 
-    def __init__(self, position: int, name: str, array: np.ndarray, kernel: str) -> None:
+    def __init__(self, position: int, name: str, array: np.ndarray, kernel: str,
+                 packed: bool = False) -> None:
         self.position = position
+        self.packed = packed          # the bytes of a packed low-bit tensor
         self.name = name
         self.array = array
         self.itemsize = isz = array.itemsize
@@ -130,12 +132,14 @@ def locate(state: Any, addr: np.ndarray, threads: np.ndarray, vec: int, itemsize
         rows = slice(None) if single else np.flatnonzero(pos == p)
         t = state.tensors[int(p)]
         o_ = off[rows]
-        if itemsize != t.itemsize:
+        size = align or vec * itemsize
+        # a packed low-bit tensor is bytes: a u16/u32 access reads its bytes in order
+        vec_, isz = (vec * itemsize, 1) if t.packed else (vec, itemsize)
+        if isz != t.itemsize:
             raise Fault(f"{what} of {itemsize}-byte elements on tensor '{t.name}' of "
                         f"{t.array.dtype} ({t.itemsize}-byte elements) by "
                         f"{lane_list(threads[rows])}",
                         "a thread-IR access must use the tensor's element size")
-        size = align or vec * itemsize
         real = o_ + t.misalign if t.misalign else o_   # offsets from a 16-byte boundary
         if not _is_multiple(real, size):
             mis = real % size != 0
@@ -148,12 +152,12 @@ def locate(state: Any, addr: np.ndarray, threads: np.ndarray, vec: int, itemsize
                         "a vector access must be aligned to its size: a lowering must only "
                         "vectorize accesses it can prove aligned, and code specialized for "
                         "aligned tensors (signature 'X=f32[2]:16') must get aligned arrays")
-        first = o_ // itemsize
+        first = o_ // isz
         if t.dense and int(np.minimum.reduce(first)) >= 0 and \
-                int(np.maximum.reduce(first)) + vec <= t.span:
-            q = first[:, None] + np.arange(vec) if vec > 1 else first[:, None]
+                int(np.maximum.reduce(first)) + vec_ <= t.span:
+            q = first[:, None] + np.arange(vec_) if vec_ > 1 else first[:, None]
         else:
-            q = first[:, None] + np.arange(vec)
+            q = first[:, None] + np.arange(vec_)
             ok = t.valid(q)
             if not ok.all():
                 bad_rows = ~ok.all(axis=1)
@@ -161,7 +165,7 @@ def locate(state: Any, addr: np.ndarray, threads: np.ndarray, vec: int, itemsize
                 j = int(np.flatnonzero(~ok[k])[0])
                 extra = f" (element {j} of a {vec}-element vector)" if vec > 1 else ""
                 raise Fault(f"global access outside tensor {t.describe()} at byte offset "
-                            f"{int(o_[k]) + j * itemsize}{extra} by "
+                            f"{int(o_[k]) + j * isz}{extra} by "
                             f"{lane_list(threads[rows][bad_rows])} ({what})", _BOUNDS_HINT)
         out.append((t, rows, q))
     return out

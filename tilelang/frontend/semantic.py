@@ -74,9 +74,20 @@ def python_dtype(x: Any) -> DType:
     raise CompileError(f"{_describe(x)} cannot be used as a kernel value")
 
 
+def require_computable(dtype: DType, what: str) -> None:
+    """A ``CompileError`` for arithmetic on a low-bit storage format."""
+    if dtype.is_lowbit:
+        wide = "tl.f32" if dtype.is_float else "tl.i32"
+        raise CompileError(f"{what} on {dtype} values: low-bit formats are storage types "
+                           "(load, store, reshape, convert), not arithmetic ones",
+                           hint=f"convert first, e.g. x.to({wide}), and back with .to(tl.{dtype})")
+
+
 def constant(value: Any, dtype: DType | None = None) -> TileHandle:
     """A runtime scalar holding the Python constant ``value``."""
     dtype = dtype or python_dtype(value)
+    if dtype.is_lowbit:     # a storage format: the constant is made wide, then converted
+        return cast(constant(value, f32 if dtype.is_float else i32), dtype)
     if dtype.is_bool:
         value = bool(value)
     elif dtype.is_float:
@@ -237,6 +248,7 @@ def binary(fn: str, a: Operand, b: Operand, python_rules: bool = True) -> Any:
             raise CompileError(f"unsupported operand {_describe(x)} for {fn}")
     b_const = None if is_runtime(b) else b
     a, b = unify(a, b)
+    require_computable(a.dtype, f"'{fn}'")
     if python_rules and fn in ("floordiv", "mod") and \
             (a.dtype.is_signed or (fn == "mod" and a.dtype.is_float)):
         return python_divmod(fn, a, b, b_const)
@@ -269,6 +281,7 @@ def unary(fn: str, x: Operand) -> Any:
         except Exception as e:
             raise CompileError(f"constant expression failed: {type(e).__name__}: {e}") from None
     x = to_handle(x)
+    require_computable(x.dtype, f"'{fn}'")
     if fn in ops.FLOAT_ONLY_UNARY and not x.dtype.is_float:
         x = cast(x, f32)
     if fn == "not" and not x.dtype.is_bool:
@@ -377,6 +390,7 @@ def reduce(fn: str, x: Operand, axis: Any, keepdims: bool) -> TileHandle:
         return x
     if fn == "sum" and (x.dtype.is_bool or (x.dtype.is_int and x.dtype.bits < 32)):
         x = cast(x, i32)
+    require_computable(x.dtype, f"tl.{fn}")
     if axis is None:
         flat = reshape(x, (math.prod(x.shape),))
         out = reduce(fn, flat, 0, False)

@@ -16,6 +16,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from tilelang.errors import IRError
+from tilelang.ir import lowbit
 from tilelang.ir import ops as o
 from tilelang.ir.types import DType, ScalarType
 from tilelang.ir.values import Value
@@ -47,9 +48,13 @@ class Fault(Exception):
         self.op = op
 
 
+_CODES = np.dtype(np.uint8)
+
+
 def storage(dt: DType) -> np.dtype:
-    """The numpy dtype values of ``dt`` are kept in."""
-    return to_numpy(dt)
+    """The numpy dtype values of ``dt`` are kept in: low-bit formats keep their codes
+    (``tilelang.ir.lowbit``) in ``uint8``."""
+    return _CODES if dt.is_lowbit else to_numpy(dt)
 
 
 def compute(dt: DType) -> np.dtype:
@@ -281,6 +286,8 @@ def _compile_where(op: o.WhereOp, slot: Slot) -> Closure:
 
 
 def _compile_cast(op: o.CastOp, slot: Slot) -> Closure:
+    if op.value.type.dtype.is_lowbit or op.result.type.dtype.is_lowbit:
+        return _compile_lowbit_cast(op, slot)
     v, r = slot(op.value), slot(op.result)
     src, dst = storage(op.value.type.dtype), storage(op.result.type.dtype)
     if src == dst:
@@ -300,6 +307,33 @@ def _compile_cast(op: o.CastOp, slot: Slot) -> Closure:
     else:
         def run(env: Env) -> None:
             env[r] = env[v].astype(via).astype(dst)
+    return run
+
+
+def _compile_lowbit_cast(op: o.CastOp, slot: Slot) -> Closure:
+    """A cast from or to a low-bit format: through its values (``lowbit.decode``) and
+    ``lowbit.encode``'s rounding rules."""
+    v, r = slot(op.value), slot(op.result)
+    sdt, ddt = op.value.type.dtype, op.result.type.dtype
+    scalar = isinstance(op.result.type, ScalarType)
+
+    def values(x: Any) -> np.ndarray:
+        if sdt.is_lowbit:
+            return lowbit.decode(x, sdt)
+        return np.asarray(x).astype(np.float64 if sdt.is_float else np.int64)
+
+    def run(env: Env) -> None:
+        x = values(env[v])
+        if ddt.is_lowbit:
+            out = lowbit.encode(x, ddt, from_float=sdt.is_float)
+        elif ddt.is_bool:
+            out = x != 0
+        elif ddt.is_int and sdt.is_float:
+            lo, hi = np.iinfo(storage(ddt)).min, np.iinfo(storage(ddt)).max
+            out = np.clip(np.trunc(np.nan_to_num(x, nan=0.0)), lo, hi).astype(storage(ddt))
+        else:
+            out = x.astype(storage(ddt))
+        env[r] = out[()] if scalar else out
     return run
 
 
@@ -341,9 +375,14 @@ def _compile_dot(op: o.DotOp, slot: Slot) -> Closure:
     a, b, c, r = slot(op.a), slot(op.b), slot(op.acc), slot(op.result)
     dt = op.acc.type.dtype
     st, cd = storage(dt), compute(dt)
+    src = op.a.type.dtype
+
+    def operand(x: np.ndarray) -> np.ndarray:
+        # low-bit inputs are codes: their values are exact in the accumulator's dtype
+        return (lowbit.decode(x, src) if src.is_lowbit else x).astype(cd, copy=False)
 
     def run(env: Env) -> None:
-        prod = np.matmul(env[a].astype(cd, copy=False), env[b].astype(cd, copy=False))
+        prod = np.matmul(operand(env[a]), operand(env[b]))
         prod += env[c].astype(cd, copy=False)
         env[r] = prod if st == cd else prod.astype(st)
     return run

@@ -14,7 +14,7 @@ from typing import ClassVar
 from tilelang.ir.op_base import (
     Op, Trait, _is_int_scalar, attr, operand, operands, opt_operand,
 )
-from tilelang.ir.types import ScalarType, SharedType, TensorType, TileType, bool_
+from tilelang.ir.types import DType, ScalarType, SharedType, TensorType, TileType, bool_, u8
 from tilelang.ir.values import Value
 
 
@@ -36,6 +36,12 @@ def _verify_window(op: Op, tensor: Value, offsets: tuple[Value, ...],
 def _verify_mask(op: Op, mask: Value | None, shape: tuple[int, ...]) -> None:
     if mask is not None and mask.type != TileType(shape, bool_):
         op._fail(f"mask must be {TileType(shape, bool_)}, got {mask.type}")
+
+
+def _same_or_codes(tile: DType, tensor: DType) -> bool:
+    """A window of a low-bit tensor is a tile of its dtype, or, after lower-lowbit, of
+    its codes (``u8``)."""
+    return tile == tensor or (tensor.is_lowbit and tile == u8)
 
 
 def _verify_vec(op: Op, vec: int, shape: tuple[int, ...]) -> None:
@@ -73,7 +79,7 @@ class LoadOp(Op):
             self._fail("result must be a tile")
         _verify_window(self, self.tensor, self.offsets, rt.shape)
         _verify_vec(self, self.vec, rt.shape)
-        if rt.dtype != self.tensor.type.dtype:
+        if not _same_or_codes(rt.dtype, self.tensor.type.dtype):
             self._fail("result dtype must be the tensor's")
         _verify_mask(self, self.mask, rt.shape)
         if self.other is not None and self.other.type != ScalarType(rt.dtype):
@@ -99,7 +105,7 @@ class StoreOp(Op):
         if not isinstance(vt, TileType):
             self._fail("value must be a tile")
         _verify_window(self, self.tensor, self.offsets, vt.shape)
-        if vt.dtype != self.tensor.type.dtype:
+        if not _same_or_codes(vt.dtype, self.tensor.type.dtype):
             self._fail(f"stored dtype {vt.dtype} differs from the tensor's "
                        f"{self.tensor.type.dtype}")
         _verify_mask(self, self.mask, vt.shape)

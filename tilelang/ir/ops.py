@@ -17,7 +17,7 @@ from tilelang.ir.op_base import (  # noqa: F401  (the framework, reached as ops.
     op_fields, operand, operands, opt_operand, region, register_ops, walk,
 )
 from tilelang.ir.types import (
-    ScalarType, TensorType, TileType, Type, bool_, i32,
+    DType, ScalarType, TensorType, TileType, Type, bool_, i32,
 )
 from tilelang.ir.values import Value
 
@@ -25,6 +25,12 @@ from tilelang.ir.values import Value
 # ---------------------------------------------------------------------------
 # scalars and constants
 # ---------------------------------------------------------------------------
+
+def _computable(op: Op, dt: DType) -> None:
+    """Low-bit formats are storage types: computing on one needs a ``tl.cast`` first."""
+    if dt.is_lowbit:
+        op._fail(f"{dt} is a storage format; cast it to a wider dtype to compute")
+
 
 @dataclass(frozen=True, kw_only=True)
 class ConstantOp(Op):
@@ -38,6 +44,7 @@ class ConstantOp(Op):
         self._expect_results(1)
         if not _is_scalar(self.result):
             self._fail("result must be a scalar")
+        _computable(self, self.result.type.dtype)
         if isinstance(self.value, float) and not self.result.type.dtype.is_float:
             self._fail("float constant with a non-float dtype")
 
@@ -260,6 +267,7 @@ class BinaryOp(Op):
         if not _is_value(self.lhs) or self.lhs.type != self.rhs.type:
             self._fail(f"operands must have one type, got {self.lhs.type} and {self.rhs.type}")
         dt = self.lhs.type.dtype
+        _computable(self, dt)
         if self.fn == "div" and not dt.is_float:
             self._fail("div needs float operands")
         if self.fn in BITWISE_FNS and dt.is_float:
@@ -286,6 +294,7 @@ class UnaryOp(Op):
             self._fail(f"unknown unary fn {self.fn!r}")
         if not _is_value(self.value) or self.result.type != self.value.type:
             self._fail("unary keeps its operand's type")
+        _computable(self, self.value.type.dtype)
         if self.fn in FLOAT_ONLY_UNARY and not self.value.type.dtype.is_float:
             self._fail(f"{self.fn} needs a float operand")
         if self.fn == "invert" and self.value.type.dtype.is_float:
@@ -360,6 +369,7 @@ class ReduceOp(Op):
             self._fail(f"unknown reduce fn {self.fn!r}")
         if not isinstance(src, TileType) or not 0 <= self.axis < src.rank:
             self._fail(f"axis {self.axis} out of range for {src}")
+        _computable(self, src.dtype)
         shape = list(src.shape)
         if self.keepdims:
             shape[self.axis] = 1

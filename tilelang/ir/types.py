@@ -24,6 +24,9 @@ class DType:
     name: str
     bits: int
     kind: str  # "float" | "int" | "uint" | "bool"
+    # a float's exponent and mantissa widths (sign + exp + man == bits); 0 for the rest
+    exp: int = 0
+    man: int = 0
 
     @property
     def is_float(self) -> bool:
@@ -42,6 +45,13 @@ class DType:
     def is_bool(self) -> bool:
         return self.kind == "bool"
 
+    @property
+    def is_lowbit(self) -> bool:
+        """A storage format (``docs/lowbit.md``): an integer under 8 bits or a float
+        of at most 8. Tensors of it are packed in memory; tiles of it are loaded,
+        stored, reshaped and converted, and arithmetic happens after a ``.to()``."""
+        return (self.is_int and self.bits < 8) or (self.is_float and self.bits <= 8)
+
     def __str__(self) -> str:
         return self.name
 
@@ -53,8 +63,8 @@ f16 = DType("f16", 16, "float")
 bf16 = DType("bf16", 16, "float")
 f32 = DType("f32", 32, "float")
 f64 = DType("f64", 64, "float")
-f8e4m3 = DType("f8e4m3", 8, "float")
-f8e5m2 = DType("f8e5m2", 8, "float")
+f8e4m3 = DType("f8e4m3", 8, "float", 4, 3)
+f8e5m2 = DType("f8e5m2", 8, "float", 5, 2)
 i4 = DType("i4", 4, "int")
 i8 = DType("i8", 8, "int")
 i16 = DType("i16", 16, "int")
@@ -67,11 +77,47 @@ u32 = DType("u32", 32, "uint")
 u64 = DType("u64", 64, "uint")
 bool_ = DType("bool", 1, "bool")
 
-ALL_DTYPES: tuple[DType, ...] = (
+# every low-bit format: integers of 1..7 bits, floats of sign + exp + man = 3..8 bits
+# (exp >= 1, man >= 1); f8e4m3, f8e5m2, i4 and u4 above are four of them
+_NAMED = {d.name: d for d in (f8e4m3, f8e5m2, i4, u4)}
+LOWBIT_INTS: tuple[DType, ...] = tuple(
+    _NAMED.get(f"{p}{b}") or DType(f"{p}{b}", b, kind)
+    for kind, p in (("int", "i"), ("uint", "u")) for b in range(1, 8))
+LOWBIT_FLOATS: tuple[DType, ...] = tuple(
+    _NAMED.get(f"f{1 + e + m}e{e}m{m}") or DType(f"f{1 + e + m}e{e}m{m}", 1 + e + m, "float", e, m)
+    for e in range(1, 7) for m in range(1, 7) if 3 <= 1 + e + m <= 8)
+f6e3m2, f6e2m3, f4e2m1 = (next(d for d in LOWBIT_FLOATS if d.name == n)
+                          for n in ("f6e3m2", "f6e2m3", "f4e2m1"))
+
+ALL_DTYPES: tuple[DType, ...] = tuple(dict.fromkeys((
     f16, bf16, f32, f64, f8e4m3, f8e5m2,
-    i4, i8, i16, i32, i64, u4, u8, u16, u32, u64, bool_,
-)
+    i4, i8, i16, i32, i64, u4, u8, u16, u32, u64, bool_) + LOWBIT_INTS + LOWBIT_FLOATS))
 DTYPES_BY_NAME: dict[str, DType] = {d.name: d for d in ALL_DTYPES}
+
+
+def int_type(bits: int, signed: bool = True) -> DType:
+    """``tl.int(bits)`` / ``tl.uint(bits)``: two's-complement or unsigned integers of
+    1 to 8 bits (and the usual 16, 32, 64)."""
+    if not isinstance(bits, int) or isinstance(bits, bool) or \
+            not (1 <= bits <= 8 or bits in (16, 32, 64)):
+        raise ValueError(f"integer width must be 1..8, 16, 32 or 64 bits, got {bits!r}")
+    return DTYPES_BY_NAME[f"{'i' if signed else 'u'}{bits}"]
+
+
+def float_type(exp: int, man: int) -> DType:
+    """``tl.float(exp, man)``: the float format with a sign bit, ``exp`` exponent bits and
+    ``man`` mantissa bits, 3 to 8 bits in all (rules in ``docs/lowbit.md``); also the
+    usual f16 (5, 10), bf16 (8, 7), f32 (8, 23) and f64 (11, 52)."""
+    usual = {(5, 10): f16, (8, 7): bf16, (8, 23): f32, (11, 52): f64}
+    if (exp, man) in usual:
+        return usual[(exp, man)]
+    name = f"f{1 + exp + man}e{exp}m{man}" if isinstance(exp, int) and isinstance(man, int) \
+        else ""
+    if name not in DTYPES_BY_NAME:
+        raise ValueError(f"no float format with {exp!r} exponent and {man!r} mantissa bits: "
+                         "sign + exponent + mantissa must be 3..8 bits with at least one "
+                         "of each (or f16, bf16, f32, f64)")
+    return DTYPES_BY_NAME[name]
 
 
 def dtype_from_name(name: str) -> DType:
@@ -189,8 +235,12 @@ class TensorType:
 
     @property
     def elements_per_16_bytes(self) -> int:
-        """How many elements fill 16 bytes (sub-byte dtypes take a byte each)."""
-        return VECTOR_BYTES // max(1, self.dtype.bits // 8)
+        """How many elements fill 16 bytes; for a packed low-bit tensor, of its
+        narrowest plane (``tilelang.ir.lowbit``): 8 * 16 / that plane's width."""
+        bits = self.dtype.bits
+        if self.dtype.is_lowbit and bits < 8:
+            return 8 * VECTOR_BYTES // (bits & -bits)
+        return VECTOR_BYTES // max(1, bits // 8)
 
     def __str__(self) -> str:
         facts = "".join(f", {f}" for f in self.facts)

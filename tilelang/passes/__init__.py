@@ -16,9 +16,11 @@ from tilelang.passes.gpu import pipeline as software_pipeline   # ``pipeline`` i
 from tilelang.passes.manager import PassFn, PassResult, run_pipeline
 from tilelang.passes.nvidia import pipeline_tma, tma_store, wgmma_overlap
 from tilelang.passes.nvidia.vendor import NVIDIA
-from tilelang.passes.tile import cse, dce, persistent, simplify
+from tilelang.passes.tile import cse, dce, lower_lowbit, persistent, simplify
 
 PASSES: dict[str, PassFn] = {
+    "check-lowbit": lower_lowbit.check,
+    "lower-lowbit": lower_lowbit.run,
     "eliminate-common-subexpressions": cse.run,
     "eliminate-dead-code": dce.run,
     "persistent-tiles": persistent.run,
@@ -36,10 +38,12 @@ PASSES: dict[str, PassFn] = {
 }
 
 PIPELINES: dict[str, tuple[str, ...]] = {
-    "interp": ("persistent-tiles", "eliminate-common-subexpressions", "eliminate-dead-code"),
+    "interp": ("persistent-tiles", "check-lowbit", "eliminate-common-subexpressions",
+               "eliminate-dead-code"),
     # every GPU target, NVIDIA and AMD: the function attributes of target_facts (warp
     # size, matrix unit, cp.async / ldmatrix / TMA) decide what each pass does
-    "gpu": ("persistent-tiles", "eliminate-common-subexpressions", "eliminate-dead-code",
+    "gpu": ("persistent-tiles", "lower-lowbit", "eliminate-common-subexpressions",
+            "eliminate-dead-code",
             # (dead code again: what assign-layouts recomputed in another layout)
             "assign-layouts", "eliminate-dead-code", "stage-through-shared", "pipeline-tma",
             "tma-store", "pipeline", "vectorize", "allocate-shared", "lower-to-threads",

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from tilelang.ir import types as t
+from tilelang.ir.lowbit import PackedArray
 from tilelang.ir.numpy_dtypes import from_numpy
 
 _TORCH_NAMES = {
@@ -19,7 +20,7 @@ _TORCH_NAMES = {
 
 def is_array(x: Any) -> bool:
     """Whether ``x`` is something a tensor parameter accepts."""
-    return isinstance(x, np.ndarray) or hasattr(x, "__dlpack__") or \
+    return isinstance(x, (np.ndarray, PackedArray)) or hasattr(x, "__dlpack__") or \
         hasattr(x, "__cuda_array_interface__") or hasattr(x, "__array_interface__")
 
 
@@ -30,6 +31,8 @@ def array_dtype_name(x: Any) -> str:
 
 def array_dtype(x: Any) -> t.DType | None:
     """The tilelang dtype of an array's elements, or ``None`` if it has none."""
+    if isinstance(x, PackedArray):
+        return x.dtype
     if isinstance(x, np.ndarray):
         return from_numpy(x.dtype)
     dt = getattr(x, "dtype", None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from tilelang.runtime.compiled import CompiledKernel
+from tilelang.runtime.lowbit_args import as_codes, as_packed
 from tilelang.runtime.target import Target, host_arrays
 
 __all__ = ["EmulateTarget", "InterpTarget"]
@@ -25,8 +26,10 @@ class InterpTarget(Target):
 
     def launch(self, compiled: CompiledKernel, grid: tuple[int, int, int],
                args: list[Any], kernel: Any, stream: Any = None) -> None:
-        compiled.program.run(grid, host_arrays(compiled, args, kernel, self.name),
-                             kernel_name=kernel.name)
+        host, write_back = as_codes(compiled.spec.params,
+                                    host_arrays(compiled, args, kernel, self.name))
+        compiled.program.run(grid, host, kernel_name=kernel.name)
+        write_back()
 
 
 class EmulateTarget(Target):
@@ -44,5 +47,7 @@ class EmulateTarget(Target):
 
     def launch(self, compiled: CompiledKernel, grid: tuple[int, int, int],
                args: list[Any], kernel: Any, stream: Any = None) -> None:
-        compiled.program.run(grid, host_arrays(compiled, args, kernel, self.name),
-                             kernel_name=kernel.name)
+        host, write_back = as_packed(compiled.spec.params,
+                                     host_arrays(compiled, args, kernel, self.name))
+        compiled.program.run(grid, host, kernel_name=kernel.name)
+        write_back()

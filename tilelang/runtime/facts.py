@@ -20,7 +20,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tilelang.ir.types import TENSOR_FACTS, VECTOR_BYTES, WIDE_INDEX, DType
+from tilelang.ir.lowbit import PackedArray
+from tilelang.ir.types import TENSOR_FACTS, VECTOR_BYTES, WIDE_INDEX, DType, TensorType
 
 NO_FACTS: tuple[str, ...] = ()
 # every combination, built once: the launch path only indexes this table
@@ -35,10 +36,11 @@ def is_wide(shape: Sequence[int], strides: Sequence[int]) -> bool:
 
 
 def facts_of(address: int, shape: Sequence[int], strides: Sequence[int],
-             itemsize: int) -> tuple[str, ...]:
+             itemsize: int, per: int | None = None) -> tuple[str, ...]:
     """The facts (``TENSOR_FACTS`` order) of a tensor at byte ``address`` with element
-    ``strides``, whose elements fill ``itemsize`` bytes each in the kernel's view."""
-    per = VECTOR_BYTES // itemsize
+    ``strides``, whose elements fill ``itemsize`` bytes each in the kernel's view
+    (``per``: how many elements 16 bytes hold, when that is not ``16 / itemsize``)."""
+    per = per or VECTOR_BYTES // itemsize
     unit = divisible = False
     if shape:
         unit = strides[-1] == 1
@@ -53,6 +55,8 @@ def facts_of(address: int, shape: Sequence[int], strides: Sequence[int],
 def array_facts(x: Any, dtype: DType) -> tuple[str, ...]:
     """The facts of array argument ``x`` whose elements are of ``dtype``."""
     itemsize = max(1, dtype.bits // 8)
+    if isinstance(x, PackedArray):
+        return packed_facts(x)
     if isinstance(x, np.ndarray):
         return _numpy_facts(x, itemsize)
     data_ptr = getattr(x, "data_ptr", None)
@@ -74,6 +78,21 @@ def array_facts(x: Any, dtype: DType) -> tuple[str, ...]:
             strides = tuple(reversed(strides))
         return _from_bytes(int(iface["data"][0]), shape, tuple(strides), itemsize)
     return NO_FACTS
+
+
+def packed_facts(x: PackedArray) -> tuple[str, ...]:
+    """A packed low-bit tensor's facts: its strides are in elements, and 16 bytes of its
+    narrowest plane hold ``TensorType.elements_per_16_bytes`` of them."""
+    d = x.data
+    if isinstance(d, np.ndarray):
+        address = d.ctypes.data
+    elif callable(getattr(d, "data_ptr", None)):
+        address = d.data_ptr()
+    else:
+        iface = getattr(d, "__cuda_array_interface__", None) or {}
+        address = int(iface.get("data", (1,))[0])
+    per = TensorType(x.dtype, x.ndim).elements_per_16_bytes
+    return facts_of(address, x.shape, x.strides, 1, per=per)
 
 
 def _numpy_facts(x: np.ndarray, itemsize: int) -> tuple[str, ...]:

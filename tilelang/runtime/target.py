@@ -14,11 +14,14 @@ import gc
 from abc import ABC, abstractmethod
 from typing import Any, Iterator
 
+import numpy as np
+
 from tilelang.errors import LaunchError
 from tilelang.hardware import ARCHS
 from tilelang.passes import pipeline, run_pipeline
 from tilelang.passes.gpu.target_facts import with_target_facts
 from tilelang.runtime import cache
+from tilelang.ir.lowbit import PackedArray
 from tilelang.runtime.arrays import as_host_numpy
 from tilelang.runtime.compiled import CompiledKernel
 
@@ -97,7 +100,9 @@ class Target(ABC):
 def host_arrays(compiled: CompiledKernel, args: list[Any], kernel: Any, name: str) -> list[Any]:
     host = []
     for p, a in zip(compiled.spec.params, args):
-        if p.is_tensor:
+        if p.is_tensor and isinstance(a, PackedArray) and isinstance(a.data, np.ndarray):
+            host.append(a)
+        elif p.is_tensor:
             arr = as_host_numpy(a)
             if arr is None:
                 raise LaunchError(

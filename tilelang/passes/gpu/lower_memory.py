@@ -28,6 +28,7 @@ from tilelang.ir import ops as o
 from tilelang.ir import thread_ops as th
 from tilelang.passes.gpu.blocked_layout import Blocked
 from tilelang.passes.gpu.lower_layouts import SwizzledOffsets, swizzled
+from tilelang.passes.gpu.lower_packed import lower_packed_load, lower_packed_store
 from tilelang.ir.types import VECTOR_BYTES, DType, ScalarType, TileType, i32, i64
 from tilelang.ir.values import Value
 from tilelang.passes.gpu.vectorize import slot_run
@@ -81,6 +82,9 @@ def _load(L: "_Lowering", dtype: DType, v: int, **fields: Any) -> list[Value]:
 
 
 def lower_load(L: "_Lowering", op: o.LoadOp) -> None:
+    if op.tensor.type.dtype.is_lowbit and op.tensor.type.dtype.bits < 8:
+        lower_packed_load(L, op)
+        return
     t: TileType = op.result.type
     mask = L.val(op.mask) if op.mask is not None else None
     other = L.val(op.other) if op.other is not None else None
@@ -94,6 +98,9 @@ def lower_load(L: "_Lowering", op: o.LoadOp) -> None:
 
 
 def lower_store(L: "_Lowering", op: Any, atomic: bool) -> None:
+    if op.tensor.type.dtype.is_lowbit and op.tensor.type.dtype.bits < 8 and not atomic:
+        lower_packed_store(L, op)
+        return
     tile = L.val(op.value)
     t: TileType = op.value.type
     mask = L.val(op.mask) if op.mask is not None else None

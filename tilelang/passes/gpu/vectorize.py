@@ -5,7 +5,9 @@ every ``tl.load``, ``tl.store`` and ``tl.copy`` has its ``vec`` attribute set
 (replacing any earlier value; nothing else changes, and re-running the pass
 gives the same result). ``vec`` is the largest power of two ``v`` such that
 
-* ``v * itemsize <= 16`` bytes, for a dtype of 8, 16, 32 or 64 bits;
+* ``v * itemsize <= 16`` bytes, for a dtype of 8, 16, 32 or 64 bits (a packed
+  low-bit tensor: ``v`` elements fill whole bytes of each of its planes, see
+  ``packed_width``; the facts below and the same proofs hold);
 * in the tile's register layout (the blocked layout of ``blocked_layout.py``, or
   the tile type's layout annotation) each thread holds its slots in groups of
   ``v`` consecutive slots whose flat elements are consecutive and start at a
@@ -151,6 +153,8 @@ class _Vectorize:
         """The ``vec`` of an access of ``tile`` at ``offsets`` of ``tensor`` (see the
         module doc)."""
         tt = tensor.type
+        if isinstance(tt, TensorType) and tt.dtype.is_lowbit and tt.dtype.bits < 8:
+            return self.packed_width(tt, offsets, tile, mask)
         if not isinstance(tt, TensorType) or tt.dtype.bits not in (8, 16, 32, 64) or \
                 not (tt.aligned and tt.unit_stride and tt.divisible) or not tile.shape:
             return 1
@@ -160,6 +164,20 @@ class _Vectorize:
         while v > 1 and (tile.shape[-1] % v or not self.div.is_multiple(offsets[-1], v)):
             v //= 2
         return v
+
+    def packed_width(self, tt: TensorType, offsets: tuple[Value, ...], tile: TileType,
+                     mask: Value | None) -> int:
+        """The ``vec`` of an access of a packed low-bit tensor: ``v`` consecutive
+        elements that are whole bytes of every plane (``v * narrowest width`` a
+        multiple of 8), so one access per plane; else 1 (each element by itself)."""
+        if not (tt.aligned and tt.unit_stride and tt.divisible) or not tile.shape or \
+                (mask is not None and not self.uniform.along_last_axis(mask)):
+            return 1
+        narrowest = tt.dtype.bits & -tt.dtype.bits
+        v = min(8, tile_run(tile, self.threads))      # a plane's group: at most 4 bytes
+        while v > 1 and (tile.shape[-1] % v or not self.div.is_multiple(offsets[-1], v)):
+            v //= 2
+        return v if v * narrowest >= 8 else 1
 
 
 __all__ = ["run", "slot_run", "tile_run"]
