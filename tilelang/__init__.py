@@ -32,10 +32,32 @@ from tilelang.ir.types import (
     DType, bf16, f8e4m3, f8e5m2, f16, f32, f64, i4, i8, i16, i32, i64, u4, u8, u16, u32, u64,
 )
 from tilelang.ir.types import bool_
+from tilelang.ir.types import f4e2m1, f6e2m3, f6e3m2
+from tilelang.ir.lowbit import PackedArray
+from tilelang.ir.lowbit import pack_values as pack
 
 bool = bool_  # noqa: A001 - the language's dtype name, as in DESIGN.md
 float16, bfloat16, float32, float64 = f16, bf16, f32, f64
 int8, int16, int32, int64 = i8, i16, i32, i64
 uint8 = u8
+
+
+def int(bits: int) -> DType:  # noqa: A001 - the language's name, as tl.int(3) in Tilus
+    """``tl.int(bits)``: the signed integer dtype of ``bits`` (1..8, 16, 32, 64) bits."""
+    from tilelang.ir.types import int_type
+    return int_type(bits)
+
+
+def uint(bits: int) -> DType:
+    """``tl.uint(bits)``: the unsigned integer dtype of ``bits`` (1..8, 16, 32, 64) bits."""
+    from tilelang.ir.types import int_type
+    return int_type(bits, signed=False)
+
+
+def float(exp: int, man: int) -> DType:  # noqa: A001
+    """``tl.float(exp, man)``: the float format with a sign, ``exp`` exponent and ``man``
+    mantissa bits (3..8 bits in all; rules in docs/lowbit.md), or f16/bf16/f32/f64."""
+    from tilelang.ir.types import float_type
+    return float_type(exp, man)
 
 from tilelang.version import __version__  # noqa: E402,F401

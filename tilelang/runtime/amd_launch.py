@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tilelang.ir.lowbit import PackedArray
 from tilelang.runtime.hip_driver import HipDriver, LoadedHipFunction
 from tilelang.runtime.nvidia_launch import DeviceView, _dlpack_view, _fail, device_view
 from tilelang.runtime.param_buffer import PackedParams
@@ -32,6 +33,9 @@ COMPATIBLE_ARCHS: dict[str, tuple[str, ...]] = {"gfx942": ("gfx942", "gfx941", "
 def amd_view(x: Any, itemsize: int) -> DeviceView | None:
     """Where a device array lives (torch on ROCm, cupy-rocm, DLPack ROCm), or ``None``
     for a host array; a ``ValueError`` for strides that are not whole elements."""
+    if isinstance(x, PackedArray):
+        view = amd_view(x.data, 1)
+        return None if view is None else (view[0], x.shape, x.strides, view[3])
     dl_device = getattr(x, "__dlpack_device__", None)
     if dl_device is not None and getattr(x, "data_ptr", None) is None and \
             not hasattr(x, "__cuda_array_interface__"):

@@ -22,6 +22,7 @@ import numpy as np
 from tilelang.emulator.ptx.launch import PtxDevice
 from tilelang.emulator.ptx.tensormap import encode_tiled
 from tilelang.errors import LaunchError
+from tilelang.ir.lowbit import PackedArray
 from tilelang.runtime.arrays import as_host_numpy
 from tilelang.runtime.compiled import CompiledKernel
 from tilelang.runtime.cuda_driver import CudaDriver
@@ -166,6 +167,9 @@ class EmulatedLaunchPlan(LaunchPlan):
         self.device = device
 
     def view(self, i: int, x: Any, kernel: Any, target: str) -> Any:
+        if isinstance(x, PackedArray) and isinstance(x.data, np.ndarray):
+            self.device.map_host(x.data, self.params[i].name)     # its bytes
+            return (x.data.ctypes.data, x.shape, x.strides, None)
         try:
             host = None if device_view(x, self.itemsizes[i]) is not None else as_host_numpy(x)
         except ValueError as e:

@@ -12,6 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from tilelang.ir import lowbit
+from tilelang.ir.lowbit import PackedArray
+from tilelang.ir.numpy_dtypes import from_numpy
+
 
 class DeviceCopy:
     """Device memory holding a copy of a C-contiguous numpy array, exposed through
@@ -50,23 +54,54 @@ def launch_with_host_arrays(kernel: Any, grid: Any, args: tuple, kwargs: dict[st
         from tilelang.runtime import hip_driver
         driver = target.driver or hip_driver.default_driver()
     driver = driver or getattr(target, "driver", None) or default_driver()
+    args, kwargs, write_back = _packed(args, kwargs)
     hosts = {id(a): a for a in (*args, *kwargs.values()) if isinstance(a, np.ndarray)}
+    packed = {id(a): a for a in (*args, *kwargs.values())
+              if isinstance(a, PackedArray) and isinstance(a.data, np.ndarray)}
     copies: dict[int, DeviceCopy] = {}
     try:
         for key, host in hosts.items():
             copies[key] = DeviceCopy(driver, np.ascontiguousarray(host))
-        dev_args = [copies[id(a)] if id(a) in copies else a for a in args]
-        dev_kwargs = {k: copies[id(v)] if id(v) in copies else v for k, v in kwargs.items()}
+        for key, pk in packed.items():    # a packed low-bit tensor: its bytes
+            copies[key] = DeviceCopy(driver, pk.data)
+        devices = {k: PackedArray(copies[k], pk.shape, pk.dtype) for k, pk in packed.items()}
+        devices.update({k: copies[k] for k in hosts})
+        dev_args = [devices.get(id(a), a) for a in args]
+        dev_kwargs = {k: devices.get(id(v), v) for k, v in kwargs.items()}
         dev_kwargs["target"] = target.name
         kernel[grid](*dev_args, **dev_kwargs)
         driver.synchronize()
         for key, copy in copies.items():
             copy.copy_back()
-            if copy.host is not hosts[key]:          # a non-contiguous original
+            if key in hosts and copy.host is not hosts[key]:   # a non-contiguous original
                 hosts[key][...] = copy.host
+        write_back()
     finally:
         for copy in copies.values():
             copy.free()
+
+
+def _packed(args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, dict[str, Any], Any]:
+    """Numpy arrays of sub-byte formats ml_dtypes has (int4, float4_e2m1fn...) hold one
+    element per byte; GPU kernels read tensors of them packed: pack them into
+    ``PackedArray`` copies, and return how to unpack the results back."""
+    backs = []
+
+    def convert(a: Any) -> Any:
+        dt = from_numpy(a.dtype) if isinstance(a, np.ndarray) else None
+        if dt is None or not dt.is_lowbit or dt.bits >= 8:
+            return a
+        pk = lowbit.from_codes(lowbit.encode(a, dt), dt)
+        backs.append(lambda: a.__setitem__(Ellipsis, pk.values().astype(a.dtype)))
+        return pk
+
+    args = tuple(convert(a) for a in args)
+    kwargs = {k: convert(v) for k, v in kwargs.items()}
+
+    def write_back() -> None:
+        for b in backs:
+            b()
+    return args, kwargs, write_back
 
 
 __all__ = ["DeviceCopy", "launch_with_host_arrays"]

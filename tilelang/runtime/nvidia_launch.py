@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from tilelang.ir.lowbit import PackedArray
 from tilelang.runtime.cuda_driver import CudaDriver, LoadedFunction
 from tilelang.runtime.param_buffer import PackedParams
 from tilelang.runtime.param_buffer import launch_error as _fail
@@ -46,7 +47,11 @@ DeviceView = tuple[int, tuple[int, ...], tuple[int, ...], "int | None"]
 
 def device_view(x: Any, itemsize: int) -> DeviceView | None:
     """Where a device array lives, or ``None`` for a host array; a ``ValueError`` for
-    strides that are not whole elements."""
+    strides that are not whole elements. A ``PackedArray`` is where its bytes are,
+    with its logical shape and element strides."""
+    if isinstance(x, PackedArray):
+        view = device_view(x.data, 1)
+        return None if view is None else (view[0], x.shape, x.strides, view[3])
     is_cuda = getattr(x, "is_cuda", None)
     if is_cuda is not None and callable(getattr(x, "data_ptr", None)):   # torch.Tensor
         if not is_cuda:

@@ -102,8 +102,13 @@ class PackedParams(ABC):
 
     def checked_view(self, i: int, x: Any, kernel: Any, target: str) -> Any:
         """``view`` with the specialization's rank checked."""
-        got = self.view(i, x, kernel, target)
         p = self.params[i]
+        if p.dtype.is_lowbit and p.dtype.bits < 8 and type(x).__name__ != "PackedArray":
+            raise launch_error(kernel, f"argument '{p.name}' of {p.dtype} must be packed "
+                                       f"(a {type(x).__name__} holds one element per byte)",
+                               "pass tl.pack(values, tl." + p.dtype.name + ") (docs/lowbit.md), "
+                               "or use kernel[grid].with_host_arrays(...), which packs")
+        got = self.view(i, x, kernel, target)
         if len(got[1]) != p.rank:
             raise launch_error(kernel, f"argument '{p.name}' has rank {len(got[1])}, the "
                                        f"kernel was specialized for rank {p.rank}")
