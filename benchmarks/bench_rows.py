@@ -256,7 +256,8 @@ def reference(problem: Problem) -> np.ndarray:
         return _dq_rows(problem)
     if kind == "quant_gemm":
         qm = example("quant_matmul")
-        w = qm.dequantize(qm.unpack(h["qw"]), h["s"], h["z"], QUANT_GROUP)
+        q = h["qw"].values() if isinstance(h["qw"], tl.PackedArray) else h["qw"]
+        w = qm.dequantize(q.astype(np.float64), h["s"], h["z"], QUANT_GROUP)
         return f64(h["a"][:r]) @ w
     if kind == "softmax":
         return example("softmax").reference(h["x"][:r])
@@ -327,8 +328,8 @@ def tilelang_launch(problem: Problem, variant: Variant, arrays: dict[str, Any],
         return lambda: k[grid](a["a"], a["b"], a["c"], target=target, **cx)
     if row.kind == "quant_gemm":
         grid = (tl.cdiv(p["M"], cx["BM"]), tl.cdiv(p["N"], cx["BN"]))
-        return lambda: k[grid](a["a"], a["qw"], a["s"], a["z"], a["c"], BITS=p["bits"],
-                               GROUP=QUANT_GROUP, target=target, **cx)
+        return lambda: k[grid](a["a"], a["qw"], a["s"], a["z"], a["c"], GROUP=QUANT_GROUP,
+                               target=target, **cx)
     if row.kind == "attention":
         grid = (tl.cdiv(p["S"], cx["BM"]), p["B"] * p["H"])
         scale = problem.scalars["sm_scale"]

@@ -48,6 +48,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_rows as br  # noqa: E402
 
+import tilelang as tl  # noqa: E402
 from tilelang.errors import TileLangError  # noqa: E402
 
 
@@ -190,7 +191,9 @@ class Runner:
         from tilelang.runtime.host_arrays import DeviceCopy
         d = default_driver()
         # device memory for the rest of the run (a few rows' worth; no torch to free it)
-        dev = {k: DeviceCopy(d, np.ascontiguousarray(v)) for k, v in host.items()}
+        dev = {k: tl.PackedArray(DeviceCopy(d, v.data), v.shape, v.dtype)
+               if isinstance(v, tl.PackedArray) else DeviceCopy(d, np.ascontiguousarray(v))
+               for k, v in host.items()}
         out = dev[name]
 
         def reset() -> None:
@@ -241,8 +244,11 @@ class Runner:
                 "all_ok": True}
 
 
-def to_torch(torch: Any, a: np.ndarray) -> Any:
-    """A numpy array (bf16 included) as a CUDA torch tensor."""
+def to_torch(torch: Any, a: Any) -> Any:
+    """A numpy array (bf16 included) as a CUDA torch tensor; a packed low-bit array as
+    one whose bytes are a CUDA uint8 tensor."""
+    if isinstance(a, tl.PackedArray):
+        return tl.PackedArray(torch.from_numpy(a.data).cuda(), a.shape, a.dtype)
     if a.dtype.name == "bfloat16":
         return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16).cuda()
     return torch.from_numpy(a).cuda()
@@ -291,17 +297,33 @@ def baseline_fn(name: str, row: br.Row, problem: br.Problem | None, torch: Any,
 
 
 def _torch_dequant_matmul(torch: Any, row: br.Row, t: dict[str, Any]) -> Callable[[], Any]:
-    """What a torch user writes for W{bits}A16: unpack the bit planes, scale, matmul."""
-    bits, n, group = row.p["bits"], row.p["N"], br.QUANT_GROUP
-    shifts = torch.arange(8, device="cuda", dtype=torch.uint8).view(1, 1, 8, 1)
-    weights = (1 << torch.arange(bits, device="cuda", dtype=torch.int32)).view(-1, 1, 1)
+    """What a torch user writes for W{bits}A16 (unsigned weights): unpack the packed
+    planes of each row (docs/lowbit.md) with shifts and masks, scale, matmul."""
+    from tilelang.ir import lowbit
+    n, group = row.p["N"], br.QUANT_GROUP
+    w_in = t["qw"]
+    if not isinstance(w_in, tl.PackedArray):           # 8-bit weights: plain bytes
+        planes, rows = [], w_in
+    else:
+        planes, rows = lowbit.planes(w_in.dtype), w_in.data.view(w_in.shape[0], -1)
     scale = t["s"].float().repeat_interleave(group, 0)
     zero = t["z"].float().repeat_interleave(group, 0)
 
+    def unpack() -> Any:
+        if not planes:
+            return rows.to(torch.int32)
+        q, at = None, 0
+        for lo, w in planes:
+            per, nb = 8 // w, n * w // 8
+            shifts = torch.arange(0, 8, w, device="cuda", dtype=torch.uint8)
+            part = ((rows[:, at:at + nb, None] >> shifts) & ((1 << w) - 1)).reshape(-1, n)
+            part = part.to(torch.int32) << lo
+            q = part if q is None else q | part
+            at += nb
+        return q
+
     def run() -> Any:
-        planes = ((t["qw"][:, :, None, :] >> shifts) & 1).reshape(bits, -1, n)
-        q = (planes.to(torch.int32) * weights).sum(0)
-        w = ((q.float() - zero) * scale).to(torch.bfloat16)
+        w = ((unpack().float() - zero) * scale).to(torch.bfloat16)
         return torch.matmul(t["a"], w, out=t["c"])
     return run
 

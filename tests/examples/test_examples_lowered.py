@@ -33,8 +33,10 @@ RUNS = [
     ("flex_attention", {"case": "alibi causal", "seq": 80, "BM": 32, "BN": 32}),
     ("paged_attention", {"seq_lens": (0, 37, 100), "kv_heads": 2}),
     ("dropout", {"n": 3000, "BLOCK": 512}),
-    ("quant_matmul", {"bits": 3, "M": 70, "N": 72, "K": 128, "group": 64, "BM": 32, "BN": 32,
-                      "BK": 32}),
+    ("quant_matmul", {"wtype": "u3", "M": 70, "N": 72, "K": 128, "group": 64, "BM": 32,
+                      "BN": 32, "BK": 32}),
+    ("quant_matmul", {"wtype": "f4e2m1", "M": 70, "N": 64, "K": 128, "group": 64, "BM": 32,
+                      "BN": 32, "BK": 32}),
 ]
 
 
@@ -94,8 +96,10 @@ SIGNATURES = [
     ("paged_attention", "paged_decode_combine", "O_PART=f32[4]:16,LSE_PART=f32[3]:16,O=bf16[3]:16",
      {"HEAD_DIM": 128, "SPLITS": 8}),
     ("dropout", "dropout", "X=f32[1]:16,Y=f32[1]:16,p=f32,seed=i32", {}),
-    ("quant_matmul", "quant_matmul", "A=bf16[2]:16,QW=u8[3]:16,S=bf16[2]:16,Z=bf16[2]:16,"
-     "C=bf16[2]:16", {"BITS": 4}),
+    ("quant_matmul", "quant_matmul", "A=bf16[2]:16,W=u4[2]:16,S=bf16[2]:16,Z=bf16[2]:16,"
+     "C=bf16[2]:16", {}),
+    ("quant_matmul", "quant_matmul", "A=bf16[2]:16,W=f6e3m2[2]:16,S=bf16[2]:16,Z=bf16[2]:16,"
+     "C=bf16[2]:16", {}),
 ]
 
 
