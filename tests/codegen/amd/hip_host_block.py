@@ -26,6 +26,7 @@ import numpy as np
 
 from tests.codegen.amd.hip_host import find_clangxx
 from tilelang.codegen.amd.hip import HIP_FLAGS, emit_hip
+from tilelang.ir.lowbit import PackedArray
 from tilelang.codegen.abi import kernel_abi
 from tilelang.runtime.compiled import CompiledKernel
 from tilelang.runtime.target import Target, host_arrays as _host_arrays
@@ -230,17 +231,23 @@ class HostHipTarget(Target):
         by_name = dict(zip([p.name for p in compiled.spec.params], host))
         tensors: list[np.ndarray] = []
         index: dict[str, int] = {}
+        logical: dict[str, Any] = {}   # a packed low-bit tensor: its shape and strides
         values = []
         for p in abi.params:
             a = by_name[p.source]
             if p.role == "ptr":
                 index[p.source] = len(tensors)
-                tensors.append(np.ascontiguousarray(a))
+                if isinstance(a, PackedArray):
+                    logical[p.source] = a
+                    tensors.append(a.data)              # its bytes
+                else:
+                    tensors.append(np.ascontiguousarray(a))
                 values.append(index[p.source])
             elif p.role == "dim":
-                values.append(tensors[index[p.source]].shape[p.index])
+                t = logical.get(p.source, tensors[index[p.source]])
+                values.append(t.shape[p.index])
             elif p.role == "stride":
-                t = tensors[index[p.source]]
+                t = logical.get(p.source, tensors[index[p.source]])
                 values.append(t.strides[p.index] // t.itemsize)
             elif compiled.function.params[[q.name for q in compiled.function.params]
                                            .index(p.source)].type.dtype.name == "bf16":
@@ -261,7 +268,8 @@ class HostHipTarget(Target):
         assert run.returncode == 0, run.stderr
         for name, i in index.items():
             out = np.frombuffer((tmp / f"t{i}.bin").read_bytes(), tensors[i].dtype)
-            by_name[name][...] = out.reshape(tensors[i].shape)
+            dst = by_name[name].data if name in logical else by_name[name]
+            dst[...] = out.reshape(tensors[i].shape)
 
 
 _NUMPY = {"i": np.int32, "I": np.uint32, "q": np.int64, "f": np.float32, "d": np.float64,

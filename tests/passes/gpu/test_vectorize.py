@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.ir.strategies import modules
@@ -128,15 +129,24 @@ def test_copies_and_loads_in_loops_use_the_induction_variable():
     assert "offsets = [%m0, %k1], dst = %s) {is_async = false, vec = 1}" in out
 
 
-def test_atomics_sub_byte_and_bool_tensors_stay_scalar():
-    text = kernel(f"%X: tensor<f32, 1, {FACTS}>, %B: tensor<bool, 1, {FACTS}>, "
-                  f"%Q: tensor<i4, 1, {FACTS}>", """
+def test_atomics_and_bool_tensors_stay_scalar():
+    text = kernel(f"%X: tensor<f32, 1, {FACTS}>, %B: tensor<bool, 1, {FACTS}>", """
         %t = tl.load(tensor = %B, offsets = [%c0]) : tile<1024xbool>
-        %q = tl.load(tensor = %Q, offsets = [%c0]) : tile<1024xi4>
         %z = tl.constant() {value = 0.0} : f32
         %zs = tl.splat(value = %z) : tile<1024xf32>
         tl.atomic_add(tensor = %X, offsets = [%c0], value = %zs)""")
     assert apply(text) == norm(text)
+
+
+@pytest.mark.parametrize("dtype, offset, vec", [
+    ("i4", "%c0", 8), ("u3", "%c0", 8), ("u1", "%c0", 8), ("f6e3m2", "%c0", 8),
+    ("u3", "%x", 1),            # an offset not known to be a multiple of 8
+])
+def test_packed_lowbit_windows_move_whole_bytes_of_each_plane(dtype, offset, vec):
+    # a group of v elements is v * w / 8 whole bytes of each plane (lower_packed.py)
+    text = kernel(f"%Q: tensor<{dtype}, 1, {FACTS}>, %x: i32", f"""
+        %q = tl.load(tensor = %Q, offsets = [{offset}]) : tile<1024xu8>""")
+    assert f"{{vec = {vec}}}" in apply(text) or (vec == 1 and "vec" not in apply(text))
 
 
 def test_tile_run_of_blocked_and_assigned_layouts():

@@ -237,6 +237,8 @@ class _Simplifier:
             r = None if a is None else fold_unary(op.fn, a, op.value.type.dtype)
             return op if r is None else self.const_op(op.result, r, op.loc)
         if isinstance(op, o.CastOp):
+            if op.result.type.dtype.is_lowbit:   # a code, not a constant (lower-lowbit's)
+                return op
             a = self.int_const(op.value)
             r = None if a is None else fold_cast(a, op.value.type.dtype, op.result.type.dtype)
             return op if r is None else self.const_op(op.result, r, op.loc)
