@@ -258,9 +258,10 @@ class _Lower:
         return self.to(code, u8)
 
     def encode_int(self, x: Value, src: DType, dt: DType) -> Value:
-        if src.is_float:
+        if src.is_float:     # NaN -> 0, clamped in the float domain, then truncated
             lo, hi = lowbit.int_range(dt)
-            v = self.bin("minimum", self.bin("maximum", self.to(x, i32), lo), hi)
+            x = self.where(self.bin("ne", x, x), 0.0, x)
+            v = self.to(self.bin("minimum", self.bin("maximum", x, float(lo)), float(hi)), i32)
         else:
             v = self.to(x, i32) if src.is_bool else x
         return self.bin("and", self.to(v, u8), (1 << dt.bits) - 1)
