@@ -10,6 +10,8 @@
     add[(tl.cdiv(n, 1024),)](x, y, z)
 """
 
+from typing import Any
+
 from tilelang.errors import CompileError, KernelError, LaunchError, TileLangError
 from tilelang.frontend.kernel_def import func
 from tilelang.runtime.kernel import Kernel, kernel
@@ -31,6 +33,7 @@ from tilelang.frontend.language import sort
 from tilelang.ir.types import (
     DType, bf16, f8e4m3, f8e5m2, f16, f32, f64, i4, i8, i16, i32, i64, u4, u8, u16, u32, u64,
 )
+from tilelang.ir import types as _types
 from tilelang.ir.types import bool_
 from tilelang.ir.types import f4e2m1, f6e2m3, f6e3m2
 from tilelang.ir.lowbit import PackedArray
@@ -42,22 +45,31 @@ int8, int16, int32, int64 = i8, i16, i32, i64
 uint8 = u8
 
 
+def _format(make: Any, *args: Any) -> DType:
+    try:
+        return make(*args)
+    except ValueError as e:
+        raise CompileError(str(e), hint="see docs/lowbit.md for the formats") from None
+
+
 def int(bits: int) -> DType:  # noqa: A001 - the language's name, as tl.int(3) in Tilus
     """``tl.int(bits)``: the signed integer dtype of ``bits`` (1..8, 16, 32, 64) bits."""
-    from tilelang.ir.types import int_type
-    return int_type(bits)
+    return _format(_types.int_type, bits)
 
 
 def uint(bits: int) -> DType:
     """``tl.uint(bits)``: the unsigned integer dtype of ``bits`` (1..8, 16, 32, 64) bits."""
-    from tilelang.ir.types import int_type
-    return int_type(bits, signed=False)
+    return _format(_types.int_type, bits, False)
 
 
 def float(exp: int, man: int) -> DType:  # noqa: A001
     """``tl.float(exp, man)``: the float format with a sign, ``exp`` exponent and ``man``
     mantissa bits (3..8 bits in all; rules in docs/lowbit.md), or f16/bf16/f32/f64."""
-    from tilelang.ir.types import float_type
-    return float_type(exp, man)
+    return _format(_types.float_type, exp, man)
+
+
+# (compile-time functions of constants: a kernel may call them too)
+for _f in (int, uint, float):
+    _f.__tl_builtin__ = True  # type: ignore[attr-defined]
 
 from tilelang.version import __version__  # noqa: E402,F401

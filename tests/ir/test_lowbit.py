@@ -27,7 +27,7 @@ def test_the_type_constructors_name_every_format():
     assert all(d.is_lowbit for d in ALL_LOWBIT) and not tl.i8.is_lowbit
     for bad in (lambda: tl.int(9), lambda: tl.uint(0), lambda: tl.float(4, 4),
                 lambda: tl.float(0, 3)):
-        with pytest.raises(ValueError):
+        with pytest.raises(tl.CompileError, match="bits"):
             bad()
 
 

@@ -16,7 +16,8 @@ Execution
 
 Values
     Scalars are numpy scalars of the exact storage dtype (``np.int32``...), tiles
-    numpy arrays of it (ml_dtypes' bfloat16/float8/int4 where numpy has none),
+    numpy arrays of it (ml_dtypes' bfloat16 where numpy has none; the codes of a
+    low-bit format, ``tilelang.ir.lowbit``, in uint8),
     shared buffers ``SharedBuffer`` objects (data and a written-mask) private to
     the program instance. Tiles are never modified in place once defined.
 
@@ -34,7 +35,10 @@ Arithmetic
     ``invert`` is ``~`` (an ``IRError`` on floats); ``rsqrt`` is ``1/sqrt``;
     ``sigmoid`` is ``1/(1+exp(-x))``. Arithmetic on bool computes on 0/1 integers
     and gives ``result != 0`` (add is or, mul is and, sub is xor).
-    ``tl.cast`` is numpy/ml_dtypes ``astype``: float to float rounds to nearest
+    A cast from or to a low-bit format goes through its values: ``lowbit.decode``
+    and ``lowbit.encode`` (round to nearest even, the format's saturation and NaN
+    rules; integers wrap from integers and saturate from floats, NaN giving 0).
+    Other casts are numpy/ml_dtypes ``astype``: float to float rounds to nearest
     even, float to int truncates toward zero (NaN and out-of-range give what
     astype gives), int to int wraps, bool to number 0/1, number to bool ``x != 0``.
     ``tl.reduce``: narrow floats accumulate in f32 and round once at the end,

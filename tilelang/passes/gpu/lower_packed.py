@@ -143,8 +143,9 @@ def lower_packed_store(L: "_Lowering", op: Any) -> None:
             f"a store to a packed {dt} tensor writes whole bytes, but this one's threads "
             f"would write {v} element(s) of {narrowest} bit(s) at a time",
             kernel=L.fn.name, loc=op.loc,
-            hint="store windows whose last offset is a multiple of 8 (a constexpr multiple "
-                 "of 8 times program_id, say), with a last dimension of at least 8 per thread")
+            hint=f"give each thread {8 // narrowest} consecutive elements: a tile of at least "
+                 f"{8 // narrowest * L.threads} elements (or fewer warps), whose last "
+                 f"dimension and last offset are multiples of {8 // narrowest}")
     mask = L.val(op.mask) if op.mask is not None else None
     for r in range(0, len(tile.slots), v):
         if tile.layout.never_valid(r):
