@@ -314,7 +314,7 @@ def _torch_dequant_matmul(torch: Any, row: br.Row, t: dict[str, Any]) -> Callabl
             return rows.to(torch.int32)
         q, at = None, 0
         for lo, w in planes:
-            per, nb = 8 // w, n * w // 8
+            nb = n * w // 8
             shifts = torch.arange(0, 8, w, device="cuda", dtype=torch.uint8)
             part = ((rows[:, at:at + nb, None] >> shifts) & ((1 << w) - 1)).reshape(-1, n)
             part = part.to(torch.int32) << lo

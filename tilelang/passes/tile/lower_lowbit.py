@@ -37,7 +37,7 @@ from tilelang.ir.control_ops import ForOp, IfOp, YieldOp
 from tilelang.ir.ops import Op
 from tilelang.ir.rewrite import map_operands, map_regions
 from tilelang.ir.types import (
-    DType, ScalarType, TensorType, TileType, bf16, bool_, f16, f32, f64, i8, i32, u8,
+    DType, ScalarType, TileType, bf16, bool_, f16, f32, f64, i8, i32, u8,
 )
 from tilelang.ir.values import Block, Function, Module, Value
 from tilelang.ir.while_ops import WhileOp
