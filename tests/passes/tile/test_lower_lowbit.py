@@ -107,6 +107,24 @@ def test_unaligned_ragged_windows_read_element_by_element(dt, target):
     np.testing.assert_array_equal(out, want)
 
 
+@tl.kernel(num_warps=4)
+def store_window(X: tl.Tensor, Q: tl.Tensor, BR: tl.constexpr = 32, BC: tl.constexpr = 64):
+    r0, c0 = tl.program_id(0) * BR, tl.program_id(1) * BC
+    tl.store(Q, (r0, c0), tl.load(X, (r0, c0), (BR, BC)).to(Q.dtype))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["emulate:sm_80", "emulate:gfx942", "emulate-ptx:sm_80"])
+@pytest.mark.parametrize("dt", [tl.uint(3), tl.f4e2m1, tl.int(1)], ids=str)
+def test_stores_to_rows_that_are_not_16_byte_multiples_write_byte_by_byte(dt, target):
+    # 72 columns: no `divisible` fact, so each plane's bytes are stored one by one;
+    # the ragged edges (40 rows of 64, 72 columns of 128) are masked per group
+    x = np.random.default_rng(0).uniform(-9, 9, (40, 72)).astype(np.float32)
+    q = tl.pack(np.zeros((40, 72)), dt)
+    store_window[(2, 2)].with_host_arrays(x, q, target=target)
+    np.testing.assert_array_equal(q.codes(), lowbit.encode(x, dt))
+
+
 def test_no_low_bit_value_survives_the_pass():
     compiled = decode_encode.compile("W=u3[2]:16,Out=f32[2]:16,X=f32[2]:16,Q=f6e3m2[2]:16",
                                      target="sm_80")

@@ -167,14 +167,17 @@ class _Vectorize:
 
     def packed_width(self, tt: TensorType, offsets: tuple[Value, ...], tile: TileType,
                      mask: Value | None) -> int:
-        """The ``vec`` of an access of a packed low-bit tensor: ``v`` consecutive
+        """The ``vec`` of an access of a packed low-bit tensor: ``v <= 8`` consecutive
         elements that are whole bytes of every plane (``v * narrowest width`` a
-        multiple of 8), so one access per plane; else 1 (each element by itself)."""
-        if not (tt.aligned and tt.unit_stride and tt.divisible) or not tile.shape or \
+        multiple of 8), so one access per plane; else 1 (each element by itself).
+        A packed row has a multiple of 8 elements (``PackedArray``), so such a group
+        is wholly inside or outside it without the ``divisible`` fact; lower-to-threads
+        makes each plane's bytes one access when ``aligned`` and ``divisible`` hold."""
+        if not tt.unit_stride or not tile.shape or \
                 (mask is not None and not self.uniform.along_last_axis(mask)):
             return 1
         narrowest = tt.dtype.bits & -tt.dtype.bits
-        v = min(8, tile_run(tile, self.threads))      # a plane's group: at most 4 bytes
+        v = min(8, tile_run(tile, self.threads))
         while v > 1 and (tile.shape[-1] % v or not self.div.is_multiple(offsets[-1], v)):
             v //= 2
         return v if v * narrowest >= 8 else 1
