@@ -31,7 +31,8 @@ def _device_or_skip() -> tuple[CudaDriver, str]:
     return driver, target
 
 
-EXAMPLES = ["vector_add", "softmax", "layernorm", "row_sum", "matmul", "flash_attention"]
+EXAMPLES = ["vector_add", "softmax", "layernorm", "row_sum", "matmul", "flash_attention",
+            "quant_matmul"]
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from tilelang.errors import LaunchError
+from tilelang.ir.lowbit import PackedArray
 from tilelang.runtime.streams import resolve_stream
 
 
@@ -103,9 +104,9 @@ class PackedParams(ABC):
     def checked_view(self, i: int, x: Any, kernel: Any, target: str) -> Any:
         """``view`` with the specialization's rank checked."""
         p = self.params[i]
-        if p.dtype.is_lowbit and p.dtype.bits < 8 and type(x).__name__ != "PackedArray":
-            raise launch_error(kernel, f"argument '{p.name}' of {p.dtype} must be packed "
-                                       f"(a {type(x).__name__} holds one element per byte)",
+        if p.dtype.is_lowbit and p.dtype.bits < 8 and not isinstance(x, PackedArray):
+            raise launch_error(kernel, f"argument '{p.name}' of {p.dtype} must be a packed "
+                                       f"tl.PackedArray, got a {type(x).__name__}",
                                "pass tl.pack(values, tl." + p.dtype.name + ") (docs/lowbit.md), "
                                "or use kernel[grid].with_host_arrays(...), which packs")
         got = self.view(i, x, kernel, target)
