@@ -203,7 +203,7 @@ def test_a_store_threads_cannot_pack_into_whole_bytes_is_refused():
 def test_a_gpu_launch_needs_packed_sub_byte_tensors():
     import ml_dtypes
     codes = np.zeros((R, C), ml_dtypes.int4)
-    with pytest.raises(tl.LaunchError, match="must be packed"):
+    with pytest.raises(tl.LaunchError, match="must be a packed tl.PackedArray"):
         decode_encode[(1, 1)](codes, np.zeros((R, C), np.float32), np.zeros((R, C), np.float32),
                               codes, target="emulate-ptx:sm_80")
 
