@@ -225,3 +225,26 @@ def test_the_pass_is_registered_after_persistent_tiles():
     from tilelang.passes import PIPELINES
     assert PIPELINES["gpu"][1] == "lower-lowbit" and PIPELINES["interp"][1] == "check-lowbit"
     assert "lower-lowbit" in PASSES
+
+
+@tl.kernel(num_warps=4)
+def lowbit_dot(A: tl.Tensor, B: tl.Tensor, C: tl.Tensor):
+    a = tl.load(A, (0, 0), (64, 32))
+    b = tl.load(B, (0, 0), (32, 64))
+    tl.store(C, (0, 0), tl.dot(a, b, out_dtype=tl.f32))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["interp"] + EMULATED)
+@pytest.mark.parametrize("dt", [tl.f8e4m3, tl.f8e5m2, tl.f4e2m1, tl.float(6, 1)], ids=str)
+def test_a_dot_of_low_bit_operands_widens_them_exactly(dt, target):
+    # f16 holds every value of these formats (bf16 the 6-bit exponent's): the products
+    # are exact in f32 and only the summation order differs between tiers
+    rng = np.random.default_rng(0)
+    ca, cb = rng.integers(0, 1 << dt.bits, (64, 32)), rng.integers(0, 1 << dt.bits, (32, 64))
+    ca, cb = (np.where(np.isfinite(lowbit.decode(c, dt)), c, 0) for c in (ca, cb))
+    ref = lowbit.decode(ca, dt) @ lowbit.decode(cb, dt)
+    c = np.zeros((64, 64), np.float32)
+    lowbit_dot[(1,)].with_host_arrays(lowbit.from_codes(ca, dt), lowbit.from_codes(cb, dt), c,
+                                      target=target)
+    assert np.abs(c - ref).max() <= 1e-6 * np.abs(ref).max()
