@@ -139,7 +139,7 @@ class _Lower:
         if op.regions():
             new = map_regions(new, self.block)
         results = tuple(self.retyped(r) for r in op.results)
-        if results != op.results or any(a is not b for a, b in zip(results, op.results)):
+        if any(a is not b for a, b in zip(results, op.results)):   # some were retyped
             new = replace(new, results=results)
         self.out.append(new)
 
