@@ -283,7 +283,7 @@ def baseline_fn(name: str, row: br.Row, problem: br.Problem | None, torch: Any,
             return lambda: F.scaled_dot_product_attention(t["q"], t["k"], t["v"],
                                                           is_causal=causal, scale=scale)
         return lambda: triton.attention(t["q"], t["k"], t["v"], scale, causal, t["o"])
-    if row.kind == "quant_gemm":      # dequantize the bit planes in torch, then cuBLAS
+    if row.kind == "quant_gemm":      # unpack and dequantize in torch, then cuBLAS
         return _torch_dequant_matmul(torch, row, t)
     if row.kind == "attention_bwd":   # the backward only: the forward graph is kept
         scale, causal = problem.scalars["sm_scale"], row.p["causal"]
