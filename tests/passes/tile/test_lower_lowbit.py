@@ -248,3 +248,14 @@ def test_a_dot_of_low_bit_operands_widens_them_exactly(dt, target):
     lowbit_dot[(1,)].with_host_arrays(lowbit.from_codes(ca, dt), lowbit.from_codes(cb, dt), c,
                                       target=target)
     assert np.abs(c - ref).max() <= 1e-6 * np.abs(ref).max()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dt", [tl.int(3), tl.f4e2m1, tl.f8e5m2], ids=str)
+def test_the_hip_source_runs_bit_for_bit_on_the_host(dt):
+    from tests.codegen.amd.hip_host import find_clangxx
+    if find_clangxx() is None:
+        pytest.skip("clang++ not found")
+    from tests.codegen.amd.hip_host_block import registered
+    with registered("gfx942") as target:
+        _run(dt, target.name)
