@@ -200,6 +200,18 @@ def test_a_store_threads_cannot_pack_into_whole_bytes_is_refused():
     assert "stores_a_small_tile" in str(e.value)
 
 
+@tl.kernel
+def takes_a_low_bit_scalar(x, Out: tl.Tensor):
+    tl.store(Out, (0,), tl.full((8,), x.to(tl.f32), tl.f32))
+
+
+@pytest.mark.parametrize("target", ["interp", "sm_80"])
+def test_a_low_bit_scalar_parameter_is_refused(target):
+    with pytest.raises(tl.CompileError, match="parameter 'x' is a u3 scalar") as e:
+        takes_a_low_bit_scalar.compile("x=u3,Out=f32[1]:16", target=target)
+    assert "takes_a_low_bit_scalar" in str(e.value)
+
+
 def test_a_gpu_launch_needs_packed_sub_byte_tensors():
     import ml_dtypes
     codes = np.zeros((R, C), ml_dtypes.int4)

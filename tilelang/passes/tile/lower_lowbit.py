@@ -55,10 +55,21 @@ def run(module: Module) -> Module:
 def check(module: Module) -> Module:
     """Refuse, as ``run`` does, the ops that cannot take low-bit values; change nothing."""
     for fn in module.functions:
+        _check_params(fn)
         for op in o.walk(fn.body):
             if not isinstance(op, _MOVES + (o.CastOp, o.DotOp)):
                 _refuse(fn, op)
     return module
+
+
+def _check_params(fn: Function) -> None:
+    for p in fn.params:
+        if isinstance(p.type, ScalarType) and p.type.dtype.is_lowbit:
+            raise CompileError(
+                f"parameter '{p.name}' is a {p.type.dtype} scalar: scalar parameters of "
+                "low-bit formats are not supported", kernel=fn.name, loc=fn.loc,
+                hint=f"pass it as f32 or i32 and convert in the kernel: "
+                     f"x.to(tl.{p.type.dtype.name})")
 
 
 def _lowbit_in(op: Op) -> DType | None:
@@ -96,6 +107,7 @@ class _Lower:
         self.loc: Any = None
 
     def function(self) -> Function:
+        _check_params(self.fn)
         if not any(_lowbit_in(op) for op in o.walk(self.fn.body)):
             return self.fn
         return replace(self.fn, body=self.block(self.fn.body))
