@@ -28,7 +28,6 @@ from tilelang.ir import ops as o
 from tilelang.ir import thread_ops as th
 from tilelang.passes.gpu.blocked_layout import Blocked
 from tilelang.passes.gpu.lower_layouts import SwizzledOffsets, swizzled
-from tilelang.passes.gpu.lower_packed import lower_packed_load, lower_packed_store
 from tilelang.ir.types import VECTOR_BYTES, DType, ScalarType, TileType, i32, i64
 from tilelang.ir.values import Value
 from tilelang.passes.gpu.vectorize import slot_run
@@ -42,25 +41,37 @@ def tensor_info(L: "_Lowering", tensor: Value) -> tuple[Value, list[Value], list
     return L.tensors[tensor.name]
 
 
+def window_index(L: "_Lowering", tensor: Value, offsets: tuple[Value, ...], tile: TileType,
+                 r: int, mask: Any) -> tuple[list[Value], Value | None]:
+    """The tensor index (i64, one per dim) of slot ``r`` of a window of ``tensor`` and
+    its predicate (a real slot, inside the tensor's shape, and the mask)."""
+    b = L.b
+    _, dims, _ = tensor_info(L, tensor)
+    lay = L.layout(tile)
+    coords = L.coords(L.flat(lay, r), tile.shape)
+    pred = L.valid(lay, r)
+    idx = tensor.type.index_dtype
+    zero = b.const(0, idx)
+    indices = []
+    for off, c, dim in zip(offsets, coords, dims):
+        index = b.add(b.cast(L.val(off), idx), b.cast(c, idx))
+        pred = b.both(pred, b.both(b.cmp("ge", index, zero), b.cmp("lt", index, dim)))
+        indices.append(b.cast(index, i64))
+    if mask is not None:
+        pred = b.both(pred, mask.slots[r])
+    return indices, pred
+
+
 def _element(L: "_Lowering", tensor: Value, offsets: tuple[Value, ...], tile: TileType,
              r: int, mask: Any) -> tuple[Value, Value | None]:
     """Address and predicate of slot ``r`` of a window of ``tensor``."""
     b = L.b
-    ptr, dims, strides = tensor_info(L, tensor)
-    lay = L.layout(tile)
-    coords = L.coords(L.flat(lay, r), tile.shape)
-    pred = L.valid(lay, r)
+    ptr, _, strides = tensor_info(L, tensor)
+    indices, pred = window_index(L, tensor, offsets, tile, r, mask)
     elem: Value | None = None
-    idx = tensor.type.index_dtype
-    zero = b.const(0, idx)
-    for off, c, dim, stride in zip(offsets, coords, dims, strides):
-        index = b.add(b.cast(L.val(off), idx), b.cast(c, idx))
-        inside = b.both(b.cmp("ge", index, zero), b.cmp("lt", index, dim))
-        pred = b.both(pred, inside)
-        term = b.mul(b.cast(index, i64), b.cast(stride, i64))
+    for index, stride in zip(indices, strides):
+        term = b.mul(index, b.cast(stride, i64))
         elem = term if elem is None else b.add(elem, term)
-    if mask is not None:
-        pred = b.both(pred, mask.slots[r])
     size = b.const(max(1, tile.dtype.bits // 8), i64)
     return b.add(ptr, b.mul(elem, size)), pred
 
@@ -74,7 +85,7 @@ def group_width(vec: int, layout: Any) -> int:
     return max(1, min(vec, slot_run(layout)))
 
 
-def _load(L: "_Lowering", dtype: DType, v: int, **fields: Any) -> list[Value]:
+def load(L: "_Lowering", dtype: DType, v: int, **fields: Any) -> list[Value]:
     """Emit a ``th.ld_global`` of ``v`` elements; its results."""
     results = tuple(L.b.builder.fresh(ScalarType(dtype)) for _ in range(v))
     L.b.builder.emit(th.LdGlobalOp(results=results, loc=L.b.loc, dtype=dtype, vec=v, **fields))
@@ -83,7 +94,7 @@ def _load(L: "_Lowering", dtype: DType, v: int, **fields: Any) -> list[Value]:
 
 def lower_load(L: "_Lowering", op: o.LoadOp) -> None:
     if op.tensor.type.dtype.is_lowbit and op.tensor.type.dtype.bits < 8:
-        lower_packed_load(L, op)
+        lower_packedload(L, op)
         return
     t: TileType = op.result.type
     mask = L.val(op.mask) if op.mask is not None else None
@@ -93,14 +104,11 @@ def lower_load(L: "_Lowering", op: o.LoadOp) -> None:
     slots: list[Value] = []
     for r in range(0, lay.slots, v):
         addr, pred = _element(L, op.tensor, op.offsets, t, r, mask)
-        slots += _load(L, t.dtype, v, addr=addr, pred=pred, other=other)
+        slots += load(L, t.dtype, v, addr=addr, pred=pred, other=other)
     L.bind(op.result, L.new_tile(t, slots))
 
 
 def lower_store(L: "_Lowering", op: Any, atomic: bool) -> None:
-    if op.tensor.type.dtype.is_lowbit and op.tensor.type.dtype.bits < 8 and not atomic:
-        lower_packed_store(L, op)
-        return
     tile = L.val(op.value)
     t: TileType = op.value.type
     mask = L.val(op.mask) if op.mask is not None else None
@@ -138,7 +146,7 @@ def lower_copy(L: "_Lowering", op: o.CopyOp) -> None:
             src_bytes = full if pred is None else L.b.where(pred, full, L.b.const(0, i32))
             L.b.emit0(th.CpAsyncOp, bytes=nbytes, dst=dst, src=addr, src_bytes=src_bytes)
             continue
-        values = _load(L, t.dtype, v, addr=addr, pred=pred, other=None)
+        values = load(L, t.dtype, v, addr=addr, pred=pred, other=None)
         L.b.emit0(th.StSharedOp, addr=dst, values=tuple(values), pred=L.valid(lay, r))
 
 

@@ -9,8 +9,8 @@ further on. Strides and ``C`` are multiples of 8 (``PackedArray``), so a row's
 planes start on whole bytes.
 
 A thread moves its slots in groups of ``v = op.vec`` consecutive elements
-(``vectorize.packed_width``: ``v`` times the narrowest plane width is a multiple
-of 8, and the group starts at a multiple of ``v``), so each plane of a group is
+(``vectorize``: ``v <= 8``, ``v`` times the narrowest plane width a multiple
+of 8, the group starting at a multiple of ``v``), so each plane of a group is
 ``v * w / 8`` whole bytes: one ``u8``/``u16``/``u32`` access when the tensor is
 ``aligned`` and ``divisible`` (then the bytes are aligned to their size), else one
 access per byte. The word is unpacked with constant shifts and masks, codes are
@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 from tilelang.errors import CompileError
 from tilelang.ir import lowbit
 from tilelang.ir import thread_ops as th
-from tilelang.ir.types import DType, ScalarType, TileType, i64, u8, u16, u32
+from tilelang.ir.types import TileType, i64, u8, u16, u32
 from tilelang.ir.values import Value
+from tilelang.passes.gpu.lower_memory import load, window_index
 
 if TYPE_CHECKING:
     from tilelang.passes.gpu.lower_to_threads import _Lowering
@@ -39,26 +40,14 @@ _WORD = {1: u8, 2: u16, 4: u32}
 
 def _position(L: "_Lowering", op: Any, tile: TileType, r: int,
               mask: Any) -> tuple[Value, Value, Value | None]:
-    """(bit offset of slot ``r``'s row start per element width, its column, predicate)."""
+    """(element offset of slot ``r``'s row, its column, predicate)."""
     b = L.b
-    ptr, dims, strides = L.tensors[op.tensor.name]
-    lay = L.layout(tile)
-    coords = L.coords(L.flat(lay, r), tile.shape)
-    pred = L.valid(lay, r)
-    idx = op.tensor.type.index_dtype
-    zero = b.const(0, idx)
+    _, _, strides = L.tensors[op.tensor.name]
+    indices, pred = window_index(L, op.tensor, op.offsets, tile, r, mask)
     row = b.const(0, i64)
-    col = None
-    for k, (off, c, dim, stride) in enumerate(zip(op.offsets, coords, dims, strides)):
-        index = b.add(b.cast(L.val(off), idx), b.cast(c, idx))
-        pred = b.both(pred, b.both(b.cmp("ge", index, zero), b.cmp("lt", index, dim)))
-        if k == len(coords) - 1:
-            col = b.cast(index, i64)
-        else:
-            row = b.add(row, b.mul(b.cast(index, i64), b.cast(stride, i64)))
-    if mask is not None:
-        pred = b.both(pred, mask.slots[r])
-    return row, col, pred
+    for index, stride in zip(indices[:-1], strides):
+        row = b.add(row, b.mul(index, b.cast(stride, i64)))
+    return row, indices[-1], pred
 
 
 def _plane_byte(L: "_Lowering", op: Any, row: Value, col: Value, lo: int, w: int) -> Value:
@@ -81,21 +70,14 @@ def _read_word(L: "_Lowering", op: Any, addr: Value, nbytes: int, pred: Value | 
     """``nbytes`` bytes at ``addr`` as one little-endian u32 (0 where ``pred`` fails)."""
     b = L.b
     if _wide(op):
-        (word,) = _ld(L, _WORD[nbytes], addr, pred)
+        (word,) = load(L, _WORD[nbytes], 1, addr=addr, pred=pred)
         return b.cast(word, u32)
     word = None
     for k in range(nbytes):
-        (byte,) = _ld(L, u8, b.add(addr, b.const(k, i64)), pred)
+        (byte,) = load(L, u8, 1, addr=b.add(addr, b.const(k, i64)), pred=pred)
         part = b.binary("shl", b.cast(byte, u32), b.const(8 * k, u32))
         word = part if word is None else b.binary("or", word, part)
     return word
-
-
-def _ld(L: "_Lowering", dtype: DType, addr: Value, pred: Value | None) -> list[Value]:
-    result = L.b.builder.fresh(ScalarType(dtype))
-    L.b.builder.emit(th.LdGlobalOp(results=(result,), loc=L.b.loc, dtype=dtype, vec=1,
-                                   addr=addr, pred=pred))
-    return [result]
 
 
 def lower_packed_load(L: "_Lowering", op: Any) -> None:
@@ -117,7 +99,7 @@ def lower_packed_load(L: "_Lowering", op: Any) -> None:
                 parts = [b.binary("and", b.binary("shr", word, b.const(j * w, u32)), m)
                          for j in range(v)]
             else:           # one element: its byte, shifted at run time
-                (byte,) = _ld(L, u8, _plane_byte(L, op, row, col, lo, w), pred)
+                (byte,) = load(L, u8, 1, addr=_plane_byte(L, op, row, col, lo, w), pred=pred)
                 shift = b.cast(b.binary("and", b.mul(col, b.const(w, i64)), b.const(7, i64)),
                                u32)
                 parts = [b.binary("and", b.binary("shr", b.cast(byte, u32), shift), m)]

@@ -388,10 +388,16 @@ class _Lowering:
 
     # -- memory ------------------------------------------------------------------------
     def _op_LoadOp(self, op: o.LoadOp) -> None:
+        if _packed(op.tensor):
+            from tilelang.passes.gpu.lower_packed import lower_packed_load
+            return lower_packed_load(self, op)
         from tilelang.passes.gpu.lower_memory import lower_load
         lower_load(self, op)
 
     def _op_StoreOp(self, op: o.StoreOp) -> None:
+        if _packed(op.tensor):
+            from tilelang.passes.gpu.lower_packed import lower_packed_store
+            return lower_packed_store(self, op)
         from tilelang.passes.gpu.lower_memory import lower_store
         lower_store(self, op, atomic=False)
 
@@ -558,3 +564,8 @@ def o_map(op: o.Op, lookup: Any) -> o.Op:
     from tilelang.ir.rewrite import map_operands
     return map_operands(op, lookup)
 
+
+def _packed(tensor: Value) -> bool:
+    """Whether ``tensor`` holds a sub-byte format in the packed layout (lower_packed.py)."""
+    dt = tensor.type.dtype
+    return dt.is_lowbit and dt.bits < 8

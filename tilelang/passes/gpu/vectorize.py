@@ -6,8 +6,8 @@ every ``tl.load``, ``tl.store`` and ``tl.copy`` has its ``vec`` attribute set
 gives the same result). ``vec`` is the largest power of two ``v`` such that
 
 * ``v * itemsize <= 16`` bytes, for a dtype of 8, 16, 32 or 64 bits (a packed
-  low-bit tensor: ``v`` elements fill whole bytes of each of its planes, see
-  ``packed_width``; the facts below and the same proofs hold);
+  low-bit tensor instead: ``v <= 8`` elements that fill whole bytes of each of
+  its planes, with ``unit_stride`` the only fact needed; see ``width``);
 * in the tile's register layout (the blocked layout of ``blocked_layout.py``, or
   the tile type's layout annotation) each thread holds its slots in groups of
   ``v`` consecutive slots whose flat elements are consecutive and start at a
@@ -153,34 +153,29 @@ class _Vectorize:
         """The ``vec`` of an access of ``tile`` at ``offsets`` of ``tensor`` (see the
         module doc)."""
         tt = tensor.type
-        if isinstance(tt, TensorType) and tt.dtype.is_lowbit and tt.dtype.bits < 8:
-            return self.packed_width(tt, offsets, tile, mask)
-        if not isinstance(tt, TensorType) or tt.dtype.bits not in (8, 16, 32, 64) or \
-                not (tt.aligned and tt.unit_stride and tt.divisible) or not tile.shape:
-            return 1
-        if mask is not None and not self.uniform.along_last_axis(mask):
-            return 1
-        v = min(VECTOR_BYTES // (tt.dtype.bits // 8), tile_run(tile, self.threads))
-        while v > 1 and (tile.shape[-1] % v or not self.div.is_multiple(offsets[-1], v)):
-            v //= 2
-        return v
-
-    def packed_width(self, tt: TensorType, offsets: tuple[Value, ...], tile: TileType,
-                     mask: Value | None) -> int:
-        """The ``vec`` of an access of a packed low-bit tensor: ``v <= 8`` consecutive
-        elements that are whole bytes of every plane (``v * narrowest width`` a
-        multiple of 8), so one access per plane; else 1 (each element by itself).
-        A packed row has a multiple of 8 elements (``PackedArray``), so such a group
-        is wholly inside or outside it without the ``divisible`` fact; lower-to-threads
-        makes each plane's bytes one access when ``aligned`` and ``divisible`` hold."""
-        if not tt.unit_stride or not tile.shape or \
+        if not isinstance(tt, TensorType) or not tile.shape or \
                 (mask is not None and not self.uniform.along_last_axis(mask)):
             return 1
-        narrowest = tt.dtype.bits & -tt.dtype.bits
-        v = min(8, tile_run(tile, self.threads))
+        packed = tt.dtype.is_lowbit and tt.dtype.bits < 8
+        if packed:
+            # ``v <= 8`` elements are whole bytes of each plane (lower_packed.py): a
+            # packed row has a multiple of 8 elements (``PackedArray``), so such a group
+            # is wholly inside or outside it without ``divisible``; lower-to-threads
+            # makes each plane's bytes one access when ``aligned`` and ``divisible`` hold
+            if not tt.unit_stride:
+                return 1
+            cap = 8
+        elif tt.dtype.bits in (8, 16, 32, 64) and tt.aligned and tt.unit_stride and \
+                tt.divisible:
+            cap = VECTOR_BYTES // (tt.dtype.bits // 8)
+        else:
+            return 1
+        v = min(cap, tile_run(tile, self.threads))
         while v > 1 and (tile.shape[-1] % v or not self.div.is_multiple(offsets[-1], v)):
             v //= 2
-        return v if v * narrowest >= 8 else 1
+        if packed and v * (tt.dtype.bits & -tt.dtype.bits) < 8:   # not whole bytes
+            return 1
+        return v
 
 
 __all__ = ["run", "slot_run", "tile_run"]
