@@ -31,10 +31,10 @@ def array_dtype_name(x: Any) -> str:
 
 def array_dtype(x: Any) -> t.DType | None:
     """The tilelang dtype of an array's elements, or ``None`` if it has none."""
-    if isinstance(x, PackedArray):
-        return x.dtype
     if isinstance(x, np.ndarray):
         return from_numpy(x.dtype)
+    if isinstance(x, PackedArray):
+        return x.dtype
     dt = getattr(x, "dtype", None)
     if dt is not None:
         name = str(dt).rsplit(".", 1)[-1]

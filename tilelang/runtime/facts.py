@@ -55,10 +55,10 @@ def facts_of(address: int, shape: Sequence[int], strides: Sequence[int],
 def array_facts(x: Any, dtype: DType) -> tuple[str, ...]:
     """The facts of array argument ``x`` whose elements are of ``dtype``."""
     itemsize = max(1, dtype.bits // 8)
-    if isinstance(x, PackedArray):
-        return packed_facts(x)
     if isinstance(x, np.ndarray):
         return _numpy_facts(x, itemsize)
+    if isinstance(x, PackedArray):
+        return packed_facts(x)
     data_ptr = getattr(x, "data_ptr", None)
     if callable(data_ptr) and callable(getattr(x, "stride", None)):  # torch.Tensor
         return facts_of(data_ptr(), tuple(x.shape), tuple(x.stride()), itemsize)

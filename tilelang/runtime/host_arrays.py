@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from tilelang.ir import lowbit
 from tilelang.ir.lowbit import PackedArray
 from tilelang.ir.numpy_dtypes import from_numpy
+from tilelang.runtime.lowbit_args import chain, packed_copy
 
 
 class DeviceCopy:
@@ -91,17 +91,13 @@ def _packed(args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, dict[str, Any],
         dt = from_numpy(a.dtype) if isinstance(a, np.ndarray) else None
         if dt is None or not dt.is_lowbit or dt.bits >= 8:
             return a
-        pk = lowbit.from_codes(lowbit.encode(a, dt), dt)
-        backs.append(lambda: a.__setitem__(Ellipsis, pk.values().astype(a.dtype)))
-        return pk
+        packed, back = packed_copy(a, dt)
+        backs.append(back)
+        return packed
 
     args = tuple(convert(a) for a in args)
     kwargs = {k: convert(v) for k, v in kwargs.items()}
-
-    def write_back() -> None:
-        for b in backs:
-            b()
-    return args, kwargs, write_back
+    return args, kwargs, chain(backs)
 
 
 __all__ = ["DeviceCopy", "launch_with_host_arrays"]

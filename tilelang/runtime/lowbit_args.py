@@ -39,7 +39,7 @@ def as_codes(params: Any, args: list[Any]) -> tuple[list[Any], WriteBack]:
         else:
             continue
         out[i] = codes
-    return out, _chain(backs)
+    return out, chain(backs)
 
 
 def as_packed(params: Any, args: list[Any]) -> tuple[list[Any], WriteBack]:
@@ -47,17 +47,24 @@ def as_packed(params: Any, args: list[Any]) -> tuple[list[Any], WriteBack]:
     out, backs = list(args), []
     for i, (p, a) in enumerate(zip(params, args)):
         if p.is_tensor and p.dtype.is_lowbit and isinstance(a, np.ndarray):
-            packed = lowbit.from_codes(lowbit.encode(a, p.dtype), p.dtype)
-            backs.append(lambda a=a, pk=packed, dt=p.dtype: _set_values(a, pk.codes(), dt))
-            out[i] = packed
-    return out, _chain(backs)
+            out[i], back = packed_copy(a, p.dtype)
+            backs.append(back)
+    return out, chain(backs)
+
+
+def packed_copy(a: np.ndarray, dt: Any) -> tuple[PackedArray, WriteBack]:
+    """A packed copy of ``a`` (values of ``dt``) and the function writing the copy's
+    values back into ``a``."""
+    packed = lowbit.from_codes(lowbit.encode(a, dt), dt)
+    return packed, lambda: _set_values(a, packed.codes(), dt)
 
 
 def _set_values(a: np.ndarray, codes: np.ndarray, dt: Any) -> None:
     a[...] = lowbit.decode(codes, dt).astype(a.dtype)
 
 
-def _chain(backs: list[WriteBack]) -> WriteBack:
+def chain(backs: list[WriteBack]) -> WriteBack:
+    """One function running ``backs`` in order."""
     if not backs:
         return _nothing
 

@@ -76,6 +76,9 @@ class PackedParams(ABC):
                               f"specialization's {[p.name for p in self.params]}",
                               kernel=compiled.name)
         self.itemsizes = [max(1, p.dtype.bits // 8) for p in self.params]
+        # tensors of sub-byte formats must come packed (docs/lowbit.md)
+        self.packed = [p.is_tensor and p.dtype.is_lowbit and p.dtype.bits < 8
+                       for p in self.params]
         self.converters = [bf16_bits if not p.is_tensor and p.dtype.name == "bf16" else
                            (int if not p.is_tensor and p.dtype.name == "bool" else None)
                            for p in self.params]
@@ -104,7 +107,7 @@ class PackedParams(ABC):
     def checked_view(self, i: int, x: Any, kernel: Any, target: str) -> Any:
         """``view`` with the specialization's rank checked."""
         p = self.params[i]
-        if p.dtype.is_lowbit and p.dtype.bits < 8 and not isinstance(x, PackedArray):
+        if self.packed[i] and not isinstance(x, PackedArray):
             raise launch_error(kernel, f"argument '{p.name}' of {p.dtype} must be a packed "
                                        f"tl.PackedArray, got a {type(x).__name__}",
                                "pass tl.pack(values, tl." + p.dtype.name + ") (docs/lowbit.md), "

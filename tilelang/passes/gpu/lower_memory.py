@@ -93,9 +93,6 @@ def load(L: "_Lowering", dtype: DType, v: int, **fields: Any) -> list[Value]:
 
 
 def lower_load(L: "_Lowering", op: o.LoadOp) -> None:
-    if op.tensor.type.dtype.is_lowbit and op.tensor.type.dtype.bits < 8:
-        lower_packedload(L, op)
-        return
     t: TileType = op.result.type
     mask = L.val(op.mask) if op.mask is not None else None
     other = L.val(op.other) if op.other is not None else None
