@@ -95,10 +95,11 @@ def window(W: tl.Tensor, Out: tl.Tensor, BR: tl.constexpr = 4, BC: tl.constexpr 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["interp", "emulate:sm_80", "emulate:gfx942"])
-@pytest.mark.parametrize("dt", [tl.int(3), tl.uint(1), tl.f6e2m3], ids=str)
+@pytest.mark.parametrize("dt", [tl.int(3), tl.uint(1), tl.f6e2m3, tl.f8e5m2], ids=str)
 def test_unaligned_ragged_windows_read_element_by_element(dt, target):
     rng = np.random.default_rng(3)
     codes = rng.integers(0, 1 << dt.bits, (6, 40)).astype(np.uint8)
+    codes[1, :8] = np.arange(8) + (1 << dt.bits) - 8     # f8e5m2: inf and NaN codes
     w = lowbit.from_codes(codes, dt)
     out = np.full((6, 40), -99, np.int32)
     window[(2, 2)].with_host_arrays(w, out, target=target)

@@ -8,7 +8,8 @@ theirs). Every such value is replaced by its code (``tilelang.ir.lowbit``) in a
 * ``tl.load`` / ``tl.store`` of a low-bit tensor read and write ``u8`` code tiles
   (lower-to-threads addresses the packed planes; see ``lower_memory``);
 * ``tl.cast`` from a low-bit dtype decodes with shifts, masks, selects and exact
-  power-of-two products in f32 (f64 when that is the destination); a cast to one
+  power-of-two products in f32 (f64 when that is the destination; an integer
+  destination saturates, NaN giving 0, as the interpreter's casts do); a cast to one
   encodes: sign, exponent field by comparison against each binade, rounding to
   nearest even by the ``(t + 2**23) - 2**23`` idiom, then the format's saturation
   and NaN rules; integers wrap (from integers) or saturate (from floats);
@@ -197,7 +198,11 @@ class _Lower:
         if src.is_lowbit:
             mid = (f64 if dst == f64 else f32) if src.is_float else i32
             value = self.decode(x, src, mid)
-            return self.cast(value, mid, dst) if dst.is_lowbit else self.to(value, dst)
+            if dst.is_lowbit:
+                return self.cast(value, mid, dst)
+            if src.is_float and dst.is_int:
+                return self.saturating_int(value, dst)
+            return self.to(value, dst)
         if dst.is_float:
             return self.encode_float(self.to(x, f64 if src == f64 else f32), dst)
         return self.encode_int(x, src, dst)
@@ -233,6 +238,17 @@ class _Lower:
                                     (1 << (e + m)) - 1), float("nan"), v)
         neg = self.bin("ne", self.bin("shr", ci, e + m), 0)
         return self.where(neg, self.emit(o.UnaryOp, v.type, fn="neg", value=v), v)
+
+    def saturating_int(self, x: Value, dt: DType) -> Value:
+        """Float ``x`` to the integer ``dt`` as the interpreter's low-bit casts do:
+        truncated, saturated, NaN giving 0 (inf and NaN codes included, on every tier)."""
+        bits = dt.bits - 1 if dt.is_signed else dt.bits
+        lo, top = (-2.0 ** bits if dt.is_signed else 0.0), 2.0 ** bits    # exact in f32
+        below, above = self.bin("lt", x, lo), self.bin("ge", x, top)
+        out = self.bin("or", self.bin("or", below, above), self.bin("ne", x, x))
+        v = self.to(self.where(out, 0.0, x), dt)
+        v = self.where(above, (1 << bits) - 1, v)
+        return self.where(below, -(1 << bits) if dt.is_signed else 0, v)
 
     def encode_float(self, x: Value, dt: DType) -> Value:
         ft = x.type.dtype
